@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "ovl",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ovl", targets: ["ovl"]),
+        .library(name: "OvlCore", targets: ["OvlCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // Thin C layer over Zydis (libzydis-dev): decoding, formatting, encoding.
+        .target(
+            name: "CZydisShim",
+            linkerSettings: [.linkedLibrary("Zydis"), .linkedLibrary("Zycore")]
+        ),
+        // Thin C layer over ncursesw: the few calls the explorer needs, macros made functions.
+        .target(
+            name: "CCurses",
+            linkerSettings: [.linkedLibrary("ncursesw")]
+        ),
+        // The engine: ELF, decoder, CFG, profiles, clustering, cost. No terminal code.
+        .target(
+            name: "OvlCore",
+            dependencies: ["CZydisShim", .product(name: "TOMLKit", package: "TOMLKit")]
+        ),
+        // The explorer's model, views and key handling, drawn into a plain cell grid.
+        .target(
+            name: "OvlExplorer",
+            dependencies: ["OvlCore"]
+        ),
+        .executableTarget(
+            name: "ovl",
+            dependencies: [
+                "OvlCore", "OvlExplorer", "CCurses",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "ovl-bench",
+            dependencies: ["OvlCore", "OvlExplorer"]
+        ),
+        .testTarget(name: "OvlCoreTests", dependencies: ["OvlCore"]),
+        .testTarget(name: "OvlExplorerTests", dependencies: ["OvlExplorer", "OvlCore"]),
+    ]
+)

@@ -1,0 +1,124 @@
+#define _XOPEN_SOURCE_EXTENDED 1
+#include "ovl_curses.h"
+
+#include <langinfo.h>
+#include <locale.h>
+#include <string.h>
+#include <wchar.h>
+#include <ncursesw/curses.h>
+
+static int active = 0;
+static int have_color = 0;
+
+int ovl_curses_start(int use_color) {
+    setlocale(LC_ALL, "");
+    if (initscr() == NULL) return -1;
+    active = 1;
+    cbreak();
+    noecho();
+    nonl();
+    keypad(stdscr, TRUE);
+    curs_set(0);
+    set_escdelay(25);
+    mousemask(BUTTON1_CLICKED | BUTTON1_DOUBLE_CLICKED | BUTTON1_PRESSED | BUTTON4_PRESSED |
+                  BUTTON5_PRESSED, NULL);
+    mouseinterval(150);
+    have_color = 0;
+    if (use_color && has_colors()) {
+        start_color();
+        use_default_colors();
+        // Pairs 1-7: the seven ANSI foreground colours on the default background.
+        for (short c = 1; c <= 7; c++) init_pair(c, c, -1);
+        // Pair 8: the selection bar.
+        init_pair(8, COLOR_BLACK, COLOR_CYAN);
+        have_color = 1;
+    }
+    return 0;
+}
+
+void ovl_curses_stop(void) {
+    if (!active) return;
+    active = 0;
+    curs_set(1);
+    endwin();
+}
+
+int ovl_curses_active(void) { return active; }
+
+void ovl_curses_size(int *rows, int *cols) {
+    int r, c;
+    getmaxyx(stdscr, r, c);
+    *rows = r;
+    *cols = c;
+}
+
+void ovl_curses_draw(int y, int x, const int32_t *chars, int n, int style) {
+    attr_t attrs = A_NORMAL;
+    if (style & OVL_STYLE_BOLD) attrs |= A_BOLD;
+    if (style & OVL_STYLE_REVERSE) attrs |= A_REVERSE;
+    if (style & OVL_STYLE_UNDERLINE) attrs |= A_UNDERLINE;
+    if (style & OVL_STYLE_DIM) attrs |= A_DIM;
+    short pair = have_color ? (short)(style & 0x0F) : 0;
+    wchar_t buf[1024];
+    while (n > 0) {
+        int k = n < 1023 ? n : 1023;
+        for (int i = 0; i < k; i++) buf[i] = (wchar_t)chars[i];
+        buf[k] = 0;
+        attr_set(attrs, pair, NULL);
+        mvaddnwstr(y, x, buf, k);
+        x += k;
+        chars += k;
+        n -= k;
+    }
+    attr_set(A_NORMAL, 0, NULL);
+}
+
+void ovl_curses_clear(void) { erase(); }
+void ovl_curses_refresh(void) { refresh(); }
+
+int ovl_curses_getkey(int timeout_ms) {
+    timeout(timeout_ms);
+    wint_t ch;
+    int r = get_wch(&ch);
+    if (r == ERR) return OVL_KEY_NONE;
+    if (r == KEY_CODE_YES) {
+        switch (ch) {
+        case KEY_UP: return OVL_KEY_UP;
+        case KEY_DOWN: return OVL_KEY_DOWN;
+        case KEY_LEFT: return OVL_KEY_LEFT;
+        case KEY_RIGHT: return OVL_KEY_RIGHT;
+        case KEY_HOME: return OVL_KEY_HOME;
+        case KEY_END: return OVL_KEY_END;
+        case KEY_PPAGE: return OVL_KEY_PGUP;
+        case KEY_NPAGE: return OVL_KEY_PGDN;
+        case KEY_BACKSPACE: return OVL_KEY_BACKSPACE;
+        case KEY_ENTER: return OVL_KEY_ENTER;
+        case KEY_BTAB: return OVL_KEY_BTAB;
+        case KEY_RESIZE: return OVL_KEY_RESIZE;
+        case KEY_MOUSE: return OVL_KEY_MOUSE;
+        case KEY_DC: return OVL_KEY_DC;
+        case KEY_F(1): return OVL_KEY_F1;
+        default: return OVL_KEY_NONE;
+        }
+    }
+    if (ch == 127 || ch == 8) return OVL_KEY_BACKSPACE;
+    if (ch == '\r' || ch == '\n') return OVL_KEY_ENTER;
+    return (int)ch;
+}
+
+int ovl_curses_mouse(int *kind, int *y, int *x) {
+    MEVENT ev;
+    if (getmouse(&ev) != OK) return 0;
+    *y = ev.y;
+    *x = ev.x;
+    if (ev.bstate & BUTTON4_PRESSED) *kind = OVL_MOUSE_WHEEL_UP;
+    else if (ev.bstate & BUTTON5_PRESSED) *kind = OVL_MOUSE_WHEEL_DOWN;
+    else if (ev.bstate & BUTTON1_DOUBLE_CLICKED) *kind = OVL_MOUSE_DOUBLE;
+    else *kind = OVL_MOUSE_CLICK;
+    return 1;
+}
+
+int ovl_curses_utf8(void) {
+    const char *cs = nl_langinfo(CODESET);
+    return cs && strcmp(cs, "UTF-8") == 0;
+}

@@ -1,0 +1,367 @@
+import Foundation
+
+/// Options for reading an image into a `Program`.
+public struct ProgramOptions: Sendable {
+    /// Executable sections left out of the analysis (not decoded, not counted), such as
+    /// Linux's `.init.text`, which is freed after boot. Glob patterns.
+    public var excludedSections: [String] = []
+
+    public init(excludedSections: [String] = []) { self.excludedSections = excludedSections }
+}
+
+extension Program {
+    /// Reads an ELF image, decodes every function of every executable section and builds
+    /// basic blocks and their static edges.
+    public static func load(path: String, options: ProgramOptions = ProgramOptions()) throws -> Program {
+        let elf = try ELFFile(path: path)
+        return try build(elf: elf, options: options)
+    }
+
+    public static func build(elf: ELFFile, options: ProgramOptions = ProgramOptions()) throws -> Program {
+        var builder = CFGBuilder(elf: elf, options: options)
+        return try builder.build()
+    }
+}
+
+/// Decodes the image and forms blocks. One pass decodes every region into flat
+/// instruction arrays; leaders (branch targets, instructions after transfers, code
+/// pointers) are collected; a second pass cuts the instruction stream into blocks.
+struct CFGBuilder {
+    let elf: ELFFile
+    let options: ProgramOptions
+    let program: Program
+
+    // Flat instruction arrays for the whole image, in address order.
+    var insAddr: [UInt64] = []
+    var insLen: [UInt8] = []
+    var insFlow: [TransferKind] = []
+    var insTarget: [UInt64] = []
+    var insRegion: [Int32] = []
+    var leaders = Set<UInt64>()
+
+    struct Region {
+        var name: String
+        var aliases: [String]
+        var start: UInt64
+        var end: UInt64
+        var section: ELFFile.Section
+        var isGap: Bool
+        var error: String?
+    }
+    var regions: [Region] = []
+
+    init(elf: ELFFile, options: ProgramOptions) {
+        self.elf = elf
+        self.options = options
+        self.program = Program(elf: elf)
+    }
+
+    mutating func build() throws -> Program {
+        let exec = elf.sections.filter { $0.isExecutable && $0.isAllocated && $0.hasFileBytes && $0.size > 0 }
+        guard !exec.isEmpty else { throw OvlError.file(elf.path, "has no executable sections") }
+        guard elf.symbols.contains(where: { $0.isFunction }) else {
+            throw OvlError.file(elf.path, "has no function symbols (stripped?); ovl needs the symbol table")
+        }
+        var analysed: [ELFFile.Section] = []
+        for s in exec {
+            if options.excludedSections.contains(where: { Glob.matches($0, s.name) }) {
+                program.excludedSections.append(s.name)
+            } else {
+                analysed.append(s)
+            }
+        }
+        analysed.sort { $0.address < $1.address }
+        program.analysedSections = analysed.map(\.name)
+        program.textSectionBytes = analysed.reduce(0) { $0 + Int($1.size) }
+
+        for s in analysed { try decodeSection(s) }
+        collectLeaders()
+        formBlocks()
+        return program
+    }
+
+    // MARK: Regions and decoding
+
+    private mutating func decodeSection(_ s: ELFFile.Section) throws {
+        // Function symbols (and non-local labels) inside the section, by address.
+        var byAddress: [UInt64: (names: [String], size: UInt64, isFunc: Bool)] = [:]
+        for sym in elf.symbols where Int(sym.sectionIndex) == s.index && s.contains(sym.value) {
+            guard sym.isFunction || sym.type == ELFFile.STT_GNU_IFUNC || (sym.type == 0 && !sym.name.isEmpty && !sym.name.hasPrefix(".L")) else { continue }
+            guard !sym.name.isEmpty else { continue }
+            var e = byAddress[sym.value] ?? ([], 0, false)
+            let isFunc = sym.type != 0
+            if isFunc && !e.isFunc { e.names.insert(sym.name, at: 0) } else { e.names.append(sym.name) }
+            e.size = max(e.size, sym.size)
+            e.isFunc = e.isFunc || isFunc
+            byAddress[sym.value] = e
+        }
+        let starts = byAddress.keys.sorted()
+        let sectionEnd = s.address + s.size
+        let base = Int(s.offset)
+
+        try elf.bytes.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
+            let sec = UnsafeRawBufferPointer(rebasing: all[base..<(base + Int(s.size))])
+
+            func decodeRange(_ start: UInt64, _ end: UInt64, region: Int32) -> String? {
+                var a = start
+                while a < end {
+                    let off = Int(a - s.address)
+                    let avail = Int(end - a)
+                    guard let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: sec[off..<(off + avail)]), at: a) else {
+                        return "undecodable bytes at 0x" + String(a, radix: 16)
+                    }
+                    append(ins, region: region)
+                    a += UInt64(ins.length)
+                }
+                return nil
+            }
+
+            /// Decodes a gap between regions: leading padding is skipped; code that follows
+            /// becomes a region of its own, named after what precedes it.
+            func decodeGap(_ start: UInt64, _ end: UInt64, after name: String) {
+                var a = start
+                var paddingEnd = start
+                while a < end {
+                    let off = Int(a - s.address)
+                    guard let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: sec[off..<Int(end - s.address)]), at: a), ins.isPadding else { break }
+                    a += UInt64(ins.length)
+                    paddingEnd = a
+                }
+                program.paddingBytes += Int(paddingEnd - start)
+                guard paddingEnd < end else { return }
+                // Trailing padding of the gap is found after decoding, below.
+                let gapName = "\(name)+0x" + String(paddingEnd - (regions.last?.start ?? s.address), radix: 16)
+                regions.append(Region(name: gapName, aliases: [], start: paddingEnd, end: end, section: s, isGap: true))
+                let r = Int32(regions.count - 1)
+                let firstIns = insAddr.count
+                if let err = decodeRange(paddingEnd, end, region: r) {
+                    regions[Int(r)].error = err
+                } else {
+                    // Trim trailing padding from the gap region.
+                    var last = insAddr.count
+                    while last > firstIns && isPaddingInstruction(at: last - 1, in: sec, section: s) { last -= 1 }
+                    if last == firstIns {
+                        removeInstructions(from: firstIns)
+                        regions.removeLast()
+                        program.paddingBytes += Int(end - paddingEnd)
+                        return
+                    }
+                    let newEnd = last < insAddr.count ? insAddr[last] : end
+                    program.paddingBytes += Int(end - newEnd)
+                    removeInstructions(from: last)
+                    regions[Int(r)].end = newEnd
+                }
+            }
+
+            var cursor = s.address
+            var lastName = s.name
+            for (i, start) in starts.enumerated() {
+                if start > cursor { decodeGap(cursor, start, after: lastName) }
+                guard start >= cursor else { continue }  // inside the previous function
+                let e = byAddress[start]!
+                let next = i + 1 < starts.count ? starts[i + 1] : sectionEnd
+                var end = e.size > 0 ? min(start + e.size, sectionEnd) : next
+                // A symbol whose size runs into the next symbol: stop at the next one unless
+                // the next is a plain label inside it.
+                if end > next, let n = byAddress[next], n.isFunc { end = next }
+                regions.append(Region(name: e.names[0], aliases: Array(e.names.dropFirst()), start: start, end: end, section: s, isGap: false))
+                let r = Int32(regions.count - 1)
+                if let err = decodeRange(start, end, region: r) { regions[Int(r)].error = err }
+                cursor = end
+                lastName = e.names[0]
+            }
+            if cursor < sectionEnd { decodeGap(cursor, sectionEnd, after: lastName) }
+        }
+    }
+
+    private func isPaddingInstruction(at i: Int, in sec: UnsafeRawBufferPointer, section s: ELFFile.Section) -> Bool {
+        let off = Int(insAddr[i] - s.address)
+        guard let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: sec[off..<(off + Int(insLen[i]))]), at: insAddr[i]) else { return false }
+        return ins.isPadding
+    }
+
+    private mutating func removeInstructions(from i: Int) {
+        guard i < insAddr.count else { return }
+        insAddr.removeSubrange(i...)
+        insLen.removeSubrange(i...)
+        insFlow.removeSubrange(i...)
+        insTarget.removeSubrange(i...)
+        insRegion.removeSubrange(i...)
+    }
+
+    @inline(__always)
+    private mutating func append(_ ins: Instruction, region: Int32) {
+        insAddr.append(ins.address)
+        insLen.append(UInt8(ins.length))
+        insFlow.append(ins.flow)
+        insTarget.append(ins.target)
+        insRegion.append(region)
+        if ins.isRepString { program.repStringAddresses.insert(ins.address) }
+        if ins.flow == .indirectJump, ins.memHasIndex, !ins.memIsRIPRelative, ins.dispSize == 4 {
+            tableJumps.append((insAddr.count - 1, UInt64(bitPattern: ins.disp)))
+        }
+    }
+
+    // Indirect jumps through `table(,%reg,8)`: instruction index and table address.
+    var tableJumps: [(Int, UInt64)] = []
+    // Resolved jump-table targets per instruction index.
+    var tableTargets: [Int: [UInt64]] = [:]
+
+    // MARK: Leaders
+
+    private mutating func collectLeaders() {
+        for r in regions { leaders.insert(r.start) }
+        for i in 0..<insAddr.count {
+            let f = insFlow[i]
+            if f.isDirect { leaders.insert(insTarget[i]) }
+            if f.endsBlock { leaders.insert(insAddr[i] + UInt64(insLen[i])) }
+        }
+        // Code pointers from relocations: function pointers and jump-table entries.
+        let codeRanges = regions.map { ($0.start, $0.end) }
+        func inCode(_ a: UInt64) -> Int? {
+            var lo = 0, hi = codeRanges.count
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                if codeRanges[mid].0 <= a { lo = mid + 1 } else { hi = mid }
+            }
+            let i = lo - 1
+            return i >= 0 && a < codeRanges[i].1 ? i : nil
+        }
+        var dataPointers: [UInt64: UInt64] = [:]  // field address -> code address it holds
+        for rs in elf.relocationSections {
+            guard rs.appliesTo < elf.sections.count else { continue }
+            let target = elf.sections[rs.appliesTo]
+            guard target.isAllocated else { continue }  // debug info and the like
+            for rel in rs.relocations {
+                switch rel.type {
+                case ELFFile.R_X86_64_64, ELFFile.R_X86_64_32, ELFFile.R_X86_64_32S:
+                    guard inCode(rel.target) != nil else { continue }
+                    if !target.isExecutable { dataPointers[rel.offset] = rel.target }
+                    if !target.isExecutable || rel.type != ELFFile.R_X86_64_64 {
+                        if isDecodedStart(rel.target) { leaders.insert(rel.target) }
+                    }
+                    if let r = inCode(rel.target), regions[r].start == rel.target {
+                        addressTakenRegions.insert(r)
+                    }
+                default:
+                    continue
+                }
+            }
+        }
+        // Jump tables: consecutive 8-byte entries of code addresses inside the same function.
+        let haveRelocs = elf.hasCodeRelocations
+        for (i, table) in tableJumps {
+            let region = regions[Int(insRegion[i])]
+            var targets: [UInt64] = []
+            var entry = table
+            while targets.count < 4096 {
+                var value: UInt64? = nil
+                if haveRelocs {
+                    value = dataPointers[entry]
+                } else if let s = elf.section(containing: entry), s.hasFileBytes, !s.isExecutable,
+                          entry + 8 <= s.address + s.size {
+                    let off = Int(s.offset + (entry - s.address))
+                    value = elf.bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: off, as: UInt64.self) }
+                }
+                guard let v = value, v >= region.start, v < region.end, isDecodedStart(v) else { break }
+                targets.append(v)
+                leaders.insert(v)
+                entry += 8
+            }
+            if !targets.isEmpty { tableTargets[i] = targets }
+        }
+    }
+
+    var addressTakenRegions = Set<Int>()
+
+    private func isDecodedStart(_ a: UInt64) -> Bool {
+        var lo = 0, hi = insAddr.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if insAddr[mid] < a { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < insAddr.count && insAddr[lo] == a
+    }
+
+    // MARK: Blocks
+
+    private mutating func formBlocks() {
+        let p = program
+        p.instructionStarts = insAddr
+        var functions: [Function] = []
+        functions.reserveCapacity(regions.count)
+        for r in regions {
+            functions.append(Function(
+                name: r.name, aliases: r.aliases, address: r.start, size: Int(r.end - r.start),
+                section: r.section.name, firstBlock: 0, blockCount: 0,
+                requiredResidentReason: r.error.map { "not fully decodable: \($0)" }, isGap: r.isGap))
+            p.codeBytes += Int(r.end - r.start)
+        }
+        for r in addressTakenRegions { p.addressTakenFunctions.insert(Int32(r)) }
+
+        var tableJumpBlocks: [(block: Int, targets: [UInt64])] = []
+        var i = 0
+        let n = insAddr.count
+        var currentRegion: Int32 = -1
+        while i < n {
+            let start = i
+            let region = insRegion[i]
+            if region != currentRegion {
+                // Close the previous function's block range.
+                if currentRegion >= 0 {
+                    functions[Int(currentRegion)].blockCount = Int32(p.blockStart.count) - functions[Int(currentRegion)].firstBlock
+                }
+                functions[Int(region)].firstBlock = Int32(p.blockStart.count)
+                currentRegion = region
+            }
+            var j = i
+            while true {
+                let f = insFlow[j]
+                j += 1
+                if f.endsBlock || j >= n || insRegion[j] != region || leaders.contains(insAddr[j]) { break }
+            }
+            let last = j - 1
+            let b = p.blockStart.count
+            p.blockStart.append(insAddr[start])
+            p.blockSize.append(UInt32(insAddr[last] + UInt64(insLen[last]) - insAddr[start]))
+            p.blockInstructionCount.append(UInt32(j - start))
+            p.blockFunction.append(region)
+            p.blockKind.append(insFlow[last])
+            p.blockTransferLength.append(insLen[last])
+            p.blockTargetAddress.append(insFlow[last].isDirect ? insTarget[last] : 0)
+            p.blockTarget.append(-1)
+            p.blockContinues.append(false)
+            if let t = tableTargets[last] { tableJumpBlocks.append((b, t)) }
+            i = j
+        }
+        if currentRegion >= 0 {
+            functions[Int(currentRegion)].blockCount = Int32(p.blockStart.count) - functions[Int(currentRegion)].firstBlock
+        }
+        // A region whose bytes could not be decoded at all has no blocks; the ones with an
+        // error keep the blocks decoded before it and are pinned resident.
+        p.functions = functions
+
+        // Direct targets and continuation into the next block.
+        let nb = p.blockStart.count
+        for b in 0..<nb {
+            let k = p.blockKind[b]
+            if k.isDirect, let t = p.block(startingAt: p.blockTargetAddress[b]) { p.blockTarget[b] = Int32(t) }
+            if k.continues && b + 1 < nb {
+                let end = p.blockStart[b] + UInt64(p.blockSize[b])
+                let contiguous = end == p.blockStart[b + 1]
+                let sameFunction = p.blockFunction[b] == p.blockFunction[b + 1]
+                let fnHasError = functions[Int(p.blockFunction[b])].requiredResidentReason != nil
+                // A call that is a function's last instruction does not return (a call
+                // to a noreturn function); other transfers may really run on.
+                if contiguous && (sameFunction || (!k.isCall && !fnHasError)) { p.blockContinues[b] = true }
+            }
+        }
+        for (b, targets) in tableJumpBlocks {
+            var seen = Set<Int32>()
+            var list: [Int32] = []
+            for t in targets { if let tb = p.block(startingAt: t), seen.insert(Int32(tb)).inserted { list.append(Int32(tb)) } }
+            p.jumpTableTargets[Int32(b)] = list
+        }
+        p.unresolvedIndirectJumps = (0..<nb).filter { p.blockKind[$0] == .indirectJump && p.jumpTableTargets[Int32($0)] == nil }.count
+    }
+}

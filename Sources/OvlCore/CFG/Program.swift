@@ -1,0 +1,134 @@
+import Foundation
+
+/// A function (or a stretch of code between symbols) of the image.
+public struct Function: Sendable {
+    public let name: String
+    /// Other symbol names at the same address.
+    public let aliases: [String]
+    public let address: UInt64
+    /// Bytes the function occupies in its section (its symbol size, or up to the next
+    /// symbol when the symbol has none). Padding after it is not included.
+    public let size: Int
+    public let section: String
+    /// Blocks `firstBlock ..< firstBlock + blockCount`, in address order.
+    public internal(set) var firstBlock: Int32
+    public internal(set) var blockCount: Int32
+    /// Why the function must stay resident whatever the configuration says, if it must:
+    /// it could not be decoded completely, for instance.
+    public internal(set) var requiredResidentReason: String?
+    /// True for code found between symbols rather than under a symbol of its own.
+    public let isGap: Bool
+
+    public var blocks: Range<Int> { Int(firstBlock)..<Int(firstBlock + blockCount) }
+    public var end: UInt64 { address + UInt64(size) }
+}
+
+/// The whole program as the paper sees it: functions, basic blocks, their transfers and
+/// the static edges between them. Blocks are stored as parallel arrays (one entry per
+/// block, in address order) because a kernel has hundreds of thousands of them.
+public final class Program: @unchecked Sendable {
+    public let elf: ELFFile
+    public let path: String
+    public internal(set) var functions: [Function] = []
+
+    public internal(set) var blockStart: [UInt64] = []
+    public internal(set) var blockSize: [UInt32] = []
+    public internal(set) var blockInstructionCount: [UInt32] = []
+    public internal(set) var blockFunction: [Int32] = []
+    /// The transfer that ends the block.
+    public internal(set) var blockKind: [TransferKind] = []
+    /// Length in bytes of the block's last instruction (the transfer).
+    public internal(set) var blockTransferLength: [UInt8] = []
+    /// For a direct transfer: the block at its target, or -1 when the target is outside
+    /// the decoded code.
+    public internal(set) var blockTarget: [Int32] = []
+    public internal(set) var blockTargetAddress: [UInt64] = []
+    /// Whether control continues from the block into the next block in memory
+    /// (fall-through, or the return site of a call).
+    public internal(set) var blockContinues: [Bool] = []
+    /// Targets of indirect jumps resolved through jump tables, keyed by block.
+    public internal(set) var jumpTableTargets: [Int32: [Int32]] = [:]
+    /// Indirect jumps that could not be resolved (tail calls through pointers, mostly).
+    public internal(set) var unresolvedIndirectJumps = 0
+
+    /// Start address of every decoded instruction, sorted.
+    public internal(set) var instructionStarts: [UInt64] = []
+    /// Addresses of rep-prefixed string instructions (QEMU logs every iteration).
+    public internal(set) var repStringAddresses: Set<UInt64> = []
+    /// Functions whose address is taken (function pointers in data or code).
+    public internal(set) var addressTakenFunctions: Set<Int32> = []
+
+    /// Code bytes: functions and the instructions between them, without padding.
+    public internal(set) var codeBytes = 0
+    /// Sizes of the analysed executable sections.
+    public internal(set) var textSectionBytes = 0
+    public internal(set) var paddingBytes = 0
+    public internal(set) var analysedSections: [String] = []
+    public internal(set) var excludedSections: [String] = []
+
+    init(elf: ELFFile) {
+        self.elf = elf
+        self.path = elf.path
+    }
+
+    public var blockCount: Int { blockStart.count }
+
+    /// The block whose bytes contain `address`, if any.
+    public func block(containing address: UInt64) -> Int? {
+        var lo = 0, hi = blockStart.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if blockStart[mid] <= address { lo = mid + 1 } else { hi = mid }
+        }
+        let i = lo - 1
+        guard i >= 0, address < blockStart[i] + UInt64(blockSize[i]) else { return nil }
+        return i
+    }
+
+    /// The block that starts exactly at `address`.
+    public func block(startingAt address: UInt64) -> Int? {
+        guard let b = block(containing: address), blockStart[b] == address else { return nil }
+        return b
+    }
+
+    public func isInstructionStart(_ address: UInt64) -> Bool {
+        var lo = 0, hi = instructionStarts.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if instructionStarts[mid] < address { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < instructionStarts.count && instructionStarts[lo] == address
+    }
+
+    /// The function containing `address`.
+    public func function(containing address: UInt64) -> Int? {
+        block(containing: address).map { Int(blockFunction[$0]) }
+    }
+
+    public func functionIndex(named name: String) -> Int? {
+        functions.firstIndex { $0.name == name || $0.aliases.contains(name) }
+    }
+
+    /// Raw bytes of a block.
+    public func bytes(ofBlock b: Int) -> ArraySlice<UInt8> {
+        let addr = blockStart[b]
+        guard let s = elf.section(containing: addr) else { return [] }
+        let off = Int(s.offset + (addr - s.address))
+        return elf.bytes[off..<(off + Int(blockSize[b]))]
+    }
+
+    /// The block's instructions, decoded again (for display and tests).
+    public func instructions(ofBlock b: Int) -> [Instruction] {
+        let bytes = bytes(ofBlock: b)
+        var out: [Instruction] = []
+        bytes.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                guard let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: raw[off...]), at: blockStart[b] + UInt64(off)) else { break }
+                out.append(ins)
+                off += ins.length
+            }
+        }
+        return out
+    }
+}

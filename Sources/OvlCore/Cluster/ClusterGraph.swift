@@ -1,0 +1,119 @@
+/// The paper's cluster graph before coalescing: one node per chain, an undirected edge
+/// between two chains when control passes between them, weighted by how often it did
+/// (summed over the profiles), with the stub bytes each direction of the edge costs
+/// while the two chains sit in different clusters. Built once per image and profile set;
+/// the coalescer runs on it again for every γ, buffer size or core set.
+public final class ClusterGraph: @unchecked Sendable {
+    public let chainCount: Int
+    /// Original instruction bytes of each chain.
+    public let chainBytes: [Int32]
+    /// Stub bytes of indirect transfers in the chain: paid wherever the chain goes.
+    public let chainIndirectStubBytes: [Int32]
+    /// Times the chain was entered, over all profiles.
+    public let chainHeat: [UInt64]
+
+    public let edgeA: [Int32]
+    public let edgeB: [Int32]
+    public let edgeWeight: [UInt64]
+    /// Stub bytes of jumps a→b, jumps b→a, calls a→b and calls b→a. Jumps into core need
+    /// no stub; calls always do, since their return address is in the code buffer.
+    public let edgeJumpAB: [Int32]
+    public let edgeJumpBA: [Int32]
+    public let edgeCallAB: [Int32]
+    public let edgeCallBA: [Int32]
+
+    /// Edges of each chain (indices into the edge arrays), for the explorer's ego graph.
+    public private(set) lazy var incidence: [[Int32]] = {
+        var inc = [[Int32]](repeating: [], count: chainCount)
+        for e in 0..<edgeA.count {
+            inc[Int(edgeA[e])].append(Int32(e))
+            inc[Int(edgeB[e])].append(Int32(e))
+        }
+        return inc
+    }()
+
+    public var edgeCount: Int { edgeA.count }
+
+    public init(chainBytes: [Int32], chainIndirectStubBytes: [Int32], chainHeat: [UInt64],
+                edgeA: [Int32], edgeB: [Int32], edgeWeight: [UInt64],
+                edgeJumpAB: [Int32], edgeJumpBA: [Int32], edgeCallAB: [Int32], edgeCallBA: [Int32]) {
+        chainCount = chainBytes.count
+        self.chainBytes = chainBytes
+        self.chainIndirectStubBytes = chainIndirectStubBytes
+        self.chainHeat = chainHeat
+        self.edgeA = edgeA
+        self.edgeB = edgeB
+        self.edgeWeight = edgeWeight
+        self.edgeJumpAB = edgeJumpAB
+        self.edgeJumpBA = edgeJumpBA
+        self.edgeCallAB = edgeCallAB
+        self.edgeCallBA = edgeCallBA
+    }
+
+    /// Builds the graph from a program's chains and the training profiles.
+    public static func build(program p: Program, chains: Chains, profiles: [Profile]) -> ClusterGraph {
+        let n = chains.count
+        var indirect = [Int32](repeating: 0, count: n)
+        var heat = [UInt64](repeating: 0, count: n)
+        var index: [UInt64: Int] = [:]
+        var ea: [Int32] = [], eb: [Int32] = [], w: [UInt64] = []
+        var jab: [Int32] = [], jba: [Int32] = [], cab: [Int32] = [], cba: [Int32] = []
+
+        func edge(_ x: Int32, _ y: Int32) -> (Int, Bool) {
+            let (a, b) = x < y ? (x, y) : (y, x)
+            let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
+            if let i = index[key] { return (i, x == a) }
+            let i = ea.count
+            index[key] = i
+            ea.append(a); eb.append(b); w.append(0)
+            jab.append(0); jba.append(0); cab.append(0); cba.append(0)
+            return (i, x == a)
+        }
+
+        for b in 0..<p.blockCount {
+            let kind = p.blockKind[b]
+            let from = chains.blockChain[b]
+            if kind.isIndirect {
+                indirect[Int(from)] += Int32(StubModel.overhead(kind, length: Int(p.blockTransferLength[b])))
+                if let targets = p.jumpTableTargets[Int32(b)] {
+                    for t in targets where chains.blockChain[Int(t)] != from { _ = edge(from, chains.blockChain[Int(t)]) }
+                }
+                continue
+            }
+            guard kind.isDirect else { continue }
+            let t = p.blockTarget[b]
+            guard t >= 0 else { continue }
+            let to = chains.blockChain[Int(t)]
+            guard to != from else { continue }
+            let cost = Int32(StubModel.overhead(kind, length: Int(p.blockTransferLength[b])))
+            let (i, forward) = edge(from, to)
+            if kind == .call {
+                if forward { cab[i] += cost } else { cba[i] += cost }
+            } else {
+                if forward { jab[i] += cost } else { jba[i] += cost }
+            }
+        }
+        for prof in profiles {
+            for (key, count) in prof.chainEdges {
+                let x = Int32(truncatingIfNeeded: key >> 32), y = Int32(truncatingIfNeeded: key & 0xffff_ffff)
+                guard x != y, x >= 0, y >= 0, Int(x) < n, Int(y) < n else { continue }
+                let (i, _) = edge(x, y)
+                w[i] += count
+            }
+        }
+        // Heat: entries into the chain's first block plus return-site entries are both
+        // visible as block counts; the chain's heat is its hottest block.
+        for c in 0..<n {
+            var hottest: UInt64 = 0
+            for b in chains.blocks(of: c) {
+                var s: UInt64 = 0
+                for prof in profiles { s += prof.blockCounts[b] }
+                hottest = max(hottest, s)
+            }
+            heat[c] = hottest
+        }
+        return ClusterGraph(chainBytes: chains.bytes, chainIndirectStubBytes: indirect, chainHeat: heat,
+                            edgeA: ea, edgeB: eb, edgeWeight: w, edgeJumpAB: jab, edgeJumpBA: jba,
+                            edgeCallAB: cab, edgeCallBA: cba)
+    }
+}

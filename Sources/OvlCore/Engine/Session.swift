@@ -1,0 +1,95 @@
+import Foundation
+
+/// The engine's one entry point for the CLI and the explorer: an image, its profiles
+/// and a configuration, with everything that does not depend on γ, the buffer size or
+/// the core set computed once (decoding, chains, the cluster graph), so that changing
+/// those re-runs only the coalescer.
+public final class Session: @unchecked Sendable {
+    public let program: Program
+    public let profiles: [Profile]
+    public private(set) var config: Config
+    public private(set) var chains: Chains
+    public private(set) var graph: ClusterGraph
+    public private(set) var core: CoreSet
+    /// Core membership per chain for the current core set.
+    public private(set) var coreChains: [Bool]
+
+    public init(program: Program, profiles: [Profile], config: Config, chains: Chains) {
+        self.program = program
+        self.profiles = profiles
+        self.config = config
+        self.chains = chains
+        self.graph = ClusterGraph.build(program: program, chains: chains, profiles: profiles)
+        self.core = CoreSet.resolve(config, program: program)
+        self.coreChains = []
+        self.coreChains = Session.chainMembership(core, program: program, chains: chains)
+    }
+
+    /// Opens an image and its profiles.
+    public static func open(image: String, profiles: [String], config: Config, showProgress: Bool = Progress.stderrIsTerminal) throws -> Session {
+        try config.validate(source: "configuration")
+        let program = try Program.load(path: image, options: ProgramOptions(excludedSections: config.excludeSections))
+        let chains = Chains(program: program, granularity: config.granularity)
+        var loaded: [Profile] = []
+        var stdinUsed = false
+        for p in profiles {
+            if p == "-" {
+                guard !stdinUsed else { throw OvlError("--profile - (standard input) can be given only once") }
+                stdinUsed = true
+            }
+            loaded.append(try ProfileLoader.load(path: p, program: program, chains: chains, showProgress: showProgress))
+        }
+        return Session(program: program, profiles: loaded, config: config, chains: chains)
+    }
+
+    static func chainMembership(_ core: CoreSet, program: Program, chains: Chains) -> [Bool] {
+        var member = [Bool](repeating: false, count: chains.count)
+        for f in core.functions {
+            for b in program.functions[Int(f)].blocks { member[Int(chains.blockChain[b])] = true }
+        }
+        return member
+    }
+
+    /// Applies a new configuration. Only what depends on the change is recomputed.
+    public func update(_ newConfig: Config) throws {
+        try newConfig.validate(source: "configuration")
+        guard newConfig.excludeSections == config.excludeSections else {
+            throw OvlError("changing exclude_sections needs the image read again; open it anew")
+        }
+        let coreChanged = newConfig.coreFunctions != config.coreFunctions || newConfig.coreExclude != config.coreExclude
+            || newConfig.corePreset != config.corePreset
+        if newConfig.granularity != config.granularity {
+            throw OvlError("changing granularity needs the profiles read again; open it anew")
+        }
+        config = newConfig
+        if coreChanged {
+            core = CoreSet.resolve(config, program: program)
+            coreChains = Session.chainMembership(core, program: program, chains: chains)
+        }
+    }
+
+    public func parameters(recordEvents: Bool = true) -> CoalescerParameters {
+        CoalescerParameters(gamma: config.gamma, bufferSize: config.bufferSize, coreChains: coreChains,
+                            defragmentIntoCore: config.defragmentIntoCore, recordEvents: recordEvents)
+    }
+
+    /// Runs Figure 2 for the current configuration.
+    public func cluster(recordEvents: Bool = true) -> Clustering {
+        Coalescer.run(graph, parameters(recordEvents: recordEvents))
+    }
+
+    /// Table 1's statistics for a clustering.
+    public func statistics(_ c: Clustering) -> Table1Row {
+        Table1Row(session: self, clustering: c)
+    }
+
+    /// Function of a chain (its first block's).
+    public func function(ofChain c: Int) -> Int { Int(program.blockFunction[Int(chains.firstBlock[c])]) }
+
+    /// Bytes of code executed in any profile.
+    public private(set) lazy var executedCodeBytes: Int = {
+        var n = 0
+        for b in 0..<program.blockCount where profiles.contains(where: { $0.blockCounts[b] > 0 }) { n += Int(program.blockSize[b]) }
+        return n
+    }()
+}

@@ -1,0 +1,80 @@
+import Foundation
+
+/// Reads a profile of any supported format, recognised by its content (not its name),
+/// from a file, a named pipe or standard input (`-`), and resolves it against a program.
+public enum ProfileLoader {
+    public static func load(path: String, program: Program, chains: Chains, showProgress: Bool = Progress.stderrIsTerminal) throws -> Profile {
+        let stream = try ByteStream(path: path)
+        let head = try stream.peek(64)
+        guard !head.isEmpty else { throw OvlError.file(path, "is empty, not a profile") }
+        let progress = Progress("reading \(path == "-" ? "standard input" : path)", total: stream.totalSize, enabled: showProgress)
+        defer { progress.finish() }
+        let profile: Profile
+        if head.starts(with: TraceFile.magic) {
+            profile = Profile(source: path, format: .ovlTrace, hasSequence: true, blockCount: program.blockCount)
+            var builder = BlockSequenceBuilder(program: program, chains: chains, profile: profile)
+            let hash = TraceFile.codeHash(of: program.elf)
+            try TraceFile.read(stream, progress: progress, header: { h in
+                guard h.codeHash == hash else {
+                    throw OvlError.file(path, "is a trace of \(h.imageName.isEmpty ? "another image" : "'\(h.imageName)'") whose code differs from \(program.path) (code hash \(hex(h.codeHash)) vs \(hex(hash))); record it again against this build")
+                }
+            }, sink: { builder.add($0) })
+        } else if looksLikeQEMULog(head) {
+            profile = Profile(source: path, format: .qemuLog, hasSequence: true, blockCount: program.blockCount)
+            var builder = BlockSequenceBuilder(program: program, chains: chains, profile: profile)
+            var parser = QEMULogParser()
+            var buf = [UInt8](repeating: 0, count: 4 << 20)
+            while true {
+                let n = try stream.read(into: &buf, at: 0, count: buf.count)
+                if n == 0 { break }
+                buf.withUnsafeBytes { raw in
+                    parser.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n])) { builder.add($0) }
+                }
+                progress.update(stream.bytesRead)
+                try Interrupt.check()
+            }
+            parser.finish { builder.add($0) }
+            profile.stats.otherLines = parser.otherLines
+        } else if let text = String(validatingUTF8CString: head), FData.looksLikeFData(text) {
+            profile = Profile(source: path, format: .fdata, hasSequence: false, blockCount: program.blockCount)
+            let all = try stream.readAll()
+            try FData.parse(String(decoding: all, as: UTF8.self), path: path, into: profile, program: program, chains: chains)
+        } else {
+            throw OvlError.file(path, "is not a profile ovl reads (an ovl trace, a QEMU -d exec log, or a BOLT .fdata file)")
+        }
+        try validate(profile, path: path, program: program)
+        return profile
+    }
+
+    static func looksLikeQEMULog(_ head: [UInt8]) -> Bool {
+        let s = String(decoding: head, as: UTF8.self)
+        return s.hasPrefix("Trace ") || s.contains("\nTrace ")
+    }
+
+    /// Rejects a profile whose addresses mostly do not belong to the image.
+    static func validate(_ p: Profile, path: String, program: Program) throws {
+        let s = p.stats
+        let inImage = s.matched + s.misaligned
+        let total = s.addresses - s.repIterations
+        if total == 0 { throw OvlError.file(path, "holds no addresses") }
+        if inImage == 0 && s.excludedSection == 0 {
+            throw OvlError.file(path, "does not belong to \(program.path): none of its \(total) addresses fall in the image's code")
+        }
+        if s.misaligned * 10 > inImage {
+            throw OvlError.file(path, "does not belong to \(program.path): only \(s.matched) of \(inImage) addresses inside its code are instruction starts (a profile of another binary or build?)")
+        }
+    }
+
+    static func hex(_ v: UInt64) -> String { String(v, radix: 16) }
+}
+
+extension String {
+    /// The bytes as text when they are valid UTF-8 (a cut multi-byte character at the end
+    /// is dropped).
+    init?(validatingUTF8CString bytes: [UInt8]) {
+        var b = bytes
+        while let last = b.last, last & 0xC0 == 0x80 || last >= 0xC0 { b.removeLast(); if b.isEmpty { break } }
+        guard let s = String(validating: b, as: UTF8.self) else { return nil }
+        self = s
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+
+/// ovl's own compact trace: the start address of every translation block QEMU executed,
+/// in order, as zig-zag varint deltas, plus the edge weights between consecutive blocks.
+/// The block sequence is recovered from it against the image's CFG (walking
+/// fall-throughs), so a trace stays valid when ovl's block splitting improves.
+///
+///     "OVLTRACE" u32 version=1 u32 flags
+///     u64 code hash of the image's executable sections
+///     u16 n + image name, u16 n + command line
+///     u64 number of addresses, then the varint deltas
+///     u32 number of edges, then (from, to, count) as varints, sorted
+///     "OVLEND\0\0"
+public enum TraceFile {
+    public static let magic = Array("OVLTRACE".utf8)
+    static let endMagic = Array("OVLEND\0\0".utf8)
+    public static let version: UInt32 = 1
+
+    /// FNV-1a over the bytes of the image's executable sections: the identity a trace is
+    /// checked against.
+    public static func codeHash(of elf: ELFFile) -> UInt64 {
+        var h: UInt64 = 0xcbf29ce484222325
+        for s in elf.sections where s.isExecutable && s.isAllocated && s.hasFileBytes {
+            elf.bytes.withUnsafeBytes { raw in
+                let p = raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + Int(s.offset)
+                for i in 0..<Int(s.size) { h = (h ^ UInt64(p[i])) &* 0x100000001b3 }
+            }
+        }
+        return h
+    }
+
+    /// Writes a trace incrementally to a temporary file and renames it into place at the end.
+    public final class Writer {
+        let finalPath: String
+        let tempPath: String
+        let handle: FileHandle
+        var buffer: [UInt8] = []
+        var previous: UInt64 = 0
+        public private(set) var count: UInt64 = 0
+        var edges: [UInt64: UInt64] = [:]  // keyed by index into edgePairs
+        var pairIndex: [PairKey: Int] = [:]
+        var pairs: [(UInt64, UInt64, UInt64)] = []
+        var havePrevious = false
+        var countOffset: UInt64 = 0
+
+        struct PairKey: Hashable { let from: UInt64; let to: UInt64 }
+
+        public init(path: String, codeHash: UInt64, imageName: String, commandLine: String) throws {
+            finalPath = path
+            tempPath = path + ".tmp-\(getpid())"
+            guard FileManager.default.createFile(atPath: tempPath, contents: nil),
+                  let h = FileHandle(forWritingAtPath: tempPath) else {
+                throw OvlError.file(path, "cannot be written")
+            }
+            handle = h
+            var head = TraceFile.magic
+            head.appendLE(TraceFile.version)
+            head.appendLE(UInt32(0))
+            head.appendLE(codeHash)
+            head.appendString16(imageName)
+            head.appendString16(commandLine)
+            countOffset = UInt64(head.count)
+            head.appendLE(UInt64(0))  // count, patched at the end
+            buffer = head
+        }
+
+        public func append(_ pc: UInt64) {
+            let delta = Int64(bitPattern: pc &- previous)
+            buffer.appendVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)))
+            if havePrevious {
+                let key = PairKey(from: previous, to: pc)
+                if let i = pairIndex[key] { pairs[i].2 += 1 } else { pairIndex[key] = pairs.count; pairs.append((previous, pc, 1)) }
+            }
+            previous = pc
+            havePrevious = true
+            count += 1
+            if buffer.count >= 1 << 20 { flush() }
+        }
+
+        func flush() {
+            handle.write(Data(buffer))
+            buffer.removeAll(keepingCapacity: true)
+        }
+
+        /// Finishes the file and renames it to its final name.
+        public func close() throws {
+            buffer.appendLE(UInt32(pairs.count))
+            for (f, t, c) in pairs.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
+                buffer.appendVarint(f); buffer.appendVarint(t); buffer.appendVarint(c)
+            }
+            buffer.append(contentsOf: TraceFile.endMagic)
+            flush()
+            handle.seek(toFileOffset: countOffset)
+            var c: [UInt8] = []
+            c.appendLE(count)
+            handle.write(Data(c))
+            handle.closeFile()
+            if rename(tempPath, finalPath) != 0 {
+                unlink(tempPath)
+                throw OvlError.file(finalPath, "cannot be written (\(String(cString: strerror(errno))))")
+            }
+        }
+
+        /// Abandons the file (on error or Ctrl-C).
+        public func discard() {
+            handle.closeFile()
+            unlink(tempPath)
+        }
+    }
+
+    public struct Header {
+        public var codeHash: UInt64
+        public var imageName: String
+        public var commandLine: String
+        public var count: UInt64
+    }
+
+    /// Reads a trace from a stream positioned at its start, calling `sink` with each
+    /// address in order.
+    public static func read(_ stream: ByteStream, progress: Progress? = nil, header headerCheck: (Header) throws -> Void,
+                            sink: (UInt64) -> Void) throws {
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        var len = 0
+        var pos = 0
+        func fill(_ need: Int) throws -> Bool {
+            if len - pos >= need { return true }
+            if pos > 0 { buf.replaceSubrange(0..<(len - pos), with: buf[pos..<len]); len -= pos; pos = 0 }
+            while len < need {
+                let n = try stream.read(into: &buf, at: len, count: buf.count - len)
+                if n == 0 { return false }
+                len += n
+            }
+            return true
+        }
+        func truncated() -> OvlError { OvlError.file(stream.path, "truncated ovl trace") }
+        guard try fill(8 + 8 + 8 + 2), Array(buf[0..<8]) == magic else { throw OvlError.file(stream.path, "not an ovl trace") }
+        let version = buf.readLE32(8)
+        guard version == TraceFile.version else { throw OvlError.file(stream.path, "ovl trace version \(version) is not supported (this ovl reads version \(TraceFile.version))") }
+        let hash = buf.readLE64(16)
+        pos = 24
+        func string16() throws -> String {
+            guard try fill(2) else { throw truncated() }
+            let n = Int(buf[pos]) | Int(buf[pos + 1]) << 8
+            pos += 2
+            guard try fill(n) else { throw truncated() }
+            let s = String(decoding: buf[pos..<(pos + n)], as: UTF8.self)
+            pos += n
+            return s
+        }
+        let name = try string16()
+        let cmd = try string16()
+        guard try fill(8) else { throw truncated() }
+        let count = buf.readLE64(pos)
+        pos += 8
+        try headerCheck(Header(codeHash: hash, imageName: name, commandLine: cmd, count: count))
+        var previous: UInt64 = 0
+        var done: UInt64 = 0
+        var eof = false
+        while done < count {
+            if len - pos < 10 && !eof {
+                if pos > 0 { buf.replaceSubrange(0..<(len - pos), with: buf[pos..<len]); len -= pos; pos = 0 }
+                while len < buf.count {
+                    let n = try stream.read(into: &buf, at: len, count: buf.count - len)
+                    if n == 0 { eof = true; break }
+                    len += n
+                }
+                progress?.update(stream.bytesRead)
+                try Interrupt.check()
+            }
+            // Decode varints while at least 10 bytes (the longest) remain, or to the end.
+            let ok: Bool = buf.withUnsafeBufferPointer { p in
+                while done < count && (len - pos >= 10 || (eof && pos < len)) {
+                    var v: UInt64 = 0
+                    var shift: UInt64 = 0
+                    var i = pos
+                    while true {
+                        guard i < len else { return false }
+                        let b = p[i]
+                        v |= UInt64(b & 0x7f) << shift
+                        i += 1
+                        if b < 0x80 { break }
+                        shift += 7
+                        guard shift < 64 else { return false }
+                    }
+                    pos = i
+                    let delta = Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1)
+                    previous = previous &+ UInt64(bitPattern: delta)
+                    sink(previous)
+                    done += 1
+                }
+                return true
+            }
+            guard ok, done == count || !(eof && pos >= len) else { throw truncated() }
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    mutating func appendLE(_ v: UInt32) { for i in 0..<4 { append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
+    mutating func appendLE(_ v: UInt64) { for i in 0..<8 { append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) } }
+    mutating func appendVarint(_ v0: UInt64) {
+        var v = v0
+        while v >= 0x80 { append(UInt8(v & 0x7f) | 0x80); v >>= 7 }
+        append(UInt8(v))
+    }
+    mutating func appendString16(_ s: String) {
+        let u = Array(s.utf8.prefix(65535))
+        append(UInt8(u.count & 0xff)); append(UInt8(u.count >> 8))
+        append(contentsOf: u)
+    }
+    func readLE32(_ o: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(self[o + $1]) << (8 * UInt32($1)) } }
+    func readLE64(_ o: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(self[o + $1]) << (8 * UInt64($1)) } }
+}

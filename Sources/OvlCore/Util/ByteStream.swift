@@ -1,0 +1,88 @@
+import Foundation
+
+/// Reads a file, a named pipe or standard input (`-`) in large chunks, without loading
+/// it whole: QEMU logs of a kernel boot run to gigabytes.
+public final class ByteStream {
+    public let path: String
+    private let fd: Int32
+    private let ownsFD: Bool
+    public let totalSize: UInt64?
+    public private(set) var bytesRead: UInt64 = 0
+    /// Bytes read ahead by `peek` and not yet handed out.
+    private var pending: [UInt8] = []
+
+    public init(path: String) throws {
+        self.path = path
+        if path == "-" {
+            fd = 0
+            ownsFD = false
+        } else {
+            fd = open(path, O_RDONLY)
+            guard fd >= 0 else {
+                throw OvlError.file(path, errno == ENOENT ? "no such file" : "cannot be opened (\(String(cString: strerror(errno))))")
+            }
+            ownsFD = true
+        }
+        var st = stat()
+        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
+            totalSize = UInt64(st.st_size)
+        } else if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+            if ownsFD { close(fd) }
+            throw OvlError.file(path, "is a directory")
+        } else {
+            totalSize = nil
+        }
+    }
+
+    deinit { if ownsFD { close(fd) } }
+
+    /// The first `n` bytes (or fewer at end of input), without consuming them.
+    public func peek(_ n: Int) throws -> [UInt8] {
+        while pending.count < n {
+            var buf = [UInt8](repeating: 0, count: n - pending.count)
+            let got = try readRaw(&buf, 0, buf.count)
+            if got == 0 { break }
+            pending.append(contentsOf: buf[0..<got])
+        }
+        return Array(pending.prefix(n))
+    }
+
+    /// Fills `buffer[offset...]` with up to `count` bytes; returns how many (0 at end).
+    public func read(into buffer: inout [UInt8], at offset: Int, count: Int) throws -> Int {
+        if !pending.isEmpty {
+            let n = min(count, pending.count)
+            buffer.replaceSubrange(offset..<(offset + n), with: pending[0..<n])
+            pending.removeFirst(n)
+            bytesRead += UInt64(n)
+            return n
+        }
+        let n = try readRaw(&buffer, offset, count)
+        bytesRead += UInt64(n)
+        return n
+    }
+
+    private func readRaw(_ buffer: inout [UInt8], _ offset: Int, _ count: Int) throws -> Int {
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress! + offset, count) }
+            if n >= 0 { return n }
+            if errno == EINTR {
+                try Interrupt.check()
+                continue
+            }
+            throw OvlError.file(path, "read failed (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    /// Reads everything that is left (for small inputs such as `.fdata`).
+    public func readAll(limit: Int = 1 << 30) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = try read(into: &buf, at: 0, count: buf.count)
+            if n == 0 { break }
+            out.append(contentsOf: buf[0..<n])
+            guard out.count <= limit else { throw OvlError.file(path, "is larger than \(limit) bytes") }
+        }
+        return out
+    }
+}

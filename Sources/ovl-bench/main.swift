@@ -1,0 +1,2 @@
+import OvlCore
+print("ovl-bench")

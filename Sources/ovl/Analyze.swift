@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import OvlCore
+
+struct Analyze: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Cluster an image's code and print one row of the paper's Table 1.")
+
+    @OptionGroup var options: ImageOptions
+
+    @Flag(help: "Print JSON (the row's fields, the cluster list, the profiles) instead of text.")
+    var json = false
+
+    @Flag(help: "List every cluster and its members.")
+    var clusters = false
+
+    func run() throws {
+        try guarded {
+            let s = try options.openSession()
+            let start = DispatchTime.now()
+            let c = s.cluster(recordEvents: false)
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+            let report = AnalysisReport(session: s, clustering: c, milliseconds: ms)
+            if json {
+                try printJSON(report)
+                return
+            }
+            var out = AnalysisReport.preamble(session: s)
+            out += "buffer    \(Describe.count(s.config.bufferSize)) B × \(s.config.buffers); core \(Describe.count(c.coreBaseBytes)) B may grow to \(Describe.count(c.coreLimit)) B\n\n"
+            out += Describe.table(AnalysisReport.table1Header, [AnalysisReport.table1Cells(report.row)])
+            out += "\nreduction against \(Describe.count(report.row.originalTextBytes)) B of code; total = resident \(Describe.count(report.row.residentBytes)) (manager \(report.row.overlayManagerBytes)) + buffer \(Describe.count(s.config.bufferSize * s.config.buffers)) + restore stubs \(report.row.restoreStubBytes) + cluster table \(report.row.clusterTableBytes)\n"
+            if !report.oversize.isEmpty {
+                out += "kept resident, larger than the buffer: \(report.oversize.joined(separator: ", "))\n"
+            }
+            if clusters {
+                out += "\n"
+                for e in report.clusterList {
+                    out += "\(e.resident ? "resident" : "cluster \(e.id)")  \(Describe.count(e.codeSize)) B  \(e.members.joined(separator: " "))\n"
+                }
+            }
+            print(out, terminator: "")
+        }
+    }
+}
+
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print Table 1 for a range of γ values.")
+
+    @OptionGroup var options: ImageOptions
+
+    @Option(help: ArgumentHelp("Comma-separated γ values in percent.", valueName: "list"))
+    var gammas = "0,2,4,6,8,10"
+
+    @Flag(help: "Print a JSON array of rows, one per γ.")
+    var json = false
+
+    func run() throws {
+        try guarded {
+            let values = try gammas.split(separator: ",").map { v -> Double in
+                guard let d = Double(v.trimmingCharacters(in: .whitespaces)), d.isFinite, d >= 0 else {
+                    throw OvlError("--gammas must be a comma-separated list of percentages of 0 or more, not '\(gammas)'")
+                }
+                return d
+            }
+            guard !values.isEmpty else { throw OvlError("--gammas is empty") }
+            let s = try options.openSession()
+            var rows: [Table1Row] = []
+            let progress = Progress("sweep", total: UInt64(values.count), enabled: !options.noProgress && Progress.stderrIsTerminal)
+            for (i, g) in values.enumerated() {
+                var cfg = s.config
+                cfg.gamma = g
+                try s.update(cfg)
+                rows.append(s.statistics(s.cluster(recordEvents: false)))
+                progress.update(UInt64(i + 1), unit: "γ values")
+                try Interrupt.check()
+            }
+            progress.finish()
+            if json {
+                try printJSON(rows)
+                return
+            }
+            var out = AnalysisReport.preamble(session: s)
+            out += "buffer    \(Describe.count(s.config.bufferSize)) B × \(s.config.buffers)\n\n"
+            out += Describe.table(AnalysisReport.table1Header, rows.map(AnalysisReport.table1Cells))
+            print(out, terminator: "")
+        }
+    }
+}
+
+struct Record: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a static program under qemu-x86_64 and write its trace.",
+        discussion: "The program's standard input, output and exit status pass through, so `ovl record -o t.trace -- prog args | other` works in a pipeline.")
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("The trace file to write.", valueName: "trace"))
+    var output: String
+
+    @Option(help: ArgumentHelp("The QEMU user-mode emulator to use.", valueName: "path"))
+    var qemu: String?
+
+    @Argument(parsing: .captureForPassthrough, help: "-- PROGRAM ARGS…")
+    var command: [String] = []
+
+    func run() throws {
+        var status: Int32 = 0
+        try guarded {
+            var cmd = command
+            if cmd.first == "--" { cmd.removeFirst() }
+            guard let program = cmd.first else { throw OvlError("record needs a program: ovl record -o T -- PROGRAM ARGS…") }
+            if URL(fileURLWithPath: output).standardizedFileURL.path == URL(fileURLWithPath: program).standardizedFileURL.path {
+                throw OvlError.file(output, "is the program itself; refusing to overwrite it")
+            }
+            let r = try Recorder.record(output: output, program: program, arguments: Array(cmd.dropFirst()), qemu: qemu)
+            status = r.exitStatus
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+}

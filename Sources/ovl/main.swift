@@ -1,0 +1,11 @@
+import ArgumentParser
+import OvlCore
+
+struct Ovl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ovl",
+        abstract: "Overlay a static x86-64 program or a Linux kernel: keep hot code resident, load cold clusters on demand.",
+        subcommands: [Analyze.self, Sweep.self, Record.self])
+}
+
+Ovl.main()
