@@ -23,10 +23,13 @@ let package = Package(
             name: "CCurses",
             linkerSettings: [.linkedLibrary("ncursesw")]
         ),
+        // The overlay manager's load rules, shared by the cost model's replay and the
+        // runtime the rewriter writes into images.
+        .target(name: "COverlayRules"),
         // The engine: ELF, decoder, CFG, profiles, clustering, cost. No terminal code.
         .target(
             name: "OvlCore",
-            dependencies: ["CZydisShim", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["CZydisShim", "COverlayRules", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         // The explorer's model, views and key handling, drawn into a plain cell grid.
         .target(

@@ -14,13 +14,18 @@ struct Analyze: ParsableCommand {
     @Flag(help: "List every cluster and its members.")
     var clusters = false
 
+    @Option(name: .customLong("evaluate"), help: ArgumentHelp("A held-out trace to replay against the clustering made from --profile (repeatable).", valueName: "trace"))
+    var evaluate: [String] = []
+
     func run() throws {
         try guarded {
             let s = try options.openSession()
             let start = DispatchTime.now()
             let c = s.cluster(recordEvents: false)
             let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
-            let report = AnalysisReport(session: s, clustering: c, milliseconds: ms)
+            let model = CostModel(session: s)
+            let held = try evaluate.map { try ProfileLoader.load(path: $0, program: s.program, chains: s.chains, showProgress: !options.noProgress && Progress.stderrIsTerminal) }
+            let report = AnalysisReport(session: s, clustering: c, milliseconds: ms, phases: model.costs(c), evaluations: model.evaluate(held, c))
             if json {
                 try printJSON(report)
                 return
@@ -29,6 +34,20 @@ struct Analyze: ParsableCommand {
             out += "buffer    \(Describe.count(s.config.bufferSize)) B × \(s.config.buffers); core \(Describe.count(c.coreBaseBytes)) B may grow to \(Describe.count(c.coreLimit)) B\n\n"
             out += Describe.table(AnalysisReport.table1Header, [AnalysisReport.table1Cells(report.row)])
             out += "\nreduction against \(Describe.count(report.row.originalTextBytes)) B of code; total = resident \(Describe.count(report.row.residentBytes)) (manager \(report.row.overlayManagerBytes)) + buffer \(Describe.count(s.config.bufferSize * s.config.buffers)) + restore stubs \(report.row.restoreStubBytes) + cluster table \(report.row.clusterTableBytes)\n"
+            if !report.phases.isEmpty {
+                out += "\nload cost (page \(s.config.pageSize) B, \(s.config.pageReadMicroseconds) µs a page; paging: original layout in \(report.phases.first?.paging?.frames ?? 0) frames of the same total memory)\n"
+                out += Describe.table(AnalysisReport.table2Header, report.phases.map(AnalysisReport.table2Cells), leftAligned: [0])
+            }
+            if !report.evaluations.isEmpty {
+                out += "\nheld-out phases, replayed against this clustering:\n"
+                out += Describe.table(AnalysisReport.table2Header, report.evaluations.map(AnalysisReport.table2Cells), leftAligned: [0])
+                for e in report.evaluations {
+                    let u = e.unseenFunctions ?? []
+                    if !u.isEmpty {
+                        out += "\(e.phase): \(u.count) functions ran that the training profiles never saw: \(u.prefix(12).joined(separator: ", "))\(u.count > 12 ? ", …" : "")\n"
+                    }
+                }
+            }
             if !report.oversize.isEmpty {
                 out += "kept resident, larger than the buffer: \(report.oversize.joined(separator: ", "))\n"
             }
@@ -55,6 +74,9 @@ struct Sweep: ParsableCommand {
     @Flag(help: "Print a JSON array of rows, one per γ.")
     var json = false
 
+    @Option(help: ArgumentHelp("Write Figure 5 (estimated cost against γ, memory reduction on a second axis) as SVG.", valueName: "file"))
+    var svg: String?
+
     func run() throws {
         try guarded {
             let values = try gammas.split(separator: ",").map { v -> Double in
@@ -65,24 +87,37 @@ struct Sweep: ParsableCommand {
             }
             guard !values.isEmpty else { throw OvlError("--gammas is empty") }
             let s = try options.openSession()
-            var rows: [Table1Row] = []
+            var rows: [SweepRow] = []
+            let model = CostModel(session: s)
             let progress = Progress("sweep", total: UInt64(values.count), enabled: !options.noProgress && Progress.stderrIsTerminal)
             for (i, g) in values.enumerated() {
                 var cfg = s.config
                 cfg.gamma = g
                 try s.update(cfg)
-                rows.append(s.statistics(s.cluster(recordEvents: false)))
+                let c = s.cluster(recordEvents: false)
+                rows.append(SweepRow(row: s.statistics(c), phases: model.costs(c)))
                 progress.update(UInt64(i + 1), unit: "γ values")
                 try Interrupt.check()
             }
             progress.finish()
+            if let svg {
+                let title = "Load cost and memory reduction against γ: \((s.program.path as NSString).lastPathComponent), buffer \(s.config.bufferSize) B"
+                try writeAtomically(Figure5.svg(rows: rows, title: title), to: svg, inputs: [options.image] + options.profiles)
+            }
             if json {
                 try printJSON(rows)
                 return
             }
             var out = AnalysisReport.preamble(session: s)
             out += "buffer    \(Describe.count(s.config.bufferSize)) B × \(s.config.buffers)\n\n"
-            out += Describe.table(AnalysisReport.table1Header, rows.map(AnalysisReport.table1Cells))
+            let phaseNames = rows.first?.phases.map(\.phase) ?? []
+            var header = AnalysisReport.table1Header
+            for p in phaseNames { header += ["\(p) loads", "KB", "cost (s)"] }
+            out += Describe.table(header, rows.map { r in
+                AnalysisReport.table1Cells(r.row) + r.phases.flatMap { p in
+                    [(p.exact ? "" : "≤") + Describe.count(p.loads), Describe.count(p.bytesLoaded / 1024), String(format: "%.4f", p.estimatedCostSeconds)]
+                }
+            })
             print(out, terminator: "")
         }
     }

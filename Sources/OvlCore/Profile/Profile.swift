@@ -47,6 +47,14 @@ public final class Profile: @unchecked Sendable {
     /// The sequence of chains executed, consecutive repeats folded; -1 marks a stretch
     /// outside the analysed code (user space in a kernel trace, an excluded section).
     public internal(set) var chainRuns: [Int32] = []
+    /// Entries into each chain straight from outside the analysed code (the program's
+    /// start, a return from user space), which no edge records.
+    public internal(set) var outsideEntries: [Int32: UInt64] = [:]
+    /// Straight-line stretches of execution: blocks `segmentFirst[i] ... segmentLast[i]`
+    /// ran one after the other in memory order. What demand paging of the original layout
+    /// is replayed from.
+    public internal(set) var segmentFirst: [Int32] = []
+    public internal(set) var segmentLast: [Int32] = []
     public internal(set) var stats = ProfileStats()
     /// `.fdata` records whose symbols are not in the image.
     public internal(set) var unresolvedRecords: [String] = []
@@ -167,10 +175,20 @@ struct BlockSequenceBuilder {
         current = b
         profile.blockCounts[b] += 1
         profile.stats.blocksEntered += 1
+        if collectRuns {
+            if let last = profile.segmentLast.last, last >= 0, Int(last) + 1 == b, program.blockContinues[Int(last)] {
+                profile.segmentLast[profile.segmentLast.count - 1] = Int32(b)
+            } else {
+                profile.segmentFirst.append(Int32(b))
+                profile.segmentLast.append(Int32(b))
+            }
+        }
         let c = chains.blockChain[b]
         if c != lastChain {
             if lastChain >= 0 {
                 profile.chainEdges[Profile.edgeKey(lastChain, c), default: 0] += 1
+            } else {
+                profile.outsideEntries[c, default: 0] += 1
             }
             if collectRuns { profile.chainRuns.append(c) }
             lastChain = c
@@ -179,6 +197,10 @@ struct BlockSequenceBuilder {
 
     private mutating func leave() {
         current = -1
+        if collectRuns, profile.segmentFirst.last != -1 {
+            profile.segmentFirst.append(-1)
+            profile.segmentLast.append(-1)
+        }
         if lastChain != -1 {
             if collectRuns { profile.chainRuns.append(-1) }
             lastChain = -1

@@ -10,6 +10,9 @@ public struct AnalysisReport: Encodable, Sendable {
         public var chains: Int
         /// Where each member chain starts: `function` or `function+0xoff`.
         public var members: [String]
+        /// Loads and bytes loaded over all phases (0 for resident code).
+        public var loads: UInt64
+        public var bytesLoaded: UInt64
     }
 
     public struct ProfileEntry: Encodable, Sendable {
@@ -26,8 +29,14 @@ public struct AnalysisReport: Encodable, Sendable {
     public var clusterList: [ClusterEntry]
     public var oversize: [String]
     public var clusteringMilliseconds: Double
+    /// Table 2 per phase (the profiles given with --profile).
+    public var phases: [PhaseCost]
+    /// Held-out phases (--evaluate), replayed against the same clustering.
+    public var evaluations: [PhaseCost]
 
-    public init(session s: Session, clustering c: Clustering, milliseconds: Double) {
+    public init(session s: Session, clustering c: Clustering, milliseconds: Double, phases: [PhaseCost] = [], evaluations: [PhaseCost] = []) {
+        self.phases = phases
+        self.evaluations = evaluations
         image = s.program.path
         row = s.statistics(c)
         profiles = s.profiles.map {
@@ -36,10 +45,12 @@ public struct AnalysisReport: Encodable, Sendable {
         var list: [ClusterEntry] = []
         var resident: [String] = []
         for ch in 0..<s.chains.count where c.chainCluster[ch] < 0 { resident.append(Describe.chain(ch, session: s)) }
-        list.append(ClusterEntry(id: -1, codeSize: c.residentCodeBytes, resident: true, chains: resident.count, members: resident))
+        list.append(ClusterEntry(id: -1, codeSize: c.residentCodeBytes, resident: true, chains: resident.count, members: resident, loads: 0, bytesLoaded: 0))
         for k in 0..<c.clusterCount {
             let members = c.clusterChains[k].map { Describe.chain(Int($0), session: s) }
-            list.append(ClusterEntry(id: k, codeSize: Int(c.clusterSize[k]), resident: false, chains: members.count, members: members))
+            let loads = phases.reduce(UInt64(0)) { $0 + ($1.clusterLoads.count > k ? $1.clusterLoads[k] : 0) }
+            let bytes = phases.reduce(UInt64(0)) { $0 + ($1.clusterBytesLoaded.count > k ? $1.clusterBytesLoaded[k] : 0) }
+            list.append(ClusterEntry(id: k, codeSize: Int(c.clusterSize[k]), resident: false, chains: members.count, members: members, loads: loads, bytesLoaded: bytes))
         }
         clusterList = list
         oversize = c.oversizeChains.map { Describe.chain(Int($0), session: s) }
@@ -47,7 +58,8 @@ public struct AnalysisReport: Encodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case image, profiles, clusterList, oversize, clusteringMilliseconds
+        case image, profiles, clusterList, oversize, clusteringMilliseconds, phases, evaluations
+        case loads, bytesLoaded, estimatedCostSeconds, paging, exact
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -59,6 +71,28 @@ public struct AnalysisReport: Encodable, Sendable {
         try c.encode(clusterList, forKey: .clusterList)
         try c.encode(oversize, forKey: .oversize)
         try c.encode(clusteringMilliseconds, forKey: .clusteringMilliseconds)
+        try c.encode(phases, forKey: .phases)
+        try c.encode(evaluations, forKey: .evaluations)
+        // With one phase, its Table 2 figures also stand at the top level.
+        if phases.count == 1 {
+            let p = phases[0]
+            try c.encode(p.loads, forKey: .loads)
+            try c.encode(p.bytesLoaded, forKey: .bytesLoaded)
+            try c.encode(p.estimatedCostSeconds, forKey: .estimatedCostSeconds)
+            try c.encode(p.exact, forKey: .exact)
+            try c.encodeIfPresent(p.paging, forKey: .paging)
+        }
+    }
+
+    /// Table 2's columns, one row per phase.
+    public static let table2Header = ["phase", "loads", "KB loaded", "est. cost (s)", "paging loads", "paging cost (s)"]
+
+    public static func table2Cells(_ p: PhaseCost) -> [String] {
+        let bound = p.exact ? "" : "≤"
+        return [p.phase + (p.exact ? "" : " (bound)"), bound + Describe.count(p.loads),
+                bound + Describe.count(p.bytesLoaded / 1024), bound + String(format: "%.4f", p.estimatedCostSeconds),
+                p.paging.map { Describe.count($0.loads) } ?? "-",
+                p.paging.map { String(format: "%.4f", $0.estimatedCostSeconds) } ?? "-"]
     }
 
     /// Table 1's columns as the paper prints them.

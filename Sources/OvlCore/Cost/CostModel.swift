@@ -1,0 +1,216 @@
+import COverlayRules
+import Foundation
+
+/// Table 2 for one phase: how often clusters were loaded and what that costs on flash.
+public struct PhaseCost: Codable, Sendable, Equatable {
+    public var phase: String
+    /// True when replayed from a trace in execution order; false when estimated from edge
+    /// weights, in which case `loads` is an upper bound.
+    public var exact: Bool
+    public var loads: UInt64
+    public var bytesLoaded: UInt64
+    public var estimatedCostSeconds: Double
+    /// Loads and bytes loaded per cluster, by cluster id.
+    public var clusterLoads: [UInt64]
+    public var clusterBytesLoaded: [UInt64]
+    /// Demand paging of the original layout at the same total memory.
+    public var paging: PagingBaseline?
+    /// Functions this phase ran that the training profiles never did (held-out phases).
+    public var unseenFunctions: [String]?
+}
+
+/// The baseline the clustering must beat: the original layout paged on demand into as
+/// many page frames as the clustered configuration's total memory holds, least recently
+/// used replaced first.
+public struct PagingBaseline: Codable, Sendable, Equatable {
+    public var frames: Int
+    public var pageSize: Int
+    public var loads: UInt64
+    public var bytesLoaded: UInt64
+    public var estimatedCostSeconds: Double
+}
+
+/// Replays traces against clusterings. Built once per session: each phase's trace is
+/// compacted to the sequence of chains entered (stretches outside the analysed code
+/// dropped, repeats folded), so a new clustering costs one pass over that sequence.
+public final class CostModel: @unchecked Sendable {
+    public let session: Session
+    /// Chains entered, per phase: outside stretches removed, consecutive repeats folded.
+    public let compact: [[Int32]]
+
+    public init(session: Session) {
+        self.session = session
+        compact = session.profiles.map(CostModel.compact)
+    }
+
+    public static func compact(_ p: Profile) -> [Int32] {
+        var out: [Int32] = []
+        out.reserveCapacity(p.chainRuns.count)
+        var last: Int32 = -1
+        for c in p.chainRuns where c >= 0 && c != last {
+            out.append(c)
+            last = c
+        }
+        return out
+    }
+
+    /// Loads per cluster when `sequence` (chains) runs against `chainCluster`, following
+    /// the overlay manager's rules (`ovl_rules.h`) with `buffers` code buffers.
+    public static func replay(_ sequence: [Int32], chainCluster: [Int32], clusters: Int, buffers: Int) -> [UInt64] {
+        var loads = [UInt64](repeating: 0, count: clusters)
+        var state = ovl_buffer_state()
+        ovl_rules_init(&state, Int32(buffers))
+        sequence.withUnsafeBufferPointer { seq in
+            chainCluster.withUnsafeBufferPointer { map in
+                loads.withUnsafeMutableBufferPointer { out in
+                    var last: Int32 = -1
+                    for c in seq {
+                        let k = map[Int(c)]
+                        // Resident code neither loads nor evicts; re-entering the cluster
+                        // just entered is rule 1's cheapest case, skipped here.
+                        if k < 0 || k == last { continue }
+                        last = k
+                        if ovl_rules_enter(&state, k) >= 0 { out[Int(k)] += 1 }
+                    }
+                }
+            }
+        }
+        return loads
+    }
+
+    /// Upper bound on loads from edge weights alone: every transfer into a cluster from
+    /// outside it may load it.
+    public static func edgeBound(_ p: Profile, chainCluster: [Int32], clusters: Int) -> [UInt64] {
+        var loads = [UInt64](repeating: 0, count: clusters)
+        for (key, w) in p.chainEdges {
+            let a = Int32(truncatingIfNeeded: key >> 32), b = Int32(truncatingIfNeeded: key & 0xffff_ffff)
+            let kb = chainCluster[Int(b)]
+            if kb >= 0 && chainCluster[Int(a)] != kb { loads[Int(kb)] += w }
+        }
+        for (c, w) in p.outsideEntries {
+            let k = chainCluster[Int(c)]
+            if k >= 0 { loads[Int(k)] += w }
+        }
+        return loads
+    }
+
+    /// Table 2's columns for every phase.
+    public func costs(_ c: Clustering) -> [PhaseCost] {
+        session.profiles.indices.map { cost(phase: $0, c) }
+    }
+
+    public func cost(phase i: Int, _ c: Clustering, withPaging: Bool = true) -> PhaseCost {
+        let p = session.profiles[i]
+        let cfg = session.config
+        let loads = p.hasSequence
+            ? CostModel.replay(compact[i], chainCluster: c.chainCluster, clusters: c.clusterCount, buffers: cfg.buffers)
+            : CostModel.edgeBound(p, chainCluster: c.chainCluster, clusters: c.clusterCount)
+        var pc = CostModel.summarise(phase: p.name, exact: p.hasSequence, loads: loads, clustering: c, config: cfg)
+        if withPaging && p.hasSequence {
+            pc.paging = paging(p, totalMemory: session.statistics(c).totalMemory)
+        }
+        return pc
+    }
+
+    /// Held-out phases: other traces replayed against the same clustering.
+    public func evaluate(_ profiles: [Profile], _ c: Clustering) -> [PhaseCost] {
+        profiles.map { p in
+            let loads = p.hasSequence
+                ? CostModel.replay(CostModel.compact(p), chainCluster: c.chainCluster, clusters: c.clusterCount, buffers: session.config.buffers)
+                : CostModel.edgeBound(p, chainCluster: c.chainCluster, clusters: c.clusterCount)
+            var pc = CostModel.summarise(phase: p.name, exact: p.hasSequence, loads: loads, clustering: c, config: session.config)
+            if p.hasSequence { pc.paging = paging(p, totalMemory: session.statistics(c).totalMemory) }
+            pc.unseenFunctions = unseen(p)
+            return pc
+        }
+    }
+
+    /// Functions that `p` ran and no training profile did.
+    public func unseen(_ p: Profile) -> [String] {
+        let prog = session.program
+        var out: [String] = []
+        for (fi, f) in prog.functions.enumerated() {
+            var ran = false, trained = false
+            for b in f.blocks {
+                if p.blockCounts[b] > 0 { ran = true }
+                if session.profiles.contains(where: { $0.blockCounts[b] > 0 }) { trained = true; break }
+            }
+            if ran && !trained { out.append(prog.functions[fi].name) }
+        }
+        return out
+    }
+
+    public static func summarise(phase: String, exact: Bool, loads: [UInt64], clustering c: Clustering, config cfg: Config) -> PhaseCost {
+        var bytes = [UInt64](repeating: 0, count: loads.count)
+        var total: UInt64 = 0, totalBytes: UInt64 = 0
+        var pages: UInt64 = 0
+        for k in 0..<loads.count {
+            let size = UInt64(max(0, c.clusterSize[k]))
+            bytes[k] = loads[k] * size
+            total += loads[k]
+            totalBytes += bytes[k]
+            pages += (size + UInt64(cfg.pageSize) - 1) / UInt64(cfg.pageSize) * loads[k]
+        }
+        return PhaseCost(phase: phase, exact: exact, loads: total, bytesLoaded: totalBytes,
+                         estimatedCostSeconds: Double(pages) * cfg.pageReadMicroseconds / 1e6,
+                         clusterLoads: loads, clusterBytesLoaded: bytes, paging: nil, unseenFunctions: nil)
+    }
+
+    /// Demand paging of the original layout in `totalMemory` bytes of page frames.
+    public func paging(_ p: Profile, totalMemory: Int) -> PagingBaseline {
+        let cfg = session.config
+        let page = UInt64(cfg.pageSize)
+        let frames = max(1, totalMemory / cfg.pageSize)
+        var lru = LRUSet(capacity: frames)
+        var faults: UInt64 = 0
+        let prog = session.program
+        var lastPage = UInt64.max
+        for i in 0..<p.segmentFirst.count {
+            let f = p.segmentFirst[i], l = p.segmentLast[i]
+            guard f >= 0 else { continue }
+            let start = prog.blockStart[Int(f)] / page
+            let end = (prog.blockStart[Int(l)] + UInt64(prog.blockSize[Int(l)]) - 1) / page
+            var pg = start
+            while pg <= end {
+                if pg != lastPage {
+                    if lru.touch(pg) { faults += 1 }
+                    lastPage = pg
+                }
+                pg += 1
+            }
+        }
+        return PagingBaseline(frames: frames, pageSize: cfg.pageSize, loads: faults, bytesLoaded: faults * page,
+                              estimatedCostSeconds: Double(faults) * cfg.pageReadMicroseconds / 1e6)
+    }
+}
+
+/// A set of at most `capacity` keys with least-recently-used eviction.
+struct LRUSet {
+    let capacity: Int
+    var stamp: [UInt64: UInt64] = [:]
+    var order: [UInt64: UInt64] = [:]  // stamp -> key, for eviction
+    var clock: UInt64 = 0
+    var oldest: UInt64 = 1
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Uses `key`; returns true when it was not present (a fault).
+    mutating func touch(_ key: UInt64) -> Bool {
+        clock += 1
+        if let s = stamp[key] {
+            order[s] = nil
+            stamp[key] = clock
+            order[clock] = key
+            return false
+        }
+        if stamp.count >= capacity {
+            while order[oldest] == nil { oldest += 1 }
+            let victim = order[oldest]!
+            order[oldest] = nil
+            stamp[victim] = nil
+        }
+        stamp[key] = clock
+        order[clock] = key
+        return true
+    }
+}
