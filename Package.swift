@@ -49,5 +49,7 @@ let package = Package(
         ),
         .testTarget(name: "OvlCoreTests", dependencies: ["OvlCore"]),
         .testTarget(name: "OvlExplorerTests", dependencies: ["OvlExplorer", "OvlCore"]),
+        // End-to-end tests of the `ovl` binary; depending on it makes `swift test` build it.
+        .testTarget(name: "OvlCLITests", dependencies: ["ovl"]),
     ]
 )

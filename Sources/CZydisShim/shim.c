@@ -90,6 +90,7 @@ int ovl_decode(const uint8_t *buf, size_t len, uint64_t addr, ovl_insn *out) {
         case ZYDIS_MNEMONIC_SYSRET:
             out->flow = OVL_FLOW_RET;
             break;
+        case ZYDIS_MNEMONIC_HLT:  // resumes only after an interrupt; never in user code
         case ZYDIS_MNEMONIC_UD2:
         case ZYDIS_MNEMONIC_UD0:
         case ZYDIS_MNEMONIC_UD1:

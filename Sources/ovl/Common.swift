@@ -13,13 +13,15 @@ struct ImageOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A TOML configuration file (core functions, γ, buffer size, flash model).", valueName: "file"))
     var config: String?
 
-    @Option(help: ArgumentHelp("γ: how much core may grow, in percent of its size.", valueName: "percent"))
-    var gamma: Double?
+    // `.unconditional` takes the next word even when it starts with "-", so that
+    // `--gamma -1` gets ovl's own message rather than "missing value".
+    @Option(parsing: .unconditional, help: ArgumentHelp("γ: how much core may grow, in percent of its size.", valueName: "percent"))
+    var gamma: String?
 
-    @Option(help: ArgumentHelp("Code buffer size in bytes (suffixes K and M allowed).", valueName: "bytes"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Code buffer size in bytes (suffixes K and M allowed).", valueName: "bytes"))
     var buffer: String?
 
-    @Option(help: ArgumentHelp("Number of code buffers (least recently used is replaced).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Number of code buffers (least recently used is replaced).", valueName: "n"))
     var buffers: Int?
 
     @Option(help: ArgumentHelp("Coalescing unit: block (the paper's chains) or function.", valueName: "unit"))
@@ -37,7 +39,10 @@ struct ImageOptions: ParsableArguments {
     /// The configuration: the file, then flags on top.
     func resolvedConfig() throws -> Config {
         var c = try config.map { try Config.load(path: $0) } ?? Config()
-        if let g = gamma { c.gamma = g }
+        if let g = gamma {
+            guard let v = Double(g) else { throw OvlError("--gamma must be a percentage such as 4 or 2.5, not '\(g)'") }
+            c.gamma = v
+        }
         if let b = buffer { c.bufferSize = try parseSize(b, what: "--buffer") }
         if let n = buffers { c.buffers = n }
         if let g = granularity {

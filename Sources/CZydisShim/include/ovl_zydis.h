@@ -17,7 +17,7 @@ enum {
     OVL_FLOW_RET = 4,      ///< ret, iret, sysret, sysexit
     OVL_FLOW_IJMP = 5,     ///< jump through a register or memory operand
     OVL_FLOW_ICALL = 6,    ///< call through a register or memory operand
-    OVL_FLOW_STOP = 7,     ///< ud2, hlt-free traps: no successor (ud2, int3 outside padding)
+    OVL_FLOW_STOP = 7,     ///< ud2, hlt: control does not run on to the next instruction
     OVL_FLOW_FAR = 8,      ///< far jumps and calls: unknown target, treated as indirect
 };
 

@@ -57,7 +57,9 @@ struct CFGBuilder {
     }
 
     mutating func build() throws -> Program {
-        let exec = elf.sections.filter { $0.isExecutable && $0.isAllocated && $0.hasFileBytes && $0.size > 0 }
+        let exec = elf.sections.filter {
+            $0.isExecutable && $0.isAllocated && $0.hasFileBytes && $0.size > 0 && $0.address &+ $0.size > $0.address
+        }
         guard !exec.isEmpty else { throw OvlError.file(elf.path, "has no executable sections") }
         guard elf.symbols.contains(where: { $0.isFunction }) else {
             throw OvlError.file(elf.path, "has no function symbols (stripped?); ovl needs the symbol table")
@@ -160,7 +162,7 @@ struct CFGBuilder {
                 guard start >= cursor else { continue }  // inside the previous function
                 let e = byAddress[start]!
                 let next = i + 1 < starts.count ? starts[i + 1] : sectionEnd
-                var end = e.size > 0 ? min(start + e.size, sectionEnd) : next
+                var end = e.size > 0 && e.size < sectionEnd - start ? start + e.size : (e.size > 0 ? sectionEnd : next)
                 // A symbol whose size runs into the next symbol: stop at the next one unless
                 // the next is a plain label inside it.
                 if end > next, let n = byAddress[next], n.isFunc { end = next }

@@ -301,17 +301,18 @@ public struct Coalescer {
         let merged = mergedSize(a, b, e)
         let limit = max(cap[Int(a)], cap[Int(b)])
         let intoCore = a == core || b == core
+        // Events name core first, else the cluster with the lower chain first.
+        let (x, y) = b == core || (a != core && low[Int(b)] < low[Int(a)]) ? (b, a) : (a, b)
         if merged > limit {
             if params.recordEvents && !defrag {
-                events.append(CoalesceEvent(kind: .refused, a: low[Int(a)], b: low[Int(b)], weight: e.weight,
-                                            sizeA: Int32(size[Int(a)]), sizeB: Int32(size[Int(b)]),
+                events.append(CoalesceEvent(kind: .refused, a: low[Int(x)], b: low[Int(y)], weight: e.weight,
+                                            sizeA: Int32(size[Int(x)]), sizeB: Int32(size[Int(y)]),
                                             result: Int32(clamping: merged), limit: Int32(clamping: limit)))
             }
             return false
         }
         if params.recordEvents {
             let kind: CoalesceEvent.Kind = defrag ? (intoCore ? .defragmentedIntoCore : .defragmented) : (intoCore ? .absorbedIntoCore : .merged)
-            let (x, y) = a == core ? (a, b) : b == core ? (b, a) : (a, b)
             events.append(CoalesceEvent(kind: kind, a: low[Int(x)], b: low[Int(y)], weight: e.weight,
                                         sizeA: Int32(size[Int(x)]), sizeB: Int32(size[Int(y)]),
                                         result: Int32(clamping: merged), limit: Int32(clamping: limit)))

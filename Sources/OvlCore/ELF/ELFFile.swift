@@ -138,9 +138,12 @@ public final class ELFFile: @unchecked Sendable {
 
         guard shoff != 0 else { throw OvlError.file(path, "has no section headers (stripped of them?)") }
         guard shentsize == 64 else { throw OvlError.file(path, "unexpected section header size \(shentsize)") }
-        if shnum == 0 { shnum = Int(try r.u64(Int(shoff) + 32)) }  // extended numbering
+        guard shoff <= UInt64(bytes.count) else {
+            throw OvlError.file(path, "truncated: section headers start past the end of the file")
+        }
+        if shnum == 0 { shnum = Int(clamping: try r.u64(Int(shoff) + 32)) }  // extended numbering
         if shstrndx == 0xffff { shstrndx = Int(try r.u32(Int(shoff) + 40)) }
-        guard shoff <= UInt64(bytes.count), UInt64(shnum) * 64 <= UInt64(bytes.count) - shoff else {
+        guard shnum <= bytes.count / 64, UInt64(shnum) * 64 <= UInt64(bytes.count) - shoff else {
             throw OvlError.file(path, "truncated: section headers end past the end of the file")
         }
 
@@ -159,11 +162,11 @@ public final class ELFFile: @unchecked Sendable {
         var sections: [Section] = []
         for (nameOff, s) in raw {
             if s.type != ELFFile.SHT_NOBITS && s.size > 0 {
-                guard s.offset <= UInt64(bytes.count), s.size <= UInt64(bytes.count) - s.offset else {
+                guard s.offset <= UInt64(bytes.count), s.size <= UInt64(bytes.count) &- s.offset else {
                     throw OvlError.file(path, "truncated: section #\(s.index) extends past the end of the file")
                 }
             }
-            let name = try r.cString(Int(shstr.offset) + Int(nameOff), limit: Int(shstr.offset + shstr.size))
+            let name = try r.cString(try r.offset(shstr.offset, plus: UInt64(nameOff)), limit: try r.offset(shstr.offset, plus: shstr.size))
             sections.append(Section(
                 index: s.index, name: name, type: s.type, flags: s.flags, address: s.address,
                 offset: s.offset, size: s.size, link: s.link, info: s.info, alignment: s.alignment,
@@ -174,8 +177,9 @@ public final class ELFFile: @unchecked Sendable {
         var phdrs: [ProgramHeader] = []
         if phoff != 0 && phnum > 0 {
             guard phentsize == 56 else { throw OvlError.file(path, "unexpected program header size \(phentsize)") }
+            let phbase = try r.offset(phoff, plus: 0)
             for i in 0..<phnum {
-                let o = Int(phoff) + i * 56
+                let o = phbase + i * 56
                 phdrs.append(ProgramHeader(
                     type: try r.u32(o), flags: try r.u32(o + 4), offset: try r.u64(o + 8),
                     virtualAddress: try r.u64(o + 16), fileSize: try r.u64(o + 32),
@@ -189,14 +193,16 @@ public final class ELFFile: @unchecked Sendable {
         if let symtab = sections.first(where: { $0.type == ELFFile.SHT_SYMTAB }) {
             guard Int(symtab.link) < sections.count else { throw OvlError.file(path, "symbol table's string table index is out of range") }
             let strtab = sections[Int(symtab.link)]
-            let count = Int(symtab.size / 24)
+            let count = Int(min(symtab.size / 24, UInt64(bytes.count / 24)))
             symbols.reserveCapacity(count)
+            let symbase = try r.offset(symtab.offset, plus: 0)
+            let strLimit = try r.offset(strtab.offset, plus: strtab.size)
             for i in 0..<count {
-                let o = Int(symtab.offset) + i * 24
+                let o = symbase + i * 24
                 let nameOff = try r.u32(o)
                 let info = try r.u8(o + 4)
                 symbols.append(Symbol(
-                    name: nameOff == 0 ? "" : try r.cString(Int(strtab.offset) + Int(nameOff), limit: Int(strtab.offset + strtab.size)),
+                    name: nameOff == 0 ? "" : try r.cString(try r.offset(strtab.offset, plus: UInt64(nameOff)), limit: strLimit),
                     value: try r.u64(o + 8), size: try r.u64(o + 16), type: info & 0xf, binding: info >> 4,
                     sectionIndex: try r.u16(o + 6)))
             }
@@ -206,12 +212,13 @@ public final class ELFFile: @unchecked Sendable {
         // Relocation sections (kept by --emit-relocs).
         var relSections: [RelocationSection] = []
         for s in sections where s.type == ELFFile.SHT_RELA && s.size > 0 {
-            let count = Int(s.size / 24)
+            let count = Int(min(s.size / 24, UInt64(bytes.count / 24)))
+            let relbase = try r.offset(s.offset, plus: 0)
             var rels: [Relocation] = []
             rels.reserveCapacity(count)
             let usesSymtab = Int(s.link) < sections.count && sections[Int(s.link)].type == ELFFile.SHT_SYMTAB
             for i in 0..<count {
-                let o = Int(s.offset) + i * 24
+                let o = relbase + i * 24
                 let off = try r.u64(o)
                 let info = try r.u64(o + 8)
                 let addend = Int64(bitPattern: try r.u64(o + 16))
@@ -232,11 +239,12 @@ public final class ELFFile: @unchecked Sendable {
 
         // Build-id note: namesz, descsz, type 3, "GNU\0", then the id.
         var buildID: [UInt8]? = nil
-        if let note = sections.first(where: { $0.name == ".note.gnu.build-id" }), note.size >= 16 {
-            let namesz = Int(try r.u32(Int(note.offset)))
-            let descsz = Int(try r.u32(Int(note.offset) + 4))
-            let start = Int(note.offset) + 12 + ((namesz + 3) & ~3)
-            if descsz > 0 && descsz <= 64 && start + descsz <= Int(note.offset + note.size) {
+        if let note = sections.first(where: { $0.name == ".note.gnu.build-id" }), note.size >= 16, note.size < 4096 {
+            let noteOff = try r.offset(note.offset, plus: 0)
+            let namesz = Int(try r.u32(noteOff))
+            let descsz = Int(try r.u32(noteOff + 4))
+            let start = noteOff + 12 + ((namesz + 3) & ~3)
+            if descsz > 0 && descsz <= 64 && start + descsz <= noteOff + Int(note.size) && start + descsz <= bytes.count {
                 buildID = Array(bytes[start..<(start + descsz)])
             }
         }
@@ -286,6 +294,14 @@ struct ByteReader {
         guard o >= 0, n >= 0, o <= bytes.count - n else {
             throw OvlError.file(path, "truncated: a read of \(n) bytes at offset \(o) runs past the end of the file (\(bytes.count) bytes)")
         }
+    }
+    /// `base + plus` as a file offset, when it lies within the file.
+    func offset(_ base: UInt64, plus: UInt64) throws -> Int {
+        let (sum, overflow) = base.addingReportingOverflow(plus)
+        guard !overflow, sum <= UInt64(bytes.count) else {
+            throw OvlError.file(path, "truncated or malformed: offset \(base)+\(plus) lies past the end of the file (\(bytes.count) bytes)")
+        }
+        return Int(sum)
     }
     func u8(_ o: Int) throws -> UInt8 { try check(o, 1); return bytes[o] }
     func u16(_ o: Int) throws -> UInt16 {

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+@testable import OvlCore
+
+/// The CFG on small hand-written functions whose blocks and edges are known.
+@Suite struct CFGTests {
+    static let asm = """
+        .text
+        .globl _start
+        .type _start,@function
+    _start:
+        call f
+        call g
+        mov $60, %eax
+        xor %edi, %edi
+        syscall
+        hlt
+        .size _start, .-_start
+
+        .type f,@function
+    f:                      # blocks: [cmp; jne] [add] [L1: ret]
+        cmp $1, %edi
+        jne 1f
+        add $2, %eax
+    1:  ret
+        .size f, .-f
+
+        .type g,@function
+    g:                      # a jump table with three targets, reached by jmp *table(,%rdi,8)
+        and $3, %edi
+        jmp *table(,%rdi,8)
+    2:  mov $1, %eax
+        ret
+    3:  mov $2, %eax
+        ret
+    4:  mov $3, %eax
+        jmp 2b
+        .size g, .-g
+
+        .type h,@function
+    h:                      # ends in a call to a function that does not return
+        push %rbx
+        call abort_like
+        .size h, .-h
+
+        .type abort_like,@function
+    abort_like:
+        ud2
+        .size abort_like, .-abort_like
+
+        .section .rodata
+        .align 8
+    table:
+        .quad 2b, 3b, 4b, 2b
+    """
+
+    static func program() throws -> Program? {
+        guard Fixture.have("gcc") else { return nil }
+        let exe = try Fixture.build(asm, ext: "s", cc: "gcc", flags: ["-nostdlib"])
+        return try Program.load(path: exe)
+    }
+
+    @Test func blocksAndTransfers() throws {
+        guard let p = try CFGTests.program() else { return }
+        let f = try #require(p.functionIndex(named: "f"))
+        let fb = p.functions[f].blocks
+        #expect(fb.count == 3)
+        #expect(p.blockKind[fb.lowerBound] == .conditionalJump)
+        #expect(p.blockKind[fb.lowerBound + 1] == .fallThrough)   // ends because L1 is a target
+        #expect(p.blockKind[fb.lowerBound + 2] == .ret)
+        #expect(p.blockTarget[fb.lowerBound] == Int32(fb.lowerBound + 2))
+        #expect(p.blockContinues[fb.lowerBound] && p.blockContinues[fb.lowerBound + 1])
+        #expect(!p.blockContinues[fb.lowerBound + 2])
+
+        let s = try #require(p.functionIndex(named: "_start"))
+        let sb = p.functions[s].blocks
+        #expect(p.blockKind[sb.lowerBound] == .call)
+        #expect(p.blockTarget[sb.lowerBound] == Int32(fb.lowerBound))
+        #expect(p.blockContinues[sb.lowerBound])  // the return site follows the call
+    }
+
+    @Test func jumpTableResolvedThroughRelocations() throws {
+        guard let p = try CFGTests.program() else { return }
+        let g = try #require(p.functionIndex(named: "g"))
+        let gb = p.functions[g].blocks
+        let ij = gb.lowerBound
+        #expect(p.blockKind[ij] == .indirectJump)
+        let targets = try #require(p.jumpTableTargets[Int32(ij)])
+        #expect(targets.count == 3)  // 2b, 3b, 4b (2b twice in the table)
+        #expect(Set(targets) == Set([Int32(gb.lowerBound + 1), Int32(gb.lowerBound + 2), Int32(gb.lowerBound + 3)]))
+        #expect(p.unresolvedIndirectJumps == 0)
+    }
+
+    @Test func callAtFunctionEndDoesNotFallIntoTheNextFunction() throws {
+        guard let p = try CFGTests.program() else { return }
+        let h = try #require(p.functionIndex(named: "h"))
+        let last = p.functions[h].blocks.upperBound - 1
+        #expect(p.blockKind[last] == .call)
+        #expect(!p.blockContinues[last])
+        let chains = Chains(program: p, granularity: .block)
+        let a = try #require(p.functionIndex(named: "abort_like"))
+        #expect(chains.blockChain[last] != chains.blockChain[p.functions[a].blocks.lowerBound])
+    }
+
+    @Test func chainsFollowFallThroughAndReturnSites() throws {
+        guard let p = try CFGTests.program() else { return }
+        let chains = Chains(program: p, granularity: .block)
+        let f = p.functions[try #require(p.functionIndex(named: "f"))].blocks
+        // f is one chain: jne falls through, add falls into L1.
+        #expect(Set(f.map { chains.blockChain[$0] }).count == 1)
+        let g = p.functions[try #require(p.functionIndex(named: "g"))].blocks
+        // g: [and; jmp*] alone; [mov; ret] [mov; ret] [mov; jmp] each a chain.
+        #expect(Set(g.map { chains.blockChain[$0] }).count == 4)
+        let byFunction = Chains(program: p, granularity: .function)
+        #expect(Set(g.map { byFunction.blockChain[$0] }).count == 1)
+        #expect(byFunction.count < chains.count)
+        // Chains partition the blocks into contiguous ranges.
+        var covered = 0
+        for c in 0..<chains.count {
+            #expect(chains.firstBlock[c] == Int32(covered))
+            covered += Int(chains.blockCount[c])
+        }
+        #expect(covered == p.blockCount)
+    }
+
+    @Test func samplesJumpTablesAreResolved() throws {
+        for name in ["interp", "jumptab", "interp-glibc"] {
+            let p = try Program.load(path: Fixture.samples + "/" + name)
+            #expect(p.jumpTableTargets.values.contains { $0.count >= 10 }, "\(name) has a switch of 10+ cases")
+        }
+    }
+}

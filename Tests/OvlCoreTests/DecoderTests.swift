@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+@testable import OvlCore
+
+@Suite struct DecoderTests {
+    /// objdump's instruction start addresses in the executable sections of `path`.
+    static func objdumpStarts(_ path: String) throws -> Set<UInt64> {
+        let r = try Fixture.run("objdump", ["-d", "--no-show-raw-insn", "-w", path])
+        var starts = Set<UInt64>()
+        for line in r.out.split(separator: "\n") {
+            // "  401000:\tendbr64" — an address, a colon, a tab, then the mnemonic.
+            guard line.hasPrefix(" "), let colon = line.firstIndex(of: ":") else { continue }
+            let addr = line[..<colon].trimmingCharacters(in: .whitespaces)
+            let rest = line[line.index(after: colon)...]
+            guard let a = UInt64(addr, radix: 16), !rest.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+            if rest.contains("(bad)") { continue }
+            starts.insert(a)
+        }
+        return starts
+    }
+
+    /// Every instruction ovl decodes starts where objdump's does, and inside every function
+    /// ovl decodes every instruction objdump shows.
+    @Test(arguments: Fixture.sampleBinaries)
+    func instructionBoundariesAgreeWithObjdump(_ path: String) throws {
+        guard Fixture.have("objdump") else { return }
+        let p = try Program.load(path: path)
+        let theirs = try DecoderTests.objdumpStarts(path)
+        let ours = Set(p.instructionStarts)
+        #expect(ours.count > 1000)
+        let extra = ours.subtracting(theirs)
+        #expect(extra.isEmpty, "\(path): \(extra.count) starts objdump does not have, e.g. \(extra.sorted().prefix(5).map { String($0, radix: 16) })")
+        var missing: [UInt64] = []
+        for f in p.functions where !f.isGap {
+            for a in theirs where a >= f.address && a < f.end && !ours.contains(a) { missing.append(a) }
+        }
+        #expect(missing.isEmpty, "\(path): objdump starts ovl missed: \(missing.sorted().prefix(5).map { String($0, radix: 16) })")
+        // Code bytes exclude padding and stay within the sections.
+        #expect(p.codeBytes + p.paddingBytes <= p.textSectionBytes)
+        #expect(p.codeBytes > p.textSectionBytes * 8 / 10)
+    }
+
+    @Test func decodesTransferKinds() throws {
+        func decode(_ bytes: [UInt8], at a: UInt64 = 0x1000) -> Instruction? {
+            bytes.withUnsafeBytes { X86Decoder.decode($0, at: a) }
+        }
+        #expect(decode([0xe9, 0x10, 0, 0, 0])?.flow == .jump)
+        #expect(decode([0xe9, 0x10, 0, 0, 0])?.target == 0x1015)
+        #expect(decode([0xeb, 0xfe])?.target == 0x1000)
+        #expect(decode([0x74, 0x02])?.flow == .conditionalJump)
+        #expect(decode([0x0f, 0x84, 0, 1, 0, 0])?.target == 0x1106)
+        #expect(decode([0xe8, 0, 0, 0, 0])?.flow == .call)
+        #expect(decode([0xc3])?.flow == .ret)
+        #expect(decode([0xff, 0xe0])?.flow == .indirectJump)      // jmp *%rax
+        #expect(decode([0xff, 0xd0])?.flow == .indirectCall)      // call *%rax
+        #expect(decode([0x0f, 0x0b])?.flow == .stop)              // ud2
+        #expect(decode([0x90])?.isPadding == true)
+        #expect(decode([0x66, 0x0f, 0x1f, 0x44, 0, 0])?.isPadding == true)
+        #expect(decode([0xf3, 0xa4])?.isRepString == true)        // rep movsb
+        #expect(decode([0x48, 0x89, 0xc7])?.flow == .fallThrough) // mov %rax,%rdi
+        // jmp *0x4060e0(,%rcx,8): a jump table
+        let table = decode([0xff, 0x24, 0xcd, 0xe0, 0x60, 0x40, 0x00])
+        #expect(table?.flow == .indirectJump)
+        #expect(table?.memHasIndex == true)
+        #expect(table?.disp == 0x4060e0)
+        #expect(decode([0x0f, 0xff, 0xff, 0xff]) == nil || decode([0x0f, 0xff, 0xff, 0xff])?.length ?? 0 > 0)
+        #expect(decode([0x06]) == nil)  // push %es: invalid in 64-bit mode
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+@testable import OvlCore
+
+/// Loads counted by hand on hand-written traces. Chains: 0 core (resident); 1 and 2 in
+/// cluster 0; 3 in cluster 1; 4 in cluster 2.
+@Suite struct ReplayTests {
+    static let map: [Int32] = [-1, 0, 0, 1, 2]
+
+    func loads(_ seq: [Int32], buffers: Int = 1) -> [UInt64] {
+        CostModel.replay(seq, chainCluster: ReplayTests.map, clusters: 3, buffers: buffers)
+    }
+
+    @Test func callsAcrossClusters() {
+        // core → c0 → core → c1 → core → c0: c0 is loaded twice, c1 once.
+        #expect(loads([0, 1, 0, 3, 0, 1]) == [2, 1, 0])
+    }
+
+    @Test func returnIntoAnEvictedCallerReloadsIt() {
+        // A (c0) calls B (c1), B returns into A: the restore stub reloads c0.
+        #expect(loads([1, 3, 1]) == [2, 1, 0])
+    }
+
+    @Test func coreBetweenTwoColdStretchesEvictsNothing() {
+        // c0 calls a core function that returns: c0 is still in the buffer.
+        #expect(loads([1, 0, 1, 0, 2]) == [1, 0, 0])
+    }
+
+    @Test func recursionInsideOneClusterLoadsOnce() {
+        #expect(loads([1, 2, 1, 2, 1, 2, 1]) == [1, 0, 0])
+    }
+
+    @Test func deepCallChainAcrossClusters() {
+        // c0 → c1 → c2 → returns c1 → returns c0, with core in between each step.
+        #expect(loads([1, 0, 3, 0, 4, 0, 3, 0, 1]) == [2, 2, 1])
+    }
+
+    @Test func twoBuffersLeastRecentlyUsed() {
+        // c0, c1 loaded; both hit; c2 evicts c0 (least recent); c0 evicts c1.
+        #expect(loads([1, 3, 1, 3, 4, 1], buffers: 2) == [2, 1, 1])
+        #expect(loads([1, 3, 1, 3, 4, 1], buffers: 1) == [3, 2, 1])
+        #expect(loads([1, 3, 1, 3, 4, 1], buffers: 3) == [1, 1, 1])
+    }
+
+    /// On every sample trace, the edge-weight estimate is never below the exact replay.
+    @Test func edgeEstimateBoundsTheExactReplay() throws {
+        for name in ["crc", "sortcb", "interp", "recurse", "deepchain"] {
+            let bin = Fixture.samples + "/" + name
+            let s = try Session.open(image: bin, profiles: Fixture.traces(of: bin), config: Config(), showProgress: false)
+            let model = CostModel(session: s)
+            for gamma in [0.0, 10] {
+                var cfg = s.config
+                cfg.gamma = gamma
+                cfg.bufferSize = 1024
+                try s.update(cfg)
+                let c = s.cluster(recordEvents: false)
+                for (i, p) in s.profiles.enumerated() {
+                    let exact = CostModel.replay(model.compact[i], chainCluster: c.chainCluster, clusters: c.clusterCount, buffers: 1)
+                    let bound = CostModel.edgeBound(p, chainCluster: c.chainCluster, clusters: c.clusterCount)
+                    for k in 0..<c.clusterCount { #expect(bound[k] >= exact[k], "\(name) cluster \(k)") }
+                }
+            }
+        }
+    }
+
+    /// Table 2's cost: Σ ceil(size / page) × loads × t_page.
+    @Test func costFollowsThePageModel() {
+        var cfg = Config()
+        cfg.pageSize = 1000
+        cfg.pageReadMicroseconds = 100
+        let c = Clustering(chainCluster: [0, 1], chainState: [.cold, .cold], clusterSize: [999, 1001],
+                           clusterChains: [[0], [1]], residentCodeBytes: 0, coreBaseBytes: 0, coreLimit: 0,
+                           oversizeChains: [], events: [], parameters: CoalescerParameters(gamma: 0, bufferSize: 2048, coreChains: [false, false]))
+        let pc = CostModel.summarise(phase: "p", exact: true, loads: [3, 2], clustering: c, config: cfg)
+        #expect(pc.loads == 5)
+        #expect(pc.bytesLoaded == 3 * 999 + 2 * 1001)
+        #expect(abs(pc.estimatedCostSeconds - Double(3 * 1 + 2 * 2) * 100e-6) < 1e-12)
+    }
+
+    /// Paging with one frame faults on every change of page.
+    @Test func pagingBaselineOnAnObviousTrace() throws {
+        let bin = Fixture.samples + "/crc"
+        let p = try Program.load(path: bin)
+        let chains = Chains(program: p, granularity: .block)
+        // Two blocks on different 2 KB pages, alternated five times.
+        let a = 0
+        func page(_ x: Int) -> UInt64 { p.blockStart[x] / 2048 }
+        func lastPage(_ x: Int) -> UInt64 { (p.blockStart[x] + UInt64(p.blockSize[x]) - 1) / 2048 }
+        #expect(page(a) == lastPage(a))
+        let b = try #require((0..<p.blockCount).first { page($0) != page(a) && lastPage($0) == page($0) })
+        let prof = Profile(name: "alternate", chainRuns: [], blockCount: p.blockCount, chainEdges: [:])
+        for _ in 0..<5 {
+            prof.segmentFirst += [Int32(a), Int32(b)]
+            prof.segmentLast += [Int32(a), Int32(b)]
+        }
+        let s = Session(program: p, profiles: [prof], config: Config(), chains: chains)
+        let model = CostModel(session: s)
+        let one = model.paging(prof, totalMemory: 2048)
+        #expect(one.frames == 1)
+        #expect(one.loads == 10)
+        let two = model.paging(prof, totalMemory: 4096)
+        #expect(two.frames == 2)
+        #expect(two.loads == 2)
+    }
+}
