@@ -45,7 +45,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "ovl-bench",
-            dependencies: ["OvlCore", "OvlExplorer"]
+            dependencies: ["OvlCore"]
         ),
         .testTarget(name: "OvlCoreTests", dependencies: ["OvlCore"]),
         .testTarget(name: "OvlExplorerTests", dependencies: ["OvlExplorer", "OvlCore"]),

@@ -43,7 +43,10 @@ import Testing
         for i in 0..<500 {
             let pc = 0x401000 + rng.next() % 0x5000
             expected.append(pc)
-            text += String(format: "Trace 0: 0x7f98840%05x [0000000000000000/%016llx/1040c0b3/00000200] fn%d\n", i, pc, i)
+            // Host pointers of two widths, upper- and lower-case hex.
+            let host = i % 7 == 0 ? "0x7f98840\(i)" : "0x55d1a2"
+            let pcText = i % 5 == 0 ? String(format: "%016llX", pc) : String(format: "%016llx", pc)
+            text += "Trace 0: \(host) [0000000000000000/\(pcText)/1040c0b3/00000200] fn\(i)\n"
         }
         text += "Trace 0: 0x7f98 [0000000000000000/0000000000401234/1040c0b3/00000200] no newline at end"
         expected.append(0x401234)
@@ -60,6 +63,17 @@ import Testing
             parser.finish { got.append($0) }
             #expect(got == expected, "chunk \(chunk)")
             #expect(parser.otherLines == 1)
+            // The batch form (with its fixed-offset fast path) reads the same.
+            var batchParser = QEMULogParser()
+            var batch: [UInt64] = []
+            i = 0
+            while i < bytes.count {
+                let n = min(chunk, bytes.count - i)
+                bytes[i..<(i + n)].withUnsafeBytes { batchParser.feed($0, into: &batch) }
+                i += n
+            }
+            batchParser.finish { batch.append($0) }
+            #expect(batch == expected, "batch, chunk \(chunk)")
         }
     }
 
@@ -74,6 +88,7 @@ import Testing
         // The next translation block starts elsewhere: the walk must have entered b + 1.
         let elsewhere = p.blockStart[(b + 10) % p.blockCount]
         builder.add(elsewhere)
+        builder.finish()
         #expect(profile.blockCounts[b] == 1)
         #expect(profile.blockCounts[b + 1] == 1)
     }

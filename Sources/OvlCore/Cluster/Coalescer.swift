@@ -122,7 +122,7 @@ public struct Coalescer {
         }
         mutating func append(_ a: Adj) {
             items.append(a)
-            if index != nil { index![a.nb] = items.count - 1 } else if items.count > 24 { rebuildIndex() }
+            if index != nil { index![a.nb] = items.count - 1 } else if items.count > 8 { rebuildIndex() }
         }
         mutating func remove(at i: Int) {
             let removed = items[i].nb
@@ -141,10 +141,28 @@ public struct Coalescer {
         }
     }
 
+    /// A queue entry: the edge between the clusters of chains `a` and `b`, with its weight
+    /// when queued. Entries go stale when a side joins another cluster; they are checked
+    /// against the current graph when they come out.
     struct HeapEntry {
-        var weight: UInt64
+        /// ~weight, so that the heaviest edge has the smallest key.
+        var key: UInt64
+        /// The two sides' lowest chains when queued (core as 0, chain c as c + 1), lower
+        /// one in the high half: the order among equal weights.
+        var tie: UInt64
         var a: Int32
         var b: Int32
+
+        init(weight: UInt64, a: Int32, b: Int32, tie: UInt64) {
+            self.key = ~weight; self.a = a; self.b = b; self.tie = tie
+        }
+        var weight: UInt64 { ~key }
+    }
+
+    /// An entry for the edge between clusters `a` and `b`.
+    func entry(_ weight: UInt64, _ a: Int32, _ b: Int32) -> HeapEntry {
+        let x = UInt64(UInt32(bitPattern: low[Int(a)] + 1)), y = UInt64(UInt32(bitPattern: low[Int(b)] + 1))
+        return HeapEntry(weight: weight, a: a, b: b, tie: min(x, y) << 32 | max(x, y))
     }
 
     let graph: ClusterGraph
@@ -252,26 +270,45 @@ public struct Coalescer {
         let coreLimit = coreSize + Int((Double(baseSize) * params.gamma / 100).rounded(.down))
         cap[Int(core)] = coreLimit
 
-        // Step 3: coalescing in descending edge weight.
+        // Step 3: coalescing in descending edge weight. Edges of weight 0 (never taken in
+        // the profile) are the most numerous and all tie; they wait in a list ordered by
+        // their chains and come after every weighted edge.
+        var zero: [HeapEntry] = []
         for x in 0...n where parent[x] == Int32(x) {
-            for a in adj[x].items where Int32(x) < a.nb { push(HeapEntry(weight: a.weight, a: Int32(x), b: a.nb)) }
+            for a in adj[x].items where Int32(x) < a.nb {
+                let e = entry(a.weight, Int32(x), a.nb)
+                if a.weight == 0 { zero.append(e) } else { heap.append(e) }
+            }
         }
+        heapify()
+        zero.sort { $0.tie < $1.tie }
         var rounds = 0
+        var refusedAt: [UInt64: UInt64] = [:]
         while true {
-            while let e = pop() {
-                guard parent[Int(e.a)] == e.a, parent[Int(e.b)] == e.b, let i = adj[Int(e.a)].find(e.b) else { continue }
-                let entry = adj[Int(e.a)].items[i]
-                guard entry.weight == e.weight else { continue }  // superseded by a newer entry
-                tryMerge(e.a, e.b, entry, defrag: false)
+            var z = 0
+            while true {
+                let e: HeapEntry
+                if let h = pop() { e = h } else if z < zero.count { e = zero[z]; z += 1 } else { break }
+                let x = find(e.a), y = find(e.b)
+                guard x != y else { continue }
+                let (a, b) = x < y ? (x, y) : (y, x)
+                guard let i = adj[Int(a)].find(b) else { continue }
+                let entry = adj[Int(a)].items[i]
+                guard entry.weight == e.weight else { continue }  // superseded by a heavier entry
+                let pair = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
+                if refusedAt[pair] == e.weight { continue }        // the same question again
+                if !tryMerge(a, b, entry, defrag: false) { refusedAt[pair] = e.weight }
             }
             // A join can shrink other clusters (jumps into code that joined core lose their
             // stubs), so an edge refused earlier may fit now: look once more.
             rounds += 1
             var again = false
             if rounds < 16 {
+                zero.removeAll()
+                refusedAt.removeAll()
                 for x in 0...n where parent[x] == Int32(x) {
                     for a in adj[x].items where Int32(x) < a.nb && fits(Int32(x), a.nb, a) {
-                        push(HeapEntry(weight: a.weight, a: Int32(x), b: a.nb))
+                        push(entry(a.weight, Int32(x), a.nb))
                         again = true
                     }
                 }
@@ -324,6 +361,7 @@ public struct Coalescer {
     /// Joins two representatives; the survivor is core if either is, else the one with
     /// more neighbours (so the smaller list is moved).
     mutating func join(_ a: Int32, _ b: Int32, merged: Int) {
+        // The survivor is core, else the side with more neighbours (the shorter list moves).
         var s = a, d = b
         if b == core || (a != core && adj[Int(b)].items.count > adj[Int(a)].items.count) { s = b; d = a }
         let intoCore = s == core
@@ -346,20 +384,17 @@ public struct Coalescer {
             // In z's list, the entry for d goes; its data joins z's entry for s.
             if let i = adj[zn].find(d) { adj[zn].remove(at: i) }
             let fromZ = z.reversed(to: s)
-            let newWeight: UInt64
             if let j = adj[zn].find(s) {
+                // s and z were neighbours already: the weights add, the edge moves up.
                 adj[zn].items[j].add(fromZ)
-                newWeight = adj[zn].items[j].weight
-            } else {
-                adj[zn].append(fromZ)
-                newWeight = fromZ.weight
-            }
-            if let k = adj[Int(s)].find(z.nb) {
+                let k = adj[Int(s)].find(z.nb)!
                 adj[Int(s)].items[k].add(z)
+                if z.weight > 0 { push(entry(adj[zn].items[j].weight, min(s, z.nb), max(s, z.nb))) }
             } else {
+                // A new neighbour of s: the queued entry for (d, z) now stands for (s, z).
+                adj[zn].append(fromZ)
                 adj[Int(s)].append(z)
             }
-            push(HeapEntry(weight: newWeight, a: min(s, z.nb), b: max(s, z.nb)))
         }
     }
 
@@ -450,23 +485,59 @@ public struct Coalescer {
     // MARK: Heap (max by weight, then lowest chains first)
 
     @inline(__always)
-    func before(_ x: HeapEntry, _ y: HeapEntry) -> Bool {
-        if x.weight != y.weight { return x.weight > y.weight }
-        let lx = (min(low[Int(x.a)], low[Int(x.b)]), max(low[Int(x.a)], low[Int(x.b)]))
-        let ly = (min(low[Int(y.a)], low[Int(y.b)]), max(low[Int(y.a)], low[Int(y.b)]))
-        if lx != ly { return lx < ly }
-        return (x.a, x.b) < (y.a, y.b)
+    static func before(_ x: HeapEntry, _ y: HeapEntry, core: Int32) -> Bool {
+        x.key != y.key ? x.key < y.key : x.tie < y.tie
     }
 
     mutating func push(_ e: HeapEntry) {
         heap.append(e)
-        var i = heap.count - 1
-        while i > 0 {
-            let p = (i - 1) >> 1
-            guard before(heap[i], heap[p]) else { break }
-            heap.swapAt(i, p)
-            i = p
+        let core = self.core
+        heap.withUnsafeMutableBufferPointer { h in
+            var i = h.count - 1
+            while i > 0 {
+                let p = (i - 1) >> 2
+                guard Coalescer.before(e, h[p], core: core) else { break }
+                h[i] = h[p]
+                i = p
+            }
+            h[i] = e
         }
+    }
+
+    mutating func heapify() {
+        let core = self.core
+        heap.withUnsafeMutableBufferPointer { h in
+            guard h.count > 1 else { return }
+            var i = (h.count - 2) >> 2
+            while i >= 0 {
+                Coalescer.siftDown(h, i, core: core)
+                i -= 1
+            }
+        }
+    }
+
+    /// A 4-ary heap: half the levels of a binary one, and the four children share a
+    /// cache line or two.
+    @inline(__always)
+    static func siftDown(_ h: UnsafeMutableBufferPointer<HeapEntry>, _ start: Int, core: Int32) {
+        let n = h.count
+        var i = start
+        let e = h[i]
+        while true {
+            let c = 4 * i + 1
+            if c >= n { break }
+            var m = c
+            let end = min(c + 4, n)
+            var k = c + 1
+            while k < end {
+                if before(h[k], h[m], core: core) { m = k }
+                k += 1
+            }
+            guard before(h[m], e, core: core) else { break }
+            h[i] = h[m]
+            i = m
+        }
+        h[i] = e
     }
 
     mutating func pop() -> HeapEntry? {
@@ -474,17 +545,8 @@ public struct Coalescer {
         let last = heap.removeLast()
         if !heap.isEmpty {
             heap[0] = last
-            var i = 0
-            let n = heap.count
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < n && before(heap[l], heap[m]) { m = l }
-                if r < n && before(heap[r], heap[m]) { m = r }
-                if m == i { break }
-                heap.swapAt(i, m)
-                i = m
-            }
+            let core = self.core
+            heap.withUnsafeMutableBufferPointer { Coalescer.siftDown($0, 0, core: core) }
         }
         return top
     }

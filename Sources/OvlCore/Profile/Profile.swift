@@ -84,12 +84,19 @@ public final class Profile: @unchecked Sendable {
 /// Turns a stream of translation-block start addresses into block entries: looks each
 /// address up, walks fall-throughs that one translation block spans, folds QEMU's
 /// per-iteration logging of rep-prefixed string instructions, and records chain runs,
-/// chain transfers and address statistics.
+/// chain transfers and address statistics. Everything accumulates in the builder's own
+/// storage (this loop sees every line of a gigabyte log) and lands in the profile at
+/// `finish()`.
 struct BlockSequenceBuilder {
     let program: Program
-    let chains: Chains
     let profile: Profile
     let collectRuns: Bool
+    // The program's arrays, held directly so the loop does not go through the class.
+    private let blockStart: [UInt64]
+    private let blockKind: [TransferKind]
+    private let blockContinues: [Bool]
+    private let blockChain: [Int32]
+    private let repStrings: Set<UInt64>
     private var current = -1
     private var lastChain: Int32 = -2
     private var lastPC: UInt64 = .max
@@ -98,17 +105,34 @@ struct BlockSequenceBuilder {
     private var cacheValue: [Int32]
     private let mask: Int
     private let excluded: [ELFFile.Section]
+    // Results.
+    private var stats = ProfileStats()
+    private var blockCounts: [UInt64]
+    private var chainEdges: [UInt64: UInt64] = [:]
+    private var outsideEntries: [Int32: UInt64] = [:]
+    private var chainRuns: [Int32] = []
+    private var segmentFirst: [Int32] = []
+    private var segmentLast: [Int32] = []
+    // The last chain transfer and its count, folded into `chainEdges` when it changes:
+    // loops repeat the same transfer many times in a row.
+    private var pendingKey: UInt64 = .max
+    private var pendingCount: UInt64 = 0
 
     init(program: Program, chains: Chains, profile: Profile) {
         self.program = program
-        self.chains = chains
         self.profile = profile
         self.collectRuns = profile.hasSequence
+        blockStart = program.blockStart
+        blockKind = program.blockKind
+        blockContinues = program.blockContinues
+        blockChain = chains.blockChain
+        repStrings = program.repStringAddresses
         let size = 1 << 16
         cachePC = [UInt64](repeating: .max, count: size)
         cacheValue = [Int32](repeating: 0, count: size)
         mask = size - 1
         excluded = program.elf.sections.filter { program.excludedSections.contains($0.name) }
+        blockCounts = profile.blockCounts
     }
 
     static let classMisaligned: Int32 = -1
@@ -126,11 +150,16 @@ struct BlockSequenceBuilder {
         return BlockSequenceBuilder.classForeign
     }
 
+    /// Adds a batch of addresses.
+    mutating func add(_ pcs: UnsafeBufferPointer<UInt64>) {
+        for pc in pcs { add(pc) }
+    }
+
     @inline(__always)
     mutating func add(_ pc: UInt64) {
-        profile.stats.addresses += 1
-        if pc == lastPC && program.repStringAddresses.contains(pc) {
-            profile.stats.repIterations += 1
+        stats.addresses += 1
+        if pc == lastPC && repStrings.contains(pc) {
+            stats.repIterations += 1
             return
         }
         lastPC = pc
@@ -145,21 +174,21 @@ struct BlockSequenceBuilder {
         }
         guard v >= 0 else {
             switch v {
-            case BlockSequenceBuilder.classMisaligned: profile.stats.misaligned += 1
-            case BlockSequenceBuilder.classExcluded: profile.stats.excludedSection += 1
-            default: profile.stats.foreign += 1
+            case BlockSequenceBuilder.classMisaligned: stats.misaligned += 1
+            case BlockSequenceBuilder.classExcluded: stats.excludedSection += 1
+            default: stats.foreign += 1
             }
             leave()
             return
         }
-        profile.stats.matched += 1
+        stats.matched += 1
         let b = Int(v)
-        let atStart = program.blockStart[b] == pc
+        let atStart = blockStart[b] == pc
         if b == current && !atStart { return }  // QEMU split the block: same execution
         // The previous translation block ran on through blocks that end without a transfer.
         if current >= 0 {
             var c = current
-            while program.blockKind[c] == .fallThrough && program.blockContinues[c] {
+            while blockKind[c] == .fallThrough && blockContinues[c] {
                 let next = c + 1
                 if next == b && atStart { break }
                 enter(next)
@@ -173,37 +202,61 @@ struct BlockSequenceBuilder {
     @inline(__always)
     private mutating func enter(_ b: Int) {
         current = b
-        profile.blockCounts[b] += 1
-        profile.stats.blocksEntered += 1
+        blockCounts[b] &+= 1
+        stats.blocksEntered += 1
         if collectRuns {
-            if let last = profile.segmentLast.last, last >= 0, Int(last) + 1 == b, program.blockContinues[Int(last)] {
-                profile.segmentLast[profile.segmentLast.count - 1] = Int32(b)
+            if let last = segmentLast.last, last >= 0, Int(last) + 1 == b, blockContinues[Int(last)] {
+                segmentLast[segmentLast.count - 1] = Int32(b)
             } else {
-                profile.segmentFirst.append(Int32(b))
-                profile.segmentLast.append(Int32(b))
+                segmentFirst.append(Int32(b))
+                segmentLast.append(Int32(b))
             }
         }
-        let c = chains.blockChain[b]
+        let c = blockChain[b]
         if c != lastChain {
             if lastChain >= 0 {
-                profile.chainEdges[Profile.edgeKey(lastChain, c), default: 0] += 1
+                let key = Profile.edgeKey(lastChain, c)
+                if key == pendingKey {
+                    pendingCount += 1
+                } else {
+                    flushPending()
+                    pendingKey = key
+                    pendingCount = 1
+                }
             } else {
-                profile.outsideEntries[c, default: 0] += 1
+                outsideEntries[c, default: 0] += 1
             }
-            if collectRuns { profile.chainRuns.append(c) }
+            if collectRuns { chainRuns.append(c) }
             lastChain = c
         }
     }
 
+    private mutating func flushPending() {
+        if pendingCount > 0 { chainEdges[pendingKey, default: 0] += pendingCount }
+        pendingCount = 0
+    }
+
     private mutating func leave() {
         current = -1
-        if collectRuns, profile.segmentFirst.last != -1 {
-            profile.segmentFirst.append(-1)
-            profile.segmentLast.append(-1)
+        if collectRuns, segmentFirst.last != -1 {
+            segmentFirst.append(-1)
+            segmentLast.append(-1)
         }
         if lastChain != -1 {
-            if collectRuns { profile.chainRuns.append(-1) }
+            if collectRuns { chainRuns.append(-1) }
             lastChain = -1
         }
+    }
+
+    /// Stores what was accumulated into the profile.
+    mutating func finish() {
+        flushPending()
+        profile.stats = stats
+        profile.blockCounts = blockCounts
+        profile.chainEdges = chainEdges
+        profile.outsideEntries = outsideEntries
+        profile.chainRuns = chainRuns
+        profile.segmentFirst = segmentFirst
+        profile.segmentLast = segmentLast
     }
 }

@@ -19,22 +19,44 @@ public enum ProfileLoader {
                     throw OvlError.file(path, "is a trace of \(h.imageName.isEmpty ? "another image" : "'\(h.imageName)'") whose code differs from \(program.path) (code hash \(hex(h.codeHash)) vs \(hex(hash))); record it again against this build")
                 }
             }, sink: { builder.add($0) })
+            builder.finish()
         } else if looksLikeQEMULog(head) {
             profile = Profile(source: path, format: .qemuLog, hasSequence: true, blockCount: program.blockCount)
             var builder = BlockSequenceBuilder(program: program, chains: chains, profile: profile)
-            var parser = QEMULogParser()
-            var buf = [UInt8](repeating: 0, count: 4 << 20)
-            while true {
-                let n = try stream.read(into: &buf, at: 0, count: buf.count)
-                if n == 0 { break }
-                buf.withUnsafeBytes { raw in
-                    parser.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n])) { builder.add($0) }
+            // Two stages on two cores: a reader thread turns the log into batches of
+            // addresses while this thread resolves them against the CFG.
+            let queue = BatchQueue(capacity: 4)
+            let reader = Thread {
+                var parser = QEMULogParser()
+                var buf = [UInt8](repeating: 0, count: 2 << 20)
+                do {
+                    while !queue.isClosed {
+                        let n = try stream.read(into: &buf, at: 0, count: buf.count)
+                        if n == 0 { break }
+                        var pcs: [UInt64] = []
+                        pcs.reserveCapacity(n / 64)
+                        buf.withUnsafeBytes { raw in parser.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), into: &pcs) }
+                        queue.put(pcs, bytesRead: stream.bytesRead)
+                    }
+                    var last: [UInt64] = []
+                    parser.finish { last.append($0) }
+                    queue.put(last, bytesRead: stream.bytesRead)
+                    queue.finish(otherLines: parser.otherLines, error: nil)
+                } catch {
+                    queue.finish(otherLines: parser.otherLines, error: error)
                 }
-                progress.update(stream.bytesRead)
+            }
+            reader.stackSize = 1 << 20
+            reader.start()
+            defer { queue.close() }
+            while let (batch, bytes) = queue.take() {
+                batch.withUnsafeBufferPointer { builder.add($0) }
+                progress.update(bytes)
                 try Interrupt.check()
             }
-            parser.finish { builder.add($0) }
-            profile.stats.otherLines = parser.otherLines
+            if let e = queue.error { throw e }
+            builder.finish()
+            profile.stats.otherLines = queue.otherLines
         } else if let text = String(validatingUTF8CString: head), FData.looksLikeFData(text) {
             profile = Profile(source: path, format: .fdata, hasSequence: false, blockCount: program.blockCount)
             let all = try stream.readAll()
@@ -76,5 +98,58 @@ extension String {
         while let last = b.last, last & 0xC0 == 0x80 || last >= 0xC0 { b.removeLast(); if b.isEmpty { break } }
         guard let s = String(validating: b, as: UTF8.self) else { return nil }
         self = s
+    }
+}
+
+/// A bounded hand-over of address batches from the log reader thread to the resolver.
+final class BatchQueue: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var items: [([UInt64], UInt64)] = []
+    private let capacity: Int
+    private var done = false
+    private var closed = false
+    private(set) var error: Error?
+    private(set) var otherLines: UInt64 = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var isClosed: Bool { cond.lock(); defer { cond.unlock() }; return closed }
+
+    /// Blocks while the queue is full (unless the consumer has gone).
+    func put(_ batch: [UInt64], bytesRead: UInt64) {
+        cond.lock()
+        while items.count >= capacity && !closed { cond.wait() }
+        if !closed { items.append((batch, bytesRead)) }
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    func finish(otherLines: UInt64, error: Error?) {
+        cond.lock()
+        done = true
+        self.otherLines = otherLines
+        self.error = error
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// The next batch, or nil once the reader has finished and everything was taken.
+    func take() -> ([UInt64], UInt64)? {
+        cond.lock()
+        defer { cond.unlock() }
+        while items.isEmpty && !done { cond.wait() }
+        guard !items.isEmpty else { return nil }
+        let first = items.removeFirst()
+        cond.broadcast()
+        return first
+    }
+
+    /// The consumer stops (finished, failed or interrupted): release the reader.
+    func close() {
+        cond.lock()
+        closed = true
+        items.removeAll()
+        cond.broadcast()
+        cond.unlock()
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 
 /// Reads a file, a named pipe or standard input (`-`) in large chunks, without loading
 /// it whole: QEMU logs of a kernel boot run to gigabytes.
-public final class ByteStream {
+public final class ByteStream: @unchecked Sendable {
     public let path: String
     private let fd: Int32
     private let ownsFD: Bool
