@@ -45,11 +45,16 @@ let package = Package(
         ),
         .executableTarget(
             name: "ovl-bench",
-            dependencies: ["OvlCore"]
+            dependencies: ["OvlCore", "OvlExplorer"]
         ),
         .testTarget(name: "OvlCoreTests", dependencies: ["OvlCore"]),
-        .testTarget(name: "OvlExplorerTests", dependencies: ["OvlExplorer", "OvlCore"]),
+        // The Linux analysis on the committed extract of Samples/linux/run.sh's kernel.
+        .testTarget(name: "OvlLinuxTests", dependencies: ["OvlCore"]),
+        // The explorer's views, keys and exports; depends on `ovl` for the tmux and CLI runs.
+        .testTarget(name: "OvlExplorerTests", dependencies: ["OvlExplorer", "OvlCore", "ovl"]),
         // End-to-end tests of the `ovl` binary; depending on it makes `swift test` build it.
         .testTarget(name: "OvlCLITests", dependencies: ["ovl"]),
+        // The rewriter end to end: rewritten samples run, and count what the model predicts.
+        .testTarget(name: "OvlRewriteTests", dependencies: ["OvlCore", "ovl"]),
     ]
 )

@@ -3,7 +3,9 @@
 
 #include <langinfo.h>
 #include <locale.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 #include <wchar.h>
 #include <ncursesw/curses.h>
 
@@ -122,3 +124,31 @@ int ovl_curses_utf8(void) {
     const char *cs = nl_langinfo(CODESET);
     return cs && strcmp(cs, "UTF-8") == 0;
 }
+
+// Termination and crash signals. SIGTERM and SIGHUP ask the input loop to quit (it
+// restores the terminal on its way out); a crash restores the terminal at once and then
+// dies of the same signal, so the shell is never left in curses mode.
+static volatile sig_atomic_t quit_requested = 0;
+
+static void on_quit_signal(int sig) {
+    (void)sig;
+    quit_requested = 1;
+}
+
+static void on_crash_signal(int sig) {
+    if (active) {
+        active = 0;
+        endwin();
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void ovl_curses_install_signal_handlers(void) {
+    signal(SIGTERM, on_quit_signal);
+    signal(SIGHUP, on_quit_signal);
+    int crashes[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP};
+    for (unsigned i = 0; i < sizeof crashes / sizeof crashes[0]; i++) signal(crashes[i], on_crash_signal);
+}
+
+int ovl_curses_quit_requested(void) { return quit_requested != 0; }

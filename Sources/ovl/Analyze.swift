@@ -37,6 +37,7 @@ struct Analyze: ParsableCommand {
             if !report.phases.isEmpty {
                 out += "\nload cost (page \(s.config.pageSize) B, \(s.config.pageReadMicroseconds) µs a page; paging: original layout in \(report.phases.first?.paging?.frames ?? 0) frames of the same total memory)\n"
                 out += Describe.table(AnalysisReport.table2Header, report.phases.map(AnalysisReport.table2Cells), leftAligned: [0])
+                out += "without overlays: 0 loads, \(Describe.count(report.row.originalTextBytes)) B of code in memory\n"
             }
             if !report.evaluations.isEmpty {
                 out += "\nheld-out phases, replayed against this clustering:\n"

@@ -39,4 +39,9 @@ int ovl_curses_mouse(int *kind, int *y, int *x);
 /// Whether the terminal can draw line-drawing and block characters (a UTF-8 locale).
 int ovl_curses_utf8(void);
 
+/// Installs handlers: SIGTERM and SIGHUP set a flag (ovl_curses_quit_requested); crash
+/// signals restore the terminal before the process dies.
+void ovl_curses_install_signal_handlers(void);
+int ovl_curses_quit_requested(void);
+
 #endif

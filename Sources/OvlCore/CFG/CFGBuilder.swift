@@ -120,7 +120,7 @@ struct CFGBuilder {
 
             /// Decodes a gap between regions: leading padding is skipped; code that follows
             /// becomes a region of its own, named after what precedes it.
-            func decodeGap(_ start: UInt64, _ end: UInt64, after name: String) {
+            func decodeGap(_ start: UInt64, _ end: UInt64, after name: String, label: [String]? = nil) {
                 var a = start
                 var paddingEnd = start
                 while a < end {
@@ -132,8 +132,13 @@ struct CFGBuilder {
                 program.paddingBytes += Int(paddingEnd - start)
                 guard paddingEnd < end else { return }
                 // Trailing padding of the gap is found after decoding, below.
-                let gapName = "\(name)+0x" + String(paddingEnd - (regions.last?.start ?? s.address), radix: 16)
-                regions.append(Region(name: gapName, aliases: [], start: paddingEnd, end: end, section: s, isGap: true))
+                if let label, paddingEnd == start {
+                    regions.append(Region(name: label[0], aliases: Array(label.dropFirst()), start: start, end: end, section: s, isGap: false))
+                } else {
+                    let base = label != nil ? start : (regions.last?.start ?? s.address)
+                    let gapName = "\(name)+0x" + String(paddingEnd - base, radix: 16)
+                    regions.append(Region(name: gapName, aliases: [], start: paddingEnd, end: end, section: s, isGap: true))
+                }
                 let r = Int32(regions.count - 1)
                 let firstIns = insAddr.count
                 if let err = decodeRange(paddingEnd, end, region: r) {
@@ -166,6 +171,15 @@ struct CFGBuilder {
                 // A symbol whose size runs into the next symbol: stop at the next one unless
                 // the next is a plain label inside it.
                 if end > next, let n = byAddress[next], n.isFunc { end = next }
+                // A label without a size (a linker-script marker such as the kernel's
+                // __entry_text_end) says nothing about its extent: padding around the code
+                // that follows it is padding, as in a gap, not code of the label's.
+                if e.size == 0 {
+                    decodeGap(start, end, after: e.names[0], label: e.names)
+                    cursor = end
+                    lastName = e.names[0]
+                    continue
+                }
                 regions.append(Region(name: e.names[0], aliases: Array(e.names.dropFirst()), start: start, end: end, section: s, isGap: false))
                 let r = Int32(regions.count - 1)
                 if let err = decodeRange(start, end, region: r) { regions[Int(r)].error = err }

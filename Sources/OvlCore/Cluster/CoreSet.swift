@@ -35,7 +35,17 @@ public struct CoreSet: Sendable {
         func apply(_ pattern: String, _ why: String) {
             if pattern.hasPrefix("section:") {
                 let sec = String(pattern.dropFirst("section:".count))
-                for (i, f) in p.functions.enumerated() where Glob.matches(sec, f.section) { core.add(Int32(i), .configured, why) }
+                var matched = false
+                for (i, f) in p.functions.enumerated() where Glob.matches(sec, f.section) {
+                    core.add(Int32(i), .configured, why)
+                    matched = true
+                }
+                // A kernel input section merged into vmlinux's .text: its bracketing symbols.
+                if !matched, !Glob.hasWildcards(sec), let r = KernelTextRanges.range(of: sec, in: p.elf) {
+                    for (i, f) in p.functions.enumerated() where !f.isGap && r.contains(f.address) {
+                        core.add(Int32(i), .configured, why)
+                    }
+                }
             } else if !Glob.hasWildcards(pattern) {
                 for i in byName[pattern] ?? [] { core.add(i, .configured, why) }
             } else {

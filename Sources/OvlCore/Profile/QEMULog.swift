@@ -24,34 +24,12 @@ public struct QEMULogParser {
     /// Parses the complete lines of `chunk` and calls `sink` with each pc. A line cut at
     /// the end of the chunk is kept for the next call; `finish` parses what is left.
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, sink: (UInt64) -> Void) {
-        guard chunk.count > 0 else { return }
-        var start = 0
-        let base = chunk.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        if !carry.isEmpty {
-            // Complete the carried line with the start of this chunk.
-            guard let nl = memchr(base, 0x0a, chunk.count) else {
-                carry.append(contentsOf: UnsafeBufferPointer(start: base, count: chunk.count))
-                return
-            }
-            let n = UnsafeRawPointer(nl) - UnsafeRawPointer(base)
-            carry.append(contentsOf: UnsafeBufferPointer(start: base, count: n))
-            carry.withUnsafeBufferPointer { parseLine($0.baseAddress!, $0.count, sink) }
-            carry.removeAll(keepingCapacity: true)
-            start = n + 1
-        }
-        while start < chunk.count {
-            let p = base + start
-            guard let nl = memchr(p, 0x0a, chunk.count - start) else {
-                carry.append(contentsOf: UnsafeBufferPointer(start: p, count: chunk.count - start))
-                return
-            }
-            let len = UnsafeRawPointer(nl) - UnsafeRawPointer(p)
-            parseLine(p, len, sink)
-            start += len + 1
-        }
+        var pcs: [UInt64] = []
+        feed(chunk, into: &pcs)
+        for pc in pcs { sink(pc) }
     }
 
-    /// Like `feed(_:sink:)`, appending the addresses to `out`.
+    /// Parses the complete lines of `chunk`, appending each pc to `out`.
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, into out: inout [UInt64]) {
         guard chunk.count > 0 else { return }
         var start = 0

@@ -59,7 +59,14 @@ public struct AnalysisReport: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case image, profiles, clusterList, oversize, clusteringMilliseconds, phases, evaluations
-        case loads, bytesLoaded, estimatedCostSeconds, paging, exact
+        case loads, bytesLoaded, estimatedCostSeconds, paging, exact, noOverlays
+    }
+
+    /// The first baseline: no overlays at all. Nothing is ever loaded, and all the code
+    /// stays in memory.
+    public struct NoOverlays: Encodable, Sendable {
+        public var loads: Int = 0
+        public var totalMemory: Int
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -73,6 +80,7 @@ public struct AnalysisReport: Encodable, Sendable {
         try c.encode(clusteringMilliseconds, forKey: .clusteringMilliseconds)
         try c.encode(phases, forKey: .phases)
         try c.encode(evaluations, forKey: .evaluations)
+        try c.encode(NoOverlays(totalMemory: row.originalTextBytes), forKey: .noOverlays)
         // With one phase, its Table 2 figures also stand at the top level.
         if phases.count == 1 {
             let p = phases[0]

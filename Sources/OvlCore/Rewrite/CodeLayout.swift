@@ -1,0 +1,166 @@
+/// Re-emitting code for a new address: one *unit* is either the resident text or one
+/// overlay cluster (linked to run at the code buffer's address: one VMA, many load
+/// addresses). A unit is a list of items — copied instructions, re-encoded branches and
+/// the few sequences the overlay manager needs — laid out until stable: short branches
+/// whose targets moved out of reach become long ones, which moves other code, and so on.
+
+/// What an address-bearing field of an item refers to.
+enum CodeRef: Hashable {
+    /// An instruction of the program, by original address: in this unit, or resident
+    /// code when this unit is a cluster.
+    case code(UInt64)
+    /// A jump thunk (`lea -128(%rsp),%rsp; push $id; jmp _dynamic_jmp`) for a block in a
+    /// cluster: also the canonical address of cold code held in code pointers.
+    case jumpThunk(UInt64)
+    /// A call thunk (`push $id; jmp _dynamic_call`) for a block.
+    case callThunk(UInt64)
+    /// Data (or anything that does not move).
+    case fixed(UInt64)
+    /// An overlay manager entry point.
+    case manager(String)
+}
+
+struct CodeItem {
+    enum Kind: Equatable {
+        /// Original instruction bytes, fields fixed as listed.
+        case raw
+        /// `jmp`: short (EB) or long (E9).
+        case jump
+        /// `jcc`: short (7x) or long (0F 8x), condition `cc`.
+        case conditional(UInt8)
+        /// `call rel32`.
+        case call
+        /// `loop`/`jrcxz` and friends: rel8 only, never relaxed.
+        case shortOnly
+        /// `call *x` in buffer code: `push x` (the original bytes with ModRM.reg = 6), then
+        /// `call _dynamic_call_ind`.
+        case pushIndirect
+        /// `call _ovl_exit_hook`, put in front of a function's first instruction.
+        case exitHook
+    }
+    var kind: Kind
+    /// Original address of the instruction (0 for synthesized items).
+    var original: UInt64
+    var bytes: [UInt8]
+    var target: CodeRef = .fixed(0)
+    var long = false
+    /// RIP-relative displacement: its offset in `bytes` and what it refers to.
+    var ripOffset = -1
+    var ripTarget: CodeRef = .fixed(0)
+    /// Absolute fields (R_X86_64_32/32S/64 to code): offset, size, referent.
+    var absolute: [(offset: Int, size: Int, ref: CodeRef)] = []
+
+    var size: Int {
+        switch kind {
+        case .raw, .shortOnly: return bytes.count
+        case .jump: return long ? 5 : 2
+        case .conditional: return long ? 6 : 2
+        case .call, .exitHook: return 5
+        case .pushIndirect: return bytes.count + 5
+        }
+    }
+}
+
+/// One unit's items and where its blocks start.
+struct CodeUnit {
+    var items: [CodeItem] = []
+    /// The item of each original instruction emitted in this unit (for a function with
+    /// the exit hook, the hook: it comes first).
+    var addrItem: [UInt64: Int] = [:]
+    var offsets: [Int] = []
+    var size = 0
+
+    /// Lays the unit out: offsets from sizes, relaxing short branches to blocks of this
+    /// unit until every displacement fits. Address-independent: only relative distances
+    /// inside the unit decide.
+    mutating func layout() throws {
+        while true {
+            offsets = []
+            offsets.reserveCapacity(items.count)
+            var o = 0
+            for it in items { offsets.append(o); o += it.size }
+            size = o
+            var changed = false
+            for i in items.indices {
+                let it = items[i]
+                guard case .code(let a) = it.target, let ti = addrItem[a] else { continue }
+                switch it.kind {
+                case .jump, .conditional:
+                    if it.long { continue }
+                    let d = offsets[ti] - (offsets[i] + 2)
+                    if d < -128 || d > 127 { items[i].long = true; changed = true }
+                case .shortOnly:
+                    let d = offsets[ti] - (offsets[i] + it.bytes.count)
+                    if d < -128 || d > 127 {
+                        throw OvlError("a loop/jrcxz instruction at 0x\(String(it.original, radix: 16)) cannot reach its target after rewriting")
+                    }
+                default: continue
+                }
+            }
+            if !changed { return }
+        }
+    }
+
+    /// The unit's bytes at `base`, with `resolve` giving the address of references
+    /// outside the unit.
+    func encode(base: UInt64, resolve: (CodeRef) throws -> UInt64) throws -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(size)
+        func address(_ r: CodeRef) throws -> UInt64 {
+            if case .code(let a) = r, let i = addrItem[a] { return base + UInt64(offsets[i]) }
+            return try resolve(r)
+        }
+        func rel32(_ target: UInt64, from next: UInt64, at original: UInt64) throws -> [UInt8] {
+            let d = Int64(bitPattern: target &- next)
+            guard d >= Int64(Int32.min), d <= Int64(Int32.max) else {
+                throw OvlError("a reference from 0x\(String(original, radix: 16)) is out of 32-bit reach after rewriting")
+            }
+            return le(UInt64(UInt32(truncatingIfNeeded: d)), 4)
+        }
+        for (i, it) in items.enumerated() {
+            let at = base + UInt64(offsets[i])
+            let next = at + UInt64(it.size)
+            switch it.kind {
+            case .raw, .pushIndirect:
+                var b = it.bytes
+                if it.ripOffset >= 0 {
+                    let insNext = at + UInt64(it.bytes.count)
+                    b.replaceSubrange(it.ripOffset..<(it.ripOffset + 4), with: try rel32(try address(it.ripTarget), from: insNext, at: it.original))
+                }
+                for f in it.absolute {
+                    let v = try address(f.ref)
+                    if f.size == 4 && v > 0x7fff_ffff {
+                        throw OvlError("a 32-bit code address at 0x\(String(it.original, radix: 16)) does not fit after rewriting")
+                    }
+                    b.replaceSubrange(f.offset..<(f.offset + f.size), with: le(v, f.size))
+                }
+                out += b
+                if it.kind == .pushIndirect {
+                    out.append(0xE8)
+                    out += try rel32(try address(.manager("_dynamic_call_ind")), from: next, at: it.original)
+                }
+            case .jump:
+                let t = try address(it.target)
+                if it.long { out.append(0xE9); out += try rel32(t, from: next, at: it.original) }
+                else { out += [0xEB, UInt8(truncatingIfNeeded: Int64(bitPattern: t &- next))] }
+            case .conditional(let cc):
+                let t = try address(it.target)
+                if it.long { out += [0x0F, 0x80 | cc]; out += try rel32(t, from: next, at: it.original) }
+                else { out += [0x70 | cc, UInt8(truncatingIfNeeded: Int64(bitPattern: t &- next))] }
+            case .shortOnly:
+                let t = try address(it.target)
+                var b = it.bytes
+                b[b.count - 1] = UInt8(truncatingIfNeeded: Int64(bitPattern: t &- next))
+                out += b
+            case .call:
+                out.append(0xE8); out += try rel32(try address(it.target), from: next, at: it.original)
+            case .exitHook:
+                out.append(0xE8); out += try rel32(try address(.manager("_ovl_exit_hook")), from: next, at: it.original)
+            }
+        }
+        return out
+    }
+}
+
+/// Little-endian bytes of `v`.
+func le(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }

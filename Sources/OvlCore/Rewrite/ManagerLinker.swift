@@ -1,0 +1,93 @@
+import Foundation
+
+/// Compiles the overlay manager (`OverlayManagerSource`) together with the load rules
+/// (`Sources/COverlayRules/rules.c`, the file the cost model's replay is built from) and
+/// links it at the addresses the rewriter chose, with the system's `cc` and `ld`.
+struct ManagerLinker {
+    struct Linked {
+        var textAddress: UInt64
+        var text: [UInt8]
+        var dataAddress: UInt64
+        var data: [UInt8]
+        var bssAddress: UInt64
+        var bssSize: Int
+        var symbols: [String: UInt64]
+    }
+
+    let workDir: String
+    let objects: [String]
+
+    /// Where `rules.c` and `ovl_rules.h` are: `OVL_RULES_DIR` when set, else the source
+    /// tree this file was built from. The rewriter compiles that file, never a copy.
+    static func rulesDirectory() throws -> String {
+        if let d = ProcessInfo.processInfo.environment["OVL_RULES_DIR"], !d.isEmpty { return d }
+        var url = URL(fileURLWithPath: #filePath)  // …/Sources/OvlCore/Rewrite/ManagerLinker.swift
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        let dir = url.appendingPathComponent("COverlayRules").path
+        guard FileManager.default.fileExists(atPath: dir + "/rules.c") else {
+            throw OvlError("the overlay manager is built from the load rules in COverlayRules/rules.c, which is not at \(dir); set OVL_RULES_DIR to the directory holding rules.c and include/ovl_rules.h")
+        }
+        return dir
+    }
+
+    /// Compiles the manager and the rules once per rewrite.
+    init() throws {
+        let dir = NSTemporaryDirectory() + "ovl-manager-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        workDir = dir
+        let rules = try ManagerLinker.rulesDirectory()
+        try OverlayManagerSource.text.write(toFile: dir + "/manager.c", atomically: true, encoding: .utf8)
+        let flags = ["-ffreestanding", "-fno-pic", "-fno-stack-protector", "-mno-red-zone", "-mgeneral-regs-only",
+                     "-O2", "-fno-asynchronous-unwind-tables", "-fcf-protection=none", "-fno-tree-loop-distribute-patterns",
+                     "-I", rules + "/include"]
+        try ManagerLinker.run("cc", flags + ["-c", dir + "/manager.c", "-o", dir + "/manager.o"])
+        try ManagerLinker.run("cc", flags + ["-c", rules + "/rules.c", "-o", dir + "/rules.o"])
+        objects = [dir + "/manager.o", dir + "/rules.o"]
+    }
+
+    func cleanUp() { try? FileManager.default.removeItem(atPath: workDir) }
+
+    /// Links the manager with its code at `text`, initialised data at `data` and
+    /// zero-filled data at `bss` (0 puts it right after the data).
+    func link(text: UInt64, data: UInt64, bss: UInt64) throws -> Linked {
+        let bssPlacement = bss == 0 ? "" : String(format: "0x%llx", bss)
+        let script = """
+        SECTIONS {
+          .text 0x\(String(text, radix: 16)) : { *(.text .text.*) *(.rodata .rodata.*) }
+          .data 0x\(String(data, radix: 16)) : { *(.data .data.*) }
+          .bss \(bssPlacement) (NOLOAD) : { *(.bss .bss.* COMMON) }
+          /DISCARD/ : { *(.comment) *(.note*) *(.eh_frame*) }
+        }
+        """
+        try script.write(toFile: workDir + "/manager.ld", atomically: true, encoding: .utf8)
+        let out = workDir + "/manager.elf"
+        try ManagerLinker.run("ld", ["-static", "-nostdlib", "-T", workDir + "/manager.ld", "-o", out] + objects)
+        let elf = try ELFFile(path: out)
+        guard let t = elf.section(named: ".text"), let d = elf.section(named: ".data") else {
+            throw OvlError("linking the overlay manager produced no .text or .data")
+        }
+        let b = elf.section(named: ".bss")
+        var syms: [String: UInt64] = [:]
+        for s in elf.symbols where !s.name.isEmpty { syms[s.name] = s.value }
+        return Linked(textAddress: t.address, text: Array(elf.contents(of: t)), dataAddress: d.address,
+                      data: Array(elf.contents(of: d)), bssAddress: b?.address ?? (d.address + d.size),
+                      bssSize: Int(b?.size ?? 0), symbols: syms)
+    }
+
+    static func run(_ tool: String, _ args: [String]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [tool] + args
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = err
+        do { try p.run() } catch {
+            throw OvlError("cannot run \(tool) (needed to build the overlay manager): \(error.localizedDescription)")
+        }
+        let text = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw OvlError("\(tool) failed building the overlay manager: \(String(decoding: text, as: UTF8.self).prefix(2000))")
+        }
+    }
+}

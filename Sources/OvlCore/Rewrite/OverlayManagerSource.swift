@@ -1,0 +1,278 @@
+/// The overlay manager (paper §3.3) as freestanding C, compiled when an image is
+/// rewritten, together with `Sources/COverlayRules/rules.c` — the very file the cost
+/// model's replay links — so the manager and the replay follow one written definition
+/// of when a cluster is loaded.
+///
+/// Entry points (all registers, flags and the stack the callee sees are preserved; the
+/// C parts are built with `-mgeneral-regs-only`, so SSE and x87 state is never touched):
+///
+/// - `_dynamic_jmp`: reached from a jump thunk `lea -128(%rsp),%rsp; push $id; jmp`
+///   (the `lea` steps over the 128-byte red zone of leaf code). Finds entry `id`, loads
+///   its cluster when the buffer does not hold it (rule 1), jumps there (`ret $128`).
+/// - `_dynamic_call`: reached from a call thunk `push $id; jmp` that a `call` went to,
+///   so the stack holds `[id][return address]`. When the return address lies in the code
+///   buffer it is replaced by the address of a restore stub for that return site: the
+///   paper's restore stub. A stub is `call _ovl_restore` (5 bytes) in a pool beside the
+///   buffer; its index names (cluster, buffer offset) in a table. Stubs are made on
+///   demand (the pool grows) and kept: one per return site ever used, never per call, so
+///   recursion needs no more of them and `longjmp`, or a `setjmp` returning twice, finds
+///   its stub still meaning the same thing.
+/// - `_dynamic_call_ind`: `call *x` in buffer code becomes `push x; call
+///   _dynamic_call_ind`; `x` is a resident address or a jump thunk's address.
+/// - `_ovl_restore`: called by a restore stub; reloads the stub's cluster when the buffer
+///   does not hold it (rule 1) and continues at the stub's offset.
+/// - `_ovl_exit_hook`: called from the first instruction of `_Exit`/`_exit`; writes the
+///   load counters as JSON when the environment names a file in `OVL_STATS`.
+enum OverlayManagerSource {
+    static let text = #"""
+#include <stdint.h>
+#include "ovl_rules.h"
+
+typedef struct { int32_t cluster; uint32_t value; } ovl_entry;
+
+/* Filled in by the rewriter after linking (it finds the symbol). Keep the field order in
+   step with ImageWriter's `managerImageFields`. */
+struct ovl_image {
+    uint64_t magic;
+    uint64_t buffer, buffer_size;
+    uint64_t entries, entry_count;
+    uint64_t jthunk_lo, jthunk_hi, cthunk_lo, cthunk_hi;
+    uint64_t cluster_count, cluster_table;   /* uint32 store offsets, count + 1 entries */
+    uint64_t storage, store_addr, store_file_offset;
+    uint64_t counters;                       /* uint64 loads[count], bytes[count] */
+    uint64_t stubs, stub_cap, stub_keys, stub_hash, stub_hash_size, restore_entry;
+};
+__attribute__((used, section(".data"))) struct ovl_image ovl_image = { 0x45474d494c564fULL };
+
+static ovl_buffer_state state;
+static int inited;
+static uint64_t stub_count;
+static long store_fd = -1;
+static int stats_written;
+
+static long sys3(long n, long a, long b, long c) {
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+    return r;
+}
+static long sys4(long n, long a, long b, long c, long d) {
+    long r;
+    register long r10 __asm__("r10") = d;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+    return r;
+}
+static void copy(void *dst, const void *src, uint64_t n) {
+    __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
+}
+void *memcpy(void *d, const void *s, unsigned long n) { copy(d, s, n); return d; }
+void *memset(void *d, int c, unsigned long n) {
+    unsigned char *p = d;
+    while (n--) *p++ = (unsigned char)c;
+    return d;
+}
+static uint64_t slen(const char *s) { uint64_t n = 0; while (s[n]) n++; return n; }
+
+static void die(const char *msg) {
+    sys3(1, 2, (long)"ovl overlay manager: ", 21);
+    sys3(1, 2, (long)msg, (long)slen(msg));
+    sys3(1, 2, (long)"\n", 1);
+    sys3(231, 127, 0, 0);
+    for (;;) {}
+}
+
+static void load(int32_t k) {
+    const uint32_t *table = (const uint32_t *)ovl_image.cluster_table;
+    uint64_t from = table[k], n = table[k + 1] - table[k];
+    if (ovl_image.storage == 0) {
+        copy((void *)ovl_image.buffer, (const void *)(ovl_image.store_addr + from), n);
+    } else {
+        if (store_fd < 0) {
+            long fd = sys3(2, (long)"/proc/self/exe", 0x80000 /* O_CLOEXEC */, 0);
+            if (fd < 0) die("cannot open /proc/self/exe to read a cluster");
+            /* Move it out of the way of the program's own descriptors. */
+            long high = sys3(72, fd, 1030 /* F_DUPFD_CLOEXEC */, 512);
+            if (high >= 0) { sys3(3, fd, 0, 0); fd = high; }
+            store_fd = fd;
+        }
+        uint64_t done = 0;
+        while (done < n) {
+            long r = sys4(17, store_fd, (long)(ovl_image.buffer + done), (long)(n - done),
+                          (long)(ovl_image.store_file_offset + from + done));
+            if (r <= 0) die("reading a cluster from the image file failed");
+            done += (uint64_t)r;
+        }
+    }
+    uint64_t *counters = (uint64_t *)ovl_image.counters;
+    counters[k] += 1;
+    counters[ovl_image.cluster_count + k] += n;
+}
+
+static uint64_t enter(int32_t k, uint32_t offset) {
+    if (!inited) { ovl_rules_init(&state, 1); inited = 1; }
+    if (ovl_rules_enter(&state, k) >= 0) load(k);
+    return ovl_image.buffer + offset;
+}
+
+static uint64_t resolve(uint64_t id) {
+    if (id >= ovl_image.entry_count) die("bad overlay entry id");
+    const ovl_entry *e = (const ovl_entry *)ovl_image.entries + id;
+    if (e->cluster < 0) return e->value;
+    return enter(e->cluster, e->value);
+}
+
+/* A jump thunk's address (a code pointer to cold code) or resident code. */
+static uint64_t resolve_pointer(uint64_t x) {
+    if (x >= ovl_image.jthunk_lo && x < ovl_image.jthunk_hi)
+        return resolve(*(const uint32_t *)(x + 6));
+    if (x >= ovl_image.cthunk_lo && x < ovl_image.cthunk_hi)
+        return resolve(*(const uint32_t *)(x + 1));
+    return x;
+}
+
+/* The return address in *slot is about to be used by a callee: if it points into the
+   buffer, send the callee's return to the restore stub of that return site. */
+static void protect_return(uint64_t *slot) {
+    uint64_t ret = *slot;
+    if (ret - ovl_image.buffer >= ovl_image.buffer_size) return;
+    uint64_t key = ((uint64_t)(uint32_t)state.holds[0] << 32) | (uint32_t)(ret - ovl_image.buffer);
+    uint64_t *keys = (uint64_t *)ovl_image.stub_keys;
+    uint16_t *hash = (uint16_t *)ovl_image.stub_hash;
+    uint64_t mask = ovl_image.stub_hash_size - 1;
+    uint64_t h = (key * 0x9E3779B97F4A7C15ULL) >> 40;
+    for (;; h++) {
+        uint16_t e = hash[h & mask];
+        if (e == 0) break;
+        if (keys[e - 1] == key) { *slot = ovl_image.stubs + 5 * (uint64_t)(e - 1); return; }
+    }
+    if (stub_count >= ovl_image.stub_cap) die("restore stub pool exhausted");
+    uint64_t i = stub_count++;
+    keys[i] = key;
+    hash[h & mask] = (uint16_t)(i + 1);
+    uint8_t *stub = (uint8_t *)(ovl_image.stubs + 5 * i);
+    int32_t rel = (int32_t)(ovl_image.restore_entry - (uint64_t)(stub + 5));
+    stub[0] = 0xE8;
+    copy(stub + 1, &rel, 4);
+    *slot = (uint64_t)stub;
+}
+
+/* frame[0] = id; becomes the target. */
+void ovl_on_jmp(uint64_t *frame) { frame[0] = resolve(frame[0]); }
+
+/* frame[0] = id, frame[1] = return address. */
+void ovl_on_call(uint64_t *frame) {
+    protect_return(&frame[1]);
+    frame[0] = resolve(frame[0]);
+}
+
+/* frame[0] = return address, frame[1] = pointer called. On return frame[1] holds the
+   (possibly replaced) return address and frame[0] the target. */
+void ovl_on_call_ind(uint64_t *frame) {
+    uint64_t x = frame[1];
+    frame[1] = frame[0];
+    protect_return(&frame[1]);
+    frame[0] = resolve_pointer(x);
+}
+
+/* frame[0] = the address after the restore stub's call; becomes the target. */
+void ovl_on_restore(uint64_t *frame) {
+    uint64_t i = (frame[0] - ovl_image.stubs) / 5 - 1;
+    if (i >= stub_count) die("return through an unknown restore stub");
+    uint64_t key = ((const uint64_t *)ovl_image.stub_keys)[i];
+    frame[0] = enter((int32_t)(key >> 32), (uint32_t)key);
+}
+
+/* Only touched at exit. The environment is scanned in pieces of this buffer. */
+static char envbuf[8192];
+static char out[1024];
+static uint64_t outlen;
+static long outfd = -1;
+static void flush(void) { if (outlen) sys3(1, outfd, (long)out, (long)outlen); outlen = 0; }
+static void put(const char *s) { while (*s) { if (outlen == sizeof out) flush(); out[outlen++] = *s++; } }
+static void putn(uint64_t v) {
+    char t[24]; int i = 0;
+    do { t[i++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (i) { if (outlen == sizeof out) flush(); out[outlen++] = t[--i]; }
+}
+static char path[4096];
+
+/* Finds OVL_STATS=… in /proc/self/environ, reading it piece by piece. */
+static int stats_path(void) {
+    long fd = sys3(2, (long)"/proc/self/environ", 0x80000, 0);
+    if (fd < 0) return 0;
+    static const char key[] = "OVL_STATS=";
+    int state = 0;          /* chars of key matched at the start of a variable; -1: skip */
+    long plen = -1;         /* >= 0 while copying the value */
+    long r;
+    while ((r = sys3(0, fd, (long)envbuf, (long)sizeof envbuf)) > 0) {
+        for (long i = 0; i < r; i++) {
+            char ch = envbuf[i];
+            if (plen >= 0) {
+                if (ch == 0) { path[plen] = 0; sys3(3, fd, 0, 0); return plen > 0; }
+                if (plen < (long)sizeof path - 1) path[plen++] = ch;
+                continue;
+            }
+            if (ch == 0) { state = 0; continue; }
+            if (state < 0) continue;
+            if (ch == key[state]) { state++; if (state == 10) plen = 0; }
+            else state = -1;
+        }
+    }
+    sys3(3, fd, 0, 0);
+    if (plen > 0) { path[plen] = 0; return 1; }
+    return 0;
+}
+
+void ovl_on_exit(void) {
+    if (stats_written) return;
+    stats_written = 1;
+    if (!stats_path()) return;
+    outfd = sys3(2, (long)path, 01 | 0100 | 01000 | 0x80000 /* O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC */, 0644);
+    if (outfd < 0) return;
+    const uint64_t *c = (const uint64_t *)ovl_image.counters;
+    uint64_t k, loads = 0, bytes = 0, count = ovl_image.cluster_count;
+    for (k = 0; k < count; k++) { loads += c[k]; bytes += c[count + k]; }
+    put("{\"loads\": "); putn(loads); put(", \"bytesLoaded\": "); putn(bytes);
+    put(", \"storage\": \""); put(ovl_image.storage ? "file" : "memory");
+    put("\", \"restoreStubs\": "); putn(stub_count);
+    put(", \"clusters\": [");
+    for (k = 0; k < count; k++) {
+        if (k) put(", ");
+        put("{\"id\": "); putn(k); put(", \"loads\": "); putn(c[k]); put(", \"bytesLoaded\": "); putn(c[count + k]); put("}");
+    }
+    put("]}\n");
+    flush();
+    sys3(3, outfd, 0, 0);
+}
+
+/* Saves the flags and every register the C code may clobber, calls HANDLER with a
+   pointer to the words the thunk or call left at FRAME(%rsp) on entry, restores. */
+#define OVL_SAVE \
+    "pushfq\n push %rax\n push %rcx\n push %rdx\n push %rsi\n push %rdi\n" \
+    " push %r8\n push %r9\n push %r10\n push %r11\n push %rbx\n cld\n"
+#define OVL_CALL(h) \
+    " lea 88(%rsp), %rdi\n mov %rsp, %rbx\n and $-16, %rsp\n call " h "\n mov %rbx, %rsp\n"
+#define OVL_RESTORE \
+    " pop %rbx\n pop %r11\n pop %r10\n pop %r9\n pop %r8\n pop %rdi\n pop %rsi\n" \
+    " pop %rdx\n pop %rcx\n pop %rax\n popfq\n"
+
+__asm__(
+    ".text\n"
+    ".globl _dynamic_jmp\n.type _dynamic_jmp,@function\n_dynamic_jmp:\n"
+    OVL_SAVE OVL_CALL("ovl_on_jmp") OVL_RESTORE " ret $128\n"
+    ".size _dynamic_jmp, .-_dynamic_jmp\n"
+    ".globl _dynamic_call\n.type _dynamic_call,@function\n_dynamic_call:\n"
+    OVL_SAVE OVL_CALL("ovl_on_call") OVL_RESTORE " ret\n"
+    ".size _dynamic_call, .-_dynamic_call\n"
+    ".globl _dynamic_call_ind\n.type _dynamic_call_ind,@function\n_dynamic_call_ind:\n"
+    OVL_SAVE OVL_CALL("ovl_on_call_ind") OVL_RESTORE " ret\n"
+    ".size _dynamic_call_ind, .-_dynamic_call_ind\n"
+    ".globl _ovl_restore\n.type _ovl_restore,@function\n_ovl_restore:\n"
+    OVL_SAVE OVL_CALL("ovl_on_restore") OVL_RESTORE " ret\n"
+    ".size _ovl_restore, .-_ovl_restore\n"
+    ".globl _ovl_exit_hook\n.type _ovl_exit_hook,@function\n_ovl_exit_hook:\n"
+    " lea -8(%rsp), %rsp\n"
+    OVL_SAVE OVL_CALL("ovl_on_exit") OVL_RESTORE " lea 8(%rsp), %rsp\n ret\n"
+    ".size _ovl_exit_hook, .-_ovl_exit_hook\n"
+);
+"""#
+}

@@ -1,0 +1,621 @@
+import Foundation
+
+/// What a rewrite produced: the image's bytes and what was measured on it.
+public struct RewriteResult: Sendable {
+    public var image: [UInt8]
+    /// Cluster of each chain in the written image (-1 resident). Equal to the
+    /// clustering's, except for clusters whose rewritten code outgrew the buffer, which
+    /// were kept resident (`demotedClusters`, by the clustering's ids). Cluster ids are
+    /// renumbered densely in that case.
+    public var chainCluster: [Int32]
+    public var clusterCount: Int
+    public var demotedClusters: [Int]
+    /// Bytes of each cluster as written (what one load copies).
+    public var clusterBytes: [Int]
+    /// Measured on the written image.
+    public var managerCodeBytes: Int
+    public var thunkBytes: Int
+    public var residentTextBytes: Int
+    /// Manager data written in the image: its variables, the entry table (8 B a
+    /// thunk), the cluster address table (4 B a cluster + 1) and the load counters.
+    public var managerDataBytes: Int
+    /// Zero-filled manager memory: its own variables and one page each of the restore
+    /// stub pool and its tables (reserved for `restoreStubCapacity` stubs; pages are
+    /// touched only as return sites are met).
+    public var managerZeroBytes: Int
+    public var bufferBytes: Int
+    public var storeBytes: Int
+    public var originalTextBytes: Int
+    /// Code that stays in memory: manager code, thunks and resident text.
+    public var residentCodeBytes: Int { managerCodeBytes + thunkBytes + residentTextBytes }
+    /// Resident code + buffer + manager data.
+    public var totalMemoryBytes: Int { residentCodeBytes + bufferBytes + managerDataBytes + managerZeroBytes }
+}
+
+/// Writes the overlaid image (paper §3.3): resident code compacted into a new text,
+/// each cluster linked at the code buffer's address and put in the overlay store, every
+/// transfer that may enter a cluster sent through the overlay manager, every code
+/// pointer (found through `--emit-relocs` relocations) redirected.
+///
+/// Transfers keep their size: `call f` becomes `call T` where the call thunk T is
+/// `push $id; jmp _dynamic_call`, and `jmp`/`jcc` to another cluster target a jump
+/// thunk `lea -128(%rsp),%rsp; push $id; jmp _dynamic_jmp`. One thunk serves every
+/// transfer to its target. In buffer code every call goes through a call thunk (even to
+/// resident or same-cluster code: the callee may load another cluster before it
+/// returns), and `call *x` becomes `push x; call _dynamic_call_ind` (+5 bytes). So a
+/// cluster grows only by short branches relaxed to long ones and by its indirect calls,
+/// less than `StubModel` charges, and a cluster the coalescer fitted in the buffer fits.
+public enum Rewriter {
+    /// Restore stubs the pool can grow to: one per distinct return site in buffer code.
+    public static let restoreStubCapacity = 4096
+    /// The smallest code buffer the rewriter accepts.
+    public static let minimumBufferSize = 64
+
+    /// Refuses images the rewriter cannot handle, with what is missing and how to fix it.
+    public static func check(_ elf: ELFFile) throws {
+        if elf.type == ELFFile.ET_DYN {
+            throw OvlError.file(elf.path, "is position-independent (PIE or shared object); the rewriter handles static non-PIE executables: relink with -static -no-pie -Wl,--emit-relocs")
+        }
+        if elf.programHeaders.contains(where: { $0.type == ELFFile.PT_INTERP }) || elf.section(named: ".dynamic") != nil {
+            throw OvlError.file(elf.path, "is dynamically linked; the rewriter handles static executables: relink with -static -no-pie -Wl,--emit-relocs")
+        }
+        if !elf.hasCodeRelocations {
+            throw OvlError.file(elf.path, "has no relocations for its code, so code pointers cannot be found; relink with -Wl,--emit-relocs (analysis still works without them)")
+        }
+    }
+
+    public static func rewrite(session s: Session, clustering c: Clustering, storage: StorageBackend? = nil) throws -> RewriteResult {
+        let p = s.program
+        let elf = p.elf
+        try check(elf)
+        guard s.config.bufferSize >= Rewriter.minimumBufferSize else {
+            throw OvlError("the code buffer (\(s.config.bufferSize) B) is too small for the overlay manager: it needs at least \(Rewriter.minimumBufferSize) B (the 16-byte-aligned buffer is followed by the restore-stub pool, and a smaller buffer holds no cluster worth a load)")
+        }
+        guard s.config.buffers == 1 else {
+            throw OvlError("the rewriter writes one code buffer; set buffers = 1 (the model handles more)")
+        }
+        if let f = p.functions.first(where: { $0.requiredResidentReason != nil && !$0.isGap }) {
+            throw OvlError("cannot rewrite: \(f.name) is \(f.requiredResidentReason!)")
+        }
+        let backend = storage ?? s.config.storage
+        let linker = try ManagerLinker()
+        defer { linker.cleanUp() }
+        var b = Builder(session: s, clustering: c, backend: backend, linker: linker)
+        return try b.build()
+    }
+
+    /// The smallest buffer that holds the largest chain (with stubs, as the coalescer
+    /// counts it): the stress configuration of the tests and benchmarks.
+    public static func smallestBuffer(_ s: Session) -> Int {
+        var largest = 0
+        for ch in 0..<s.chains.count {
+            largest = max(largest, Int(s.graph.chainBytes[ch]) + Int(s.graph.chainIndirectStubBytes[ch]))
+        }
+        // Exits of a chain cost stubs too; a generous allowance keeps the chain loadable.
+        return largest + 64
+    }
+}
+
+struct Builder {
+    let s: Session
+    let p: Program
+    let elf: ELFFile
+    let c: Clustering
+    let backend: StorageBackend
+    let linker: ManagerLinker
+
+    /// Final cluster per chain (-1 resident).
+    var chainCluster: [Int32]
+    var clusterCount: Int
+    var demoted: [Int] = []
+    var hooked = Set<Int32>()  // blocks that get the exit hook
+    /// Addresses RIP-relative instructions refer to outside the code: bases of
+    /// PC-relative jump tables among them.
+    var ripDataTargets = Set<UInt64>()
+    /// Branch targets inside an instruction, after its prefixes (glibc's `je 1f; lock;
+    /// 1: cmpxchg`): the instruction is emitted as its prefixes and the rest.
+    var splitPoints = Set<UInt64>()
+
+    var units: [CodeUnit] = []       // 0 = resident, k + 1 = cluster k
+    var thunkID: [UInt64: UInt32] = [:]
+    var thunkBlocks: [UInt64] = []
+    var jumpThunks: [UInt64] = []
+    var callThunks: [UInt64] = []
+    var jumpThunkIndex: [UInt64: Int] = [:]
+    var callThunkIndex: [UInt64: Int] = [:]
+    /// Relocations applying to executable sections, by field address.
+    var codeRelocs: [UInt64: ELFFile.Relocation] = [:]
+    let codeRanges: [(UInt64, UInt64)]
+
+    init(session: Session, clustering: Clustering, backend: StorageBackend, linker: ManagerLinker) {
+        s = session; p = session.program; elf = session.program.elf; c = clustering
+        self.backend = backend; self.linker = linker
+        chainCluster = clustering.chainCluster
+        clusterCount = clustering.clusterCount
+        let prog = session.program
+        codeRanges = prog.analysedSections.compactMap { n in prog.elf.section(named: n).map { ($0.address, $0.address + $0.size) } }
+        for b in 0..<prog.blockCount where prog.blockKind[b].isDirect {
+            let t = prog.blockTargetAddress[b]
+            if prog.block(containing: t) != nil && !prog.isInstructionStart(t) { splitPoints.insert(t) }
+        }
+        for rs in elf.relocationSections where rs.appliesTo < elf.sections.count && elf.sections[rs.appliesTo].isExecutable {
+            for r in rs.relocations { codeRelocs[r.offset] = r }
+        }
+    }
+
+    func inCode(_ a: UInt64) -> Bool { codeRanges.contains { a >= $0.0 && a < $0.1 } }
+
+    func unit(ofBlock b: Int32) -> Int { Int(chainCluster[Int(s.chains.blockChain[Int(b)])]) + 1 }
+    func unit(of a: UInt64) -> Int { unit(ofBlock: Int32(p.block(containing: a)!)) }
+
+    // MARK: Items
+
+    /// Checks that `a` is an instruction the rewriter emits.
+    func blockAt(_ a: UInt64, from: UInt64) throws -> UInt64 {
+        guard p.block(containing: a) != nil, p.isInstructionStart(a) || splitPoints.contains(a) else {
+            throw OvlError("cannot rewrite: 0x\(String(from, radix: 16)) refers to code at 0x\(String(a, radix: 16)), which is not the start of an instruction")
+        }
+        return a
+    }
+
+    /// A code pointer: resident code's new address, or cold code's jump thunk.
+    mutating func canonical(_ b: UInt64) -> CodeRef {
+        if unit(of: b) == 0 { return .code(b) }
+        needJumpThunk(b)
+        return .jumpThunk(b)
+    }
+
+    mutating func needID(_ b: UInt64) {
+        if thunkID[b] == nil { thunkID[b] = UInt32(thunkBlocks.count); thunkBlocks.append(b) }
+    }
+    mutating func needJumpThunk(_ b: UInt64) {
+        needID(b)
+        if jumpThunkIndex[b] == nil { jumpThunkIndex[b] = jumpThunks.count; jumpThunks.append(b) }
+    }
+    mutating func needCallThunk(_ b: UInt64) {
+        needID(b)
+        if callThunkIndex[b] == nil { callThunkIndex[b] = callThunks.count; callThunks.append(b) }
+    }
+
+    static func skipPrefixes(_ bytes: [UInt8]) -> Int {
+        var i = 0
+        while i < bytes.count, [0x66, 0x67, 0xF0, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65].contains(bytes[i]) { i += 1 }
+        while i < bytes.count, bytes[i] & 0xF0 == 0x40 { i += 1 }
+        return i
+    }
+
+    mutating func items(forBlock b: Int32, unit u: Int) throws -> [CodeItem] {
+        var out: [CodeItem] = []
+        if hooked.contains(b) { out.append(CodeItem(kind: .exitHook, original: p.blockStart[Int(b)], bytes: [])) }
+        let inBuffer = u > 0
+        let decoded = p.instructions(ofBlock: Int(b))
+        var n = 0
+        while n < decoded.count {
+            let whole = decoded[n]
+            n += 1
+            var ins = whole
+            if let cut = (1..<max(1, whole.length)).first(where: { splitPoints.contains(whole.address + UInt64($0)) }) {
+                let sec = elf.section(containing: whole.address)!
+                let off = Int(sec.offset + (whole.address - sec.address))
+                let prefix = Array(elf.bytes[off..<(off + cut)])
+                guard Builder.skipPrefixes(prefix) == cut,
+                      let rest = elf.bytes.withUnsafeBytes({ X86Decoder.decode(UnsafeRawBufferPointer(rebasing: $0[(off + cut)..<(off + whole.length)]), at: whole.address + UInt64(cut)) }),
+                      rest.length == whole.length - cut else {
+                    throw OvlError("cannot rewrite: a branch targets the middle of the instruction at 0x\(String(whole.address, radix: 16))")
+                }
+                out.append(CodeItem(kind: .raw, original: whole.address, bytes: prefix))
+                ins = rest
+            }
+            guard let sec = elf.section(containing: ins.address) else { throw OvlError("no section holds 0x\(String(ins.address, radix: 16))") }
+            let off = Int(sec.offset + (ins.address - sec.address))
+            let bytes = Array(elf.bytes[off..<(off + ins.length)])
+            let at = ins.address
+            switch ins.flow {
+            case _ where ins.flow.isDirect && ins.immSize > 0 && !inCode(ins.target):
+                // A branch out of the code (a call to an undefined weak function, at 0):
+                // kept pointing where it pointed.
+                let op = Builder.skipPrefixes(bytes)
+                guard ins.flow == .call || (ins.flow == .jump && bytes[op] == 0xE9) || (bytes[op] == 0x0F) else {
+                    throw OvlError("cannot rewrite: short branch at 0x\(String(at, radix: 16)) leaves the code")
+                }
+                var it = CodeItem(kind: ins.flow == .call ? .call : ins.flow == .jump ? .jump : .conditional(bytes[op + 1] & 0xF), original: at, bytes: [])
+                it.long = true
+                it.target = .fixed(ins.target)
+                out.append(it)
+                continue
+            case _ where ins.flow.isDirect && ins.immSize > 0:
+                let t = try blockAt(ins.target, from: at)
+                let tu = unit(of: t)
+                let op = Builder.skipPrefixes(bytes)
+                if ins.flow == .call {
+                    var it = CodeItem(kind: .call, original: at, bytes: [])
+                    if inBuffer || tu != 0 { needCallThunk(t); it.target = .callThunk(t) } else { it.target = .code(t) }
+                    out.append(it)
+                    continue
+                }
+                var it: CodeItem
+                if ins.flow == .jump {
+                    it = CodeItem(kind: .jump, original: at, bytes: [])
+                    it.long = bytes[op] == 0xE9
+                } else if bytes[op] >= 0x70 && bytes[op] <= 0x7F {
+                    it = CodeItem(kind: .conditional(bytes[op] & 0xF), original: at, bytes: [])
+                } else if bytes[op] == 0x0F && op + 1 < bytes.count && bytes[op + 1] & 0xF0 == 0x80 {
+                    it = CodeItem(kind: .conditional(bytes[op + 1] & 0xF), original: at, bytes: [])
+                    it.long = true
+                } else {
+                    it = CodeItem(kind: .shortOnly, original: at, bytes: bytes)
+                }
+                if tu == u { it.target = .code(t) }
+                else if tu == 0 { it.target = .code(t); if it.kind != .shortOnly { it.long = true } }
+                else { needJumpThunk(t); it.target = .jumpThunk(t); if it.kind != .shortOnly { it.long = true } }
+                if it.kind == .shortOnly && tu != u {
+                    throw OvlError("cannot rewrite: loop/jrcxz at 0x\(String(at, radix: 16)) leaves its cluster")
+                }
+                out.append(it)
+                continue
+            case .far:
+                throw OvlError("cannot rewrite: far transfer at 0x\(String(at, radix: 16))")
+            default:
+                break
+            }
+            var it = CodeItem(kind: .raw, original: at, bytes: bytes)
+            if ins.flow == .indirectCall && inBuffer {
+                let op = Builder.skipPrefixes(bytes)
+                guard op + 1 < bytes.count, bytes[op] == 0xFF, (bytes[op + 1] >> 3) & 7 == 2 else {
+                    throw OvlError("cannot rewrite: unexpected indirect call encoding at 0x\(String(at, radix: 16))")
+                }
+                it.kind = .pushIndirect
+                it.bytes[op + 1] = (bytes[op + 1] & 0xC7) | (6 << 3)
+            }
+            if ins.memIsRIPRelative && ins.dispSize == 4 {
+                let target = at &+ UInt64(ins.length) &+ UInt64(bitPattern: ins.disp)
+                it.ripOffset = ins.dispOffset
+                if inCode(target) {
+                    it.ripTarget = canonical(try blockAt(target, from: at))
+                } else {
+                    it.ripTarget = .fixed(target)
+                    ripDataTargets.insert(target)
+                }
+            }
+            for fieldAt in at..<(at + UInt64(ins.length)) {
+                guard let r = codeRelocs[fieldAt] else { continue }
+                let size: Int
+                switch r.type {
+                case ELFFile.R_X86_64_64: size = 8
+                case ELFFile.R_X86_64_32, ELFFile.R_X86_64_32S: size = 4
+                default: continue
+                }
+                guard inCode(r.target) else { continue }
+                it.absolute.append((Int(fieldAt - at), size, canonical(try blockAt(r.target, from: at))))
+            }
+            out.append(it)
+        }
+        // A chain's last block that would run on into code placed elsewhere: an explicit jump.
+        let k = p.blockKind[Int(b)]
+        let chain = Int(s.chains.blockChain[Int(b)])
+        let lastOfChain = s.chains.blocks(of: chain).last == Int(b)
+        if lastOfChain && (k == .fallThrough || k == .conditionalJump) {
+            let end = p.blockStart[Int(b)] + UInt64(p.blockSize[Int(b)])
+            if let nb = p.block(startingAt: end) {
+                var it = CodeItem(kind: .jump, original: 0, bytes: [])
+                let t = p.blockStart[nb], tu = unit(of: t)
+                it.long = true
+                if tu == u || tu == 0 { it.target = .code(t) } else { needJumpThunk(t); it.target = .jumpThunk(t) }
+                out.append(it)
+            }
+        }
+        return out
+    }
+
+    mutating func buildUnit(_ u: Int, chains: [Int32]) throws -> CodeUnit {
+        var unit = CodeUnit()
+        for ch in chains {
+            for bl in s.chains.blocks(of: Int(ch)) {
+                for it in try items(forBlock: Int32(bl), unit: u) {
+                    if it.original != 0 && unit.addrItem[it.original] == nil { unit.addrItem[it.original] = unit.items.count }
+                    unit.items.append(it)
+                }
+            }
+        }
+        try unit.layout()
+        return unit
+    }
+
+    // MARK: Whole image
+
+    mutating func build() throws -> RewriteResult {
+        // The exit hook lives in `_Exit`/`_exit`, kept resident.
+        let hookNames = ["_Exit", "_exit"]
+        var hookFunctions: [Int] = []
+        for n in hookNames { if let f = p.functionIndex(named: n), p.functions[f].blockCount > 0 { hookFunctions.append(f) } }
+        guard !hookFunctions.isEmpty else { throw OvlError("cannot rewrite: no _Exit or _exit to hook the load counters into") }
+        for f in hookFunctions {
+            for bl in p.functions[f].blocks { chainCluster[Int(s.chains.blockChain[bl])] = -1 }
+            hooked.insert(p.functions[f].firstBlock)
+        }
+        // Signal handlers and everything the core set pins are resident in the clustering already.
+
+        // Clusters, laid out for the buffer; one that outgrew it stays resident.
+        var clusterChains = [[Int32]](repeating: [], count: clusterCount)
+        for ch in 0..<chainCluster.count where chainCluster[ch] >= 0 { clusterChains[Int(chainCluster[ch])].append(Int32(ch)) }
+        let bufSize = s.config.bufferSize
+        var clusterUnits: [CodeUnit] = []
+        var oldIDs: [Int] = []
+        // First pass: sizes (thunk bookkeeping is redone below with the final clustering).
+        for k in 0..<clusterCount {
+            let u = try buildUnit(k + 1, chains: clusterChains[k])
+            if u.size > bufSize || clusterChains[k].isEmpty {
+                if !clusterChains[k].isEmpty { demoted.append(k) }
+                for ch in clusterChains[k] { chainCluster[Int(ch)] = -1 }
+            }
+        }
+        // Renumber densely.
+        var newID = [Int32](repeating: -1, count: clusterCount)
+        var n: Int32 = 0
+        for k in 0..<clusterCount where !clusterChains[k].isEmpty && !demoted.contains(k) { newID[k] = n; oldIDs.append(k); n += 1 }
+        for ch in 0..<chainCluster.count where chainCluster[ch] >= 0 { chainCluster[ch] = newID[Int(chainCluster[ch])] }
+        clusterCount = Int(n)
+
+        thunkID = [:]; thunkBlocks = []; jumpThunks = []; callThunks = []; jumpThunkIndex = [:]; callThunkIndex = [:]
+        var residentChains: [Int32] = []
+        for ch in 0..<chainCluster.count where chainCluster[ch] < 0 { residentChains.append(Int32(ch)) }
+        let resident = try buildUnit(0, chains: residentChains)
+        clusterUnits = []
+        for k in 0..<clusterCount {
+            let u = try buildUnit(k + 1, chains: oldIDs.isEmpty ? [] : clusterChains[oldIDs[k]])
+            guard u.size <= bufSize else { throw OvlError("internal: cluster \(k) outgrew the buffer on its second layout") }
+            clusterUnits.append(u)
+        }
+
+        // Code pointers in data.
+        var dataPatches: [(fileOffset: Int, size: Int, ref: CodeRef, pcRelativeFrom: UInt64?)] = []
+        for rs in elf.relocationSections where rs.appliesTo < elf.sections.count {
+            let sec = elf.sections[rs.appliesTo]
+            guard sec.isAllocated, !sec.isExecutable, sec.hasFileBytes else { continue }
+            let unwind = sec.name == ".eh_frame" || sec.name == ".gcc_except_table" || sec.name == ".eh_frame_hdr"
+            for r in rs.relocations where inCode(r.target) {
+                let size: Int
+                var pc: UInt64? = nil
+                switch r.type {
+                case ELFFile.R_X86_64_64: size = 8
+                case ELFFile.R_X86_64_32, ELFFile.R_X86_64_32S: size = 4
+                case ELFFile.R_X86_64_PC32: size = 4; pc = r.offset
+                default: continue
+                }
+                if unwind { continue }  // unwind tables keep describing the original code
+                guard sec.contains(r.offset) else { continue }
+                if let pcAt = pc {
+                    // A PC-relative jump table (`.long L - table`): the code adds the
+                    // entry to the table's address, which a RIP-relative `lea` loads. The
+                    // relocation's symbol+addend is the target plus the entry's distance
+                    // from the table.
+                    guard let tableAt = ripDataTargets.filter({ $0 <= pcAt && pcAt - $0 < 0x10000 }).max() else {
+                        throw OvlError("cannot rewrite: a PC-relative code reference at 0x\(String(pcAt, radix: 16)) belongs to no table the code addresses")
+                    }
+                    let t = try blockAt(r.target &- (pcAt - tableAt), from: pcAt)
+                    dataPatches.append((Int(sec.offset + (r.offset - sec.address)), size, canonical(t), tableAt))
+                    continue
+                }
+                let b = try blockAt(r.target, from: r.offset)
+                dataPatches.append((Int(sec.offset + (r.offset - sec.address)), size, canonical(b), pc))
+            }
+        }
+        // IRELATIVE relocations name their resolver in the addend (glibc's apply_irel).
+        for sec in elf.sections where sec.type == ELFFile.SHT_RELA && sec.isAllocated {
+            var o = Int(sec.offset)
+            while o + 24 <= Int(sec.offset + sec.size) {
+                let info = readLE(elf.bytes, o + 8, 8)
+                if UInt32(truncatingIfNeeded: info) == ELFFile.R_X86_64_IRELATIVE {
+                    let addend = readLE(elf.bytes, o + 16, 8)
+                    if inCode(addend) { dataPatches.append((o + 16, 8, canonical(try blockAt(addend, from: addend)), nil)) }
+                }
+                o += 24
+            }
+        }
+        // GOT slots holding code addresses (filled by the static link, no relocation kept).
+        for name in [".got"] {
+            guard let sec = elf.section(named: name), sec.hasFileBytes else { continue }
+            var o = Int(sec.offset)
+            while o + 8 <= Int(sec.offset + sec.size) {
+                let v = readLE(elf.bytes, o, 8)
+                if inCode(v), p.isInstructionStart(v) { dataPatches.append((o, 8, canonical(v), nil)) }
+                o += 8
+            }
+        }
+        guard p.block(startingAt: elf.entry) != nil, unit(of: elf.entry) == 0 else {
+            throw OvlError("cannot rewrite: the entry point 0x\(String(elf.entry, radix: 16)) is not resident code")
+        }
+
+        // Layout of the new image.
+        let loads = elf.programHeaders.filter { $0.type == ELFFile.PT_LOAD }
+        guard let first = loads.min(by: { $0.virtualAddress < $1.virtualAddress }) else { throw OvlError("no loadable segment") }
+        let base = first.virtualAddress &- first.offset
+        let codeSegments = loads.filter { seg in
+            // Segments holding nothing but analysed code are dropped from memory.
+            let secs = elf.sections.filter { $0.isAllocated && $0.size > 0 && $0.address >= seg.virtualAddress && $0.address < seg.virtualAddress + seg.memorySize }
+            return !secs.isEmpty && secs.allSatisfy { p.analysedSections.contains($0.name) }
+        }
+        let maxEnd = loads.map { $0.virtualAddress + $0.memorySize }.max()!
+        let page: UInt64 = 0x1000
+        func up(_ v: UInt64, _ a: UInt64) -> UInt64 { (v + a - 1) / a * a }
+        let rxOff = up(max(UInt64(elf.bytes.count), maxEnd - base), page)
+        let rxVaddr = base + rxOff
+        let keptPhdrs = elf.programHeaders.filter { ph in !codeSegments.contains { $0.offset == ph.offset && $0.virtualAddress == ph.virtualAddress && ph.type == ELFFile.PT_LOAD } }
+        let newPhdrCount = keptPhdrs.count + 3 + (backend == .memory ? 1 : 0)
+        let managerText = rxVaddr + up(UInt64(newPhdrCount * 56), 16)
+        let probe = try linker.link(text: managerText, data: rxVaddr + 0x1000_0000, bss: 0)
+        let managerTextSize = UInt64(probe.text.count)
+        let jthunkAt = up(managerText + managerTextSize, 16)
+        let cthunkAt = jthunkAt + UInt64(jumpThunks.count * 15)
+        let residentAt = up(cthunkAt + UInt64(callThunks.count * 10), 16)
+        let rxEnd = residentAt + UInt64(resident.size)
+        let rxSize = rxEnd - rxVaddr
+        let rwOff = up(rxOff + rxSize, page)
+        let rwVaddr = base + rwOff
+        let dataSize = UInt64(probe.data.count)
+        let entriesAt = up(rwVaddr + dataSize, 16)
+        let clusterTableAt = entriesAt + UInt64(thunkBlocks.count * 8)
+        let countersAt = up(clusterTableAt + UInt64((clusterCount + 1) * 4), 8)
+        let rwFileEnd = countersAt + UInt64(clusterCount * 16)
+        let bssAt = up(rwFileEnd, 64)
+        let stubKeysAt = up(bssAt + UInt64(probe.bssSize), 64)
+        let stubHashAt = stubKeysAt + UInt64(Rewriter.restoreStubCapacity * 8)
+        let stubHashSize = Rewriter.restoreStubCapacity * 2
+        let rwMemEnd = stubHashAt + UInt64(stubHashSize * 2)
+        let bufVaddr = up(rwMemEnd, page)
+        let stubsAt = bufVaddr + up(UInt64(s.config.bufferSize), 16)
+        let stubBytes = UInt64(Rewriter.restoreStubCapacity * 5)
+        let bufOff = up(rwOff + (rwFileEnd - rwVaddr), page)
+        let storeOff = bufOff
+        let storeVaddr = up(stubsAt + stubBytes, page)
+        let linked = try linker.link(text: managerText, data: rwVaddr, bss: bssAt)
+        guard linked.text.count == probe.text.count, linked.data.count == probe.data.count, linked.bssSize == probe.bssSize else {
+            throw OvlError("internal: the overlay manager changed size between links")
+        }
+        func sym(_ n: String) throws -> UInt64 {
+            guard let v = linked.symbols[n] else { throw OvlError("internal: the overlay manager has no symbol \(n)") }
+            return v
+        }
+
+        // Resolving references outside a unit.
+        let prog = p
+        let resolveResidentBlock: (UInt64) throws -> UInt64 = { b in
+            guard let i = resident.addrItem[b] else { throw OvlError("internal: code at 0x\(String(b, radix: 16)) is not resident") }
+            return residentAt + UInt64(resident.offsets[i])
+        }
+        let jIndex = jumpThunkIndex, cIndex = callThunkIndex
+        let resolve: (CodeRef) throws -> UInt64 = { r in
+            switch r {
+            case .code(let b): return try resolveResidentBlock(b)
+            case .jumpThunk(let b): return jthunkAt + UInt64(jIndex[b]! * 15)
+            case .callThunk(let b): return cthunkAt + UInt64(cIndex[b]! * 10)
+            case .fixed(let a): return a
+            case .manager(let n): return try sym(n)
+            }
+        }
+
+        // Code.
+        let residentBytes = try resident.encode(base: residentAt, resolve: resolve)
+        var store: [UInt8] = []
+        var clusterStart: [UInt32] = []
+        var clusterBytes: [Int] = []
+        for u in clusterUnits {
+            clusterStart.append(UInt32(store.count))
+            let bytes = try u.encode(base: bufVaddr, resolve: resolve)
+            clusterBytes.append(bytes.count)
+            store += bytes
+        }
+        clusterStart.append(UInt32(store.count))
+        var thunks: [UInt8] = []
+        let djmp = try sym("_dynamic_jmp"), dcall = try sym("_dynamic_call")
+        for (i, b) in jumpThunks.enumerated() {
+            let at = jthunkAt + UInt64(i * 15)
+            thunks += [0x48, 0x8D, 0x64, 0x24, 0x80, 0x68] + le(UInt64(thunkID[b]!), 4) + [0xE9]
+            thunks += le(UInt64(UInt32(truncatingIfNeeded: Int64(bitPattern: djmp &- (at + 15)))), 4)
+        }
+        for (i, b) in callThunks.enumerated() {
+            let at = cthunkAt + UInt64(i * 10)
+            thunks += [0x68] + le(UInt64(thunkID[b]!), 4) + [0xE9]
+            thunks += le(UInt64(UInt32(truncatingIfNeeded: Int64(bitPattern: dcall &- (at + 10)))), 4)
+        }
+        var entries: [UInt8] = []
+        for b in thunkBlocks {
+            let k = chainCluster[Int(s.chains.blockChain[p.block(containing: b)!])]
+            if k < 0 {
+                entries += le(UInt64(UInt32(bitPattern: -1)), 4) + le(try resolveResidentBlock(b), 4)
+            } else {
+                let u = clusterUnits[Int(k)]
+                entries += le(UInt64(UInt32(k)), 4) + le(UInt64(u.offsets[u.addrItem[b]!]), 4)
+            }
+        }
+
+        // Manager data: ovl_image fields, in the C struct's order.
+        var data = linked.data
+        let imageAt = Int(try sym("ovl_image") - linked.dataAddress)
+        let fields: [UInt64] = [
+            0x45474d494c564f, bufVaddr, UInt64(s.config.bufferSize), entriesAt, UInt64(thunkBlocks.count),
+            jthunkAt, jthunkAt + UInt64(jumpThunks.count * 15), cthunkAt, cthunkAt + UInt64(callThunks.count * 10),
+            UInt64(clusterCount), clusterTableAt, backend == .memory ? 0 : 1, backend == .memory ? storeVaddr : 0, storeOff,
+            countersAt, stubsAt, UInt64(Rewriter.restoreStubCapacity), stubKeysAt, stubHashAt, UInt64(stubHashSize),
+            try sym("_ovl_restore"),
+        ]
+        for (i, v) in fields.enumerated() { data.replaceSubrange((imageAt + i * 8)..<(imageAt + i * 8 + 8), with: le(v, 8)) }
+        var rw = data
+        rw += [UInt8](repeating: 0, count: Int(entriesAt - rwVaddr) - rw.count) + entries
+        rw += [UInt8](repeating: 0, count: Int(clusterTableAt - rwVaddr) - rw.count)
+        for v in clusterStart { rw += le(UInt64(v), 4) }
+        rw += [UInt8](repeating: 0, count: Int(countersAt - rwVaddr) - rw.count)
+        rw += [UInt8](repeating: 0, count: clusterCount * 16)
+
+        var rx = [UInt8](repeating: 0, count: Int(rxSize))
+        func put(_ bytes: [UInt8], at addr: UInt64) { rx.replaceSubrange(Int(addr - rxVaddr)..<(Int(addr - rxVaddr) + bytes.count), with: bytes) }
+        put(linked.text, at: managerText)
+        put(thunks, at: jthunkAt)
+        put(residentBytes, at: residentAt)
+
+        // Patch the original bytes: code pointers in data, entry point.
+        var image = elf.bytes
+        for d in dataPatches {
+            var v = try resolve(d.ref)
+            if let pc = d.pcRelativeFrom { v = UInt64(UInt32(truncatingIfNeeded: Int64(bitPattern: v &- pc))) }
+            else if d.size == 4 && v > 0x7fff_ffff { throw OvlError("a 32-bit code pointer does not fit after rewriting") }
+            image.replaceSubrange(d.fileOffset..<(d.fileOffset + d.size), with: le(v, d.size))
+        }
+        let newEntry = try resolve(.code(elf.entry))
+
+        var w = ImageWriter(original: image, elf: elf)
+        w.newEntry = newEntry
+        w.droppedCodeSections = Set(p.analysedSections)
+        w.keptPhdrs = keptPhdrs
+        w.rx = (rxOff, rxVaddr, rx)
+        w.rw = (rwOff, rwVaddr, rw, rwMemEnd - rwVaddr)
+        w.buffer = (bufOff, bufVaddr, stubsAt + stubBytes - bufVaddr)
+        w.store = (storeOff, backend == .memory ? storeVaddr : 0, store)
+        w.sections = [
+            (".ovl.manager", managerText, managerTextSize, 0x6, rxOff + (managerText - rxVaddr), 1),
+            (".ovl.thunks", jthunkAt, UInt64(thunks.count), 0x6, rxOff + (jthunkAt - rxVaddr), 1),
+            (".ovl.text", residentAt, UInt64(residentBytes.count), 0x6, rxOff + (residentAt - rxVaddr), 1),
+            (".ovl.data", rwVaddr, UInt64(rw.count), 0x3, rwOff, 1),
+            (".ovl.bss", bssAt, rwMemEnd - bssAt, 0x3, rwOff + UInt64(rw.count), 8),
+            (".ovl.buffer", bufVaddr, UInt64(s.config.bufferSize), 0x7, bufOff, 8),
+            (".ovl.restore", stubsAt, stubBytes, 0x7, bufOff, 8),
+            (".ovl.store", backend == .memory ? storeVaddr : 0, UInt64(store.count), backend == .memory ? 0x2 : 0, storeOff, 1),
+        ]
+        var symbols: [(String, UInt64, UInt64, Int, UInt8)] = []  // name, value, size, section (new index), type
+        for n in ["_dynamic_jmp", "_dynamic_call", "_dynamic_call_ind", "_ovl_restore", "_ovl_exit_hook"] {
+            symbols.append((n, try sym(n), 0, 0, ELFFile.STT_FUNC))
+        }
+        symbols.append(("ovl_image", try sym("ovl_image"), 18 * 8, 3, ELFFile.STT_OBJECT))
+        symbols.append(("ovl_cluster_address_table", clusterTableAt, UInt64((clusterCount + 1) * 4), 3, ELFFile.STT_OBJECT))
+        symbols.append(("ovl_entries", entriesAt, UInt64(entries.count), 3, ELFFile.STT_OBJECT))
+        symbols.append(("ovl_restore_stubs", stubsAt, stubBytes, 6, ELFFile.STT_OBJECT))
+        symbols.append(("ovl_code_buffer", bufVaddr, UInt64(s.config.bufferSize), 5, ELFFile.STT_OBJECT))
+        for k in 0..<clusterCount {
+            let v = (backend == .memory ? storeVaddr : 0) + UInt64(clusterStart[k])
+            symbols.append(("ovl_cluster_\(k)", v, UInt64(clusterBytes[k]), 7, ELFFile.STT_OBJECT))
+        }
+        for f in p.functions where !f.isGap && f.blockCount > 0 {
+            guard unit(ofBlock: f.firstBlock) == 0, let i = resident.addrItem[f.address] else { continue }
+            var j = i + 1
+            while j < resident.items.count, resident.items[j].original == 0 || (resident.items[j].original >= f.address && resident.items[j].original < f.end) { j += 1 }
+            let endOff = j < resident.items.count ? resident.offsets[j] : resident.size
+            symbols.append((f.name, residentAt + UInt64(resident.offsets[i]), UInt64(max(0, endOff - resident.offsets[i])), 2, ELFFile.STT_FUNC))
+        }
+        w.symbols = symbols
+        let out = try w.write()
+
+        let pageZero = 3 * Int(page)
+        return RewriteResult(
+            image: out, chainCluster: chainCluster, clusterCount: clusterCount, demotedClusters: demoted,
+            clusterBytes: clusterBytes, managerCodeBytes: Int(managerTextSize), thunkBytes: thunks.count,
+            residentTextBytes: residentBytes.count, managerDataBytes: rw.count,
+            managerZeroBytes: Int(stubKeysAt - bssAt) + pageZero, bufferBytes: s.config.bufferSize,
+            storeBytes: store.count, originalTextBytes: p.textSectionBytes)
+    }
+}
+
+func readLE(_ b: [UInt8], _ o: Int, _ n: Int) -> UInt64 {
+    var v: UInt64 = 0
+    for i in 0..<n { v |= UInt64(b[o + i]) << (8 * UInt64(i)) }
+    return v
+}

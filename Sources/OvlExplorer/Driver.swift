@@ -1,0 +1,198 @@
+import Foundation
+import OvlCore
+
+/// Runs the explorer without a terminal: every input goes through the reducer and every
+/// effect runs at once on the calling thread, so after `send` the state is settled.
+/// What tests and benchmarks use; the terminal front end uses `ExplorerRuntime`.
+public final class ExplorerDriver {
+    public let engine: ExplorerEngine
+    public private(set) var state: ExplorerState
+    /// Paths written by exports, in order.
+    public private(set) var exports: [String] = []
+    public var glyphs: Glyphs
+    /// When set, what-if and sweep work waits for `settle()`, as it would wait on the
+    /// terminal front end's worker while the screen is redrawn (benchmarks use this to
+    /// time the redraw alone).
+    public var defersBackgroundWork = false
+    private var deferred: [Effect] = []
+
+    public init(engine: ExplorerEngine, config: Config? = nil, width: Int = 120, height: Int = 40, glyphs: Glyphs = .unicode) {
+        self.engine = engine
+        self.glyphs = glyphs
+        let (s, fx) = Explorer.start(model: engine.model, config: config ?? engine.session.config, width: width, height: height)
+        state = s
+        run(fx)
+    }
+
+    /// One input, then everything it causes.
+    public func send(_ input: Input) {
+        let (s, fx) = Explorer.handle(state, input)
+        state = s
+        run(fx)
+    }
+
+    public func press(_ keys: Key...) { for k in keys { send(.key(k)) } }
+
+    /// Keys in `Key.script` notation: `"jj<Space>+<Enter>"`.
+    public func type(_ script: String) { for k in Key.script(script) { send(.key(k)) } }
+
+    public func resize(width: Int, height: Int) { send(.resize(width: width, height: height)) }
+
+    public func render() -> Grid { Renderer.render(state, glyphs: glyphs) }
+
+    public var screen: String { render().text }
+
+    /// Runs the background work held back by `defersBackgroundWork`.
+    public func settle() {
+        let work = deferred
+        deferred = []
+        let keep = defersBackgroundWork
+        defersBackgroundWork = false
+        run(work)
+        defersBackgroundWork = keep
+    }
+
+    func run(_ effects: [Effect]) {
+        var queue = effects
+        while !queue.isEmpty {
+            let e = queue.removeFirst()
+            if defersBackgroundWork {
+                switch e {
+                case .whatIf, .sweep:
+                    deferred.append(e)
+                    continue
+                default: break
+                }
+            }
+            if case .export(_, let path, _) = e { exports.append(path) }
+            for ev in engine.run(e) {
+                let (s, fx) = Explorer.handle(state, .engine(ev))
+                state = s
+                queue += fx
+            }
+        }
+    }
+}
+
+/// Runs effects on a worker thread for the terminal front end, and hands back what they
+/// report. Analyses are latest-wins: one queued behind a running one replaces any older
+/// one still waiting; what-if work of an older generation and sweeps of another
+/// configuration are dropped between items, so stale runs never delay the one the user
+/// is waiting for.
+public final class ExplorerRuntime: @unchecked Sendable {
+    let engine: ExplorerEngine
+    private let lock = NSLock()
+    private var jobs: [Effect] = []
+    private var events: [EngineEvent] = []
+    private var running = false
+    private var latestGeneration = 0
+    private var currentSweep: (Config, [Double])? = nil
+    private let worker = DispatchQueue(label: "ovl.explorer.engine", qos: .userInitiated)
+    /// Called (on the worker) when events are ready, to wake the input loop.
+    public var onEvent: (@Sendable () -> Void)?
+
+    public init(engine: ExplorerEngine) {
+        self.engine = engine
+    }
+
+    /// Queues effects. `.redraw` is the front end's own business and is ignored here.
+    public func submit(_ effects: [Effect]) {
+        guard !effects.isEmpty else { return }
+        lock.lock()
+        for e in effects {
+            switch e {
+            case .analyse(_, let gen):
+                latestGeneration = max(latestGeneration, gen)
+                jobs.removeAll { if case .analyse = $0 { return true } else { return false } }
+                jobs.insert(e, at: 0)
+            case .whatIf(_, _, let gen):
+                latestGeneration = max(latestGeneration, gen)
+                jobs.append(e)
+            case .sweep(let cfg, let gammas, _):
+                currentSweep = (cfg, gammas)
+                jobs.append(e)
+            case .export:
+                jobs.append(e)
+            case .redraw:
+                break
+            }
+        }
+        let start = !running && !jobs.isEmpty
+        if start { running = true }
+        lock.unlock()
+        if start { worker.async { self.drain() } }
+    }
+
+    /// Whether work is queued or running.
+    public var isBusy: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return running
+    }
+
+    /// Events reported since the last call.
+    public func takeEvents() -> [EngineEvent] {
+        lock.lock(); defer { lock.unlock() }
+        let out = events
+        events = []
+        return out
+    }
+
+    private func post(_ e: [EngineEvent]) {
+        guard !e.isEmpty else { return }
+        lock.lock()
+        events += e
+        lock.unlock()
+        onEvent?()
+    }
+
+    private func stale(_ gen: Int) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        return gen < latestGeneration
+    }
+
+    private func staleSweep(_ cfg: Config, _ gammas: [Double]) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        guard let (c, g) = currentSweep else { return true }
+        return c != cfg || g != gammas
+    }
+
+    private func drain() {
+        while true {
+            lock.lock()
+            guard !jobs.isEmpty else {
+                running = false
+                lock.unlock()
+                return
+            }
+            let job = jobs.removeFirst()
+            lock.unlock()
+            switch job {
+            case .analyse(_, let gen) where stale(gen):
+                continue
+            case .whatIf(let base, let fns, let gen):
+                // In small batches, so values show up as they are computed.
+                var batch: [(function: Int32, value: WhatIf)] = []
+                var lastPost = DispatchTime.now()
+                for f in fns {
+                    if stale(gen) { break }
+                    batch.append((f, engine.whatIf(f, base: base)))
+                    if DispatchTime.now().uptimeNanoseconds - lastPost.uptimeNanoseconds > 50_000_000 {
+                        post([.whatIf(base.config, batch)])
+                        batch = []
+                        lastPost = DispatchTime.now()
+                    }
+                }
+                post([.whatIf(base.config, batch)])
+            case .sweep(let cfg, let gammas, _):
+                for (i, g) in gammas.enumerated() {
+                    if staleSweep(cfg, gammas) { break }
+                    var c = cfg
+                    c.gamma = g
+                    if let p = try? engine.sweepPoint(c) { post([.sweepPoint(cfg, gammas: gammas, index: i, p)]) }
+                }
+            default:
+                post(engine.run(job))
+            }
+        }
+    }
+}

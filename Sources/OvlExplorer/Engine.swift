@@ -1,0 +1,143 @@
+import Foundation
+import OvlCore
+
+/// The explorer's side of the engine: one `Session` and one `CostModel`, asked for
+/// analyses, what-if values, sweep points and exports. Not thread-safe: call it from one
+/// thread at a time (the front end's worker, or the test's own thread).
+public final class ExplorerEngine: @unchecked Sendable {
+    public let session: Session
+    public let costModel: CostModel
+    public let model: ExplorerModel
+    /// Milliseconds from an arbitrary origin; tests pass a fixed clock so the header's
+    /// timing is stable.
+    let clock: @Sendable () -> Double
+
+    public init(session: Session, clock: (@Sendable () -> Double)? = nil) {
+        self.session = session
+        costModel = CostModel(session: session)
+        model = ExplorerModel(session: session)
+        self.clock = clock ?? { Double(DispatchTime.now().uptimeNanoseconds) / 1e6 }
+        // Lazy engine values, computed here so no two threads race to fill them.
+        _ = session.executedCodeBytes
+    }
+
+    public static func open(image: String, profiles: [String], config: Config, showProgress: Bool = false,
+                            clock: (@Sendable () -> Double)? = nil) throws -> ExplorerEngine {
+        ExplorerEngine(session: try Session.open(image: image, profiles: profiles, config: config, showProgress: showProgress), clock: clock)
+    }
+
+    /// Clusters and costs `config`.
+    public func analyse(_ config: Config) throws -> Analysis {
+        let t0 = clock()
+        try session.update(config)
+        let c = session.cluster(recordEvents: true)
+        let row = session.statistics(c)
+        let costs = costModel.attributedCosts(c, config: config)
+        let ms = clock() - t0
+        return Analysis(config: config, core: session.core, clustering: c, row: row, attributed: costs, model: model, milliseconds: ms)
+    }
+
+    /// What pinning function `f` would do to `base`: cluster with it pinned, replay, compare.
+    public func whatIf(_ f: Int32, base: Analysis) -> WhatIf {
+        let name = model.program.functions[Int(f)].name
+        let cfg = base.config.pinning(name, in: model.program)
+        let (_, members) = session.coreMembership(for: cfg)
+        let c = session.cluster(cfg, coreChains: members)
+        let (loads, seconds) = costModel.totalLoads(c, config: cfg)
+        return WhatIf(savedLoads: Int64(base.totalLoads) - Int64(loads),
+                      addedBytes: c.residentCodeBytes - base.clustering.residentCodeBytes,
+                      savedSeconds: base.totalSeconds - seconds)
+    }
+
+    /// One point of the sweep: `config` as it is (its γ is the point's).
+    public func sweepPoint(_ config: Config) throws -> SweepPoint {
+        try session.update(config)
+        let c = session.cluster(recordEvents: false)
+        let row = session.statistics(c)
+        let (loads, seconds) = costModel.totalLoads(c, config: config)
+        return SweepPoint(gamma: config.gamma, clusters: row.clusters, totalMemory: row.totalMemory,
+                          reductionPercent: row.reductionPercent, loads: loads, seconds: seconds)
+    }
+
+    /// The text of an export.
+    public func exportText(_ kind: ExportKind, analysis a: Analysis) throws -> String {
+        switch kind {
+        case .toml:
+            return Exports.toml(session: session, config: a.config, row: a.row)
+        case .dot:
+            return Exports.dot(session: session, clustering: a.clustering, config: a.config, clusterLoads: a.clusterLoads)
+        case .ldScript:
+            return try Exports.linkerScript(session: session, clustering: a.clustering, config: a.config, clusterLoads: a.clusterLoads)
+        case .rewrittenImage:
+            throw OvlError("writing the rewritten image needs the rewriter, which is not available yet")
+        }
+    }
+
+    /// Writes an export; returns the message for the status line.
+    public func export(_ kind: ExportKind, path: String, analysis: Analysis) throws -> String {
+        let text = try exportText(kind, analysis: analysis)
+        try FileWriter.writeAtomically(text, to: path, inputs: [model.imagePath] + session.profiles.map(\.source))
+        return "wrote \(kindNoun(kind)) to \(path) (\(Describe.count(text.utf8.count)) B)"
+    }
+
+    func kindNoun(_ k: ExportKind) -> String {
+        switch k {
+        case .toml: return "the configuration"
+        case .dot: return "the cluster graph"
+        case .ldScript: return "the ld script"
+        case .rewrittenImage: return "the image"
+        }
+    }
+
+    /// Runs one effect in place and returns what it reports (tests and benchmarks; the
+    /// front end's `ExplorerRuntime` does the same on a worker thread).
+    public func run(_ effect: Effect) -> [EngineEvent] {
+        switch effect {
+        case .analyse(let cfg, let gen):
+            do { return [.analysed(try analyse(cfg), generation: gen)] }
+            catch { return [.analysisFailed(cfg, message: "\(error)", generation: gen)] }
+        case .whatIf(let base, let fns, _):
+            return [.whatIf(base.config, fns.map { ($0, whatIf($0, base: base)) })]
+        case .sweep(let cfg, let gammas, _):
+            var out: [EngineEvent] = []
+            for (i, g) in gammas.enumerated() {
+                var c = cfg
+                c.gamma = g
+                if let p = try? sweepPoint(c) { out.append(.sweepPoint(cfg, gammas: gammas, index: i, p)) }
+            }
+            return out
+        case .export(let kind, let path, let a):
+            do { return [.exported(try export(kind, path: path, analysis: a))] }
+            catch { return [.exportFailed("\(error)")] }
+        case .redraw:
+            return []
+        }
+    }
+}
+
+/// Writes files through a temporary file and a rename, so a failed write leaves nothing
+/// half-written, and never over an input of the session.
+public enum FileWriter {
+    public static func writeAtomically(_ text: String, to path: String, inputs: [String]) throws {
+        let target = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        for i in inputs where i != "-" {
+            if URL(fileURLWithPath: i).standardizedFileURL.resolvingSymlinksInPath().path == target {
+                throw OvlError.file(path, "is an input of this session; refusing to overwrite it")
+            }
+        }
+        let dir = (target as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDir), isDir.boolValue else {
+            throw OvlError.file(path, "cannot be written: no directory \(dir)")
+        }
+        let tmp = path + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)) else {
+            throw OvlError.file(path, "cannot be written")
+        }
+        if rename(tmp, path) != 0 {
+            let err = String(cString: strerror(errno))
+            unlink(tmp)
+            throw OvlError.file(path, "cannot be written (\(err))")
+        }
+    }
+}

@@ -1,0 +1,339 @@
+import Foundation
+import OvlCore
+
+/// What does not change while the explorer runs: the program, its chains, the cluster
+/// graph and the profiles, with the per-function figures the views sort by. Immutable
+/// once built, so the input loop reads it while the engine works on another thread.
+public final class ExplorerModel: @unchecked Sendable {
+    public let program: Program
+    public let chains: Chains
+    public let graph: ClusterGraph
+    public let imagePath: String
+    public let imageName: String
+    /// Profile names as given, and shortened for the header (`sortcb.id.trace` → `id`).
+    public let phaseNames: [String]
+    public let phaseLabels: [String]
+    public let phaseExact: [Bool]
+    /// Times each block ran, over all phases.
+    public let blockHeat: [UInt64]
+    /// Times the function's hottest block ran, over all phases.
+    public let functionHeat: [UInt64]
+    public let maxFunctionHeat: UInt64
+    /// Chains each function's blocks lie in: `lo ..< hi` (empty for a function without code).
+    public let functionChains: [Range<Int>]
+    /// Function names, lower-cased, for searching.
+    let lowerNames: [String]
+    public let granularity: Granularity
+
+    public init(session s: Session) {
+        program = s.program
+        chains = s.chains
+        graph = s.graph
+        imagePath = s.program.path
+        imageName = (s.program.path as NSString).lastPathComponent
+        phaseNames = s.profiles.map(\.name)
+        phaseExact = s.profiles.map(\.hasSequence)
+        let image = imageName
+        phaseLabels = s.profiles.map { p in
+            var n = p.name
+            for ext in [".trace", ".log", ".fdata"] where n.hasSuffix(ext) && n.count > ext.count { n.removeLast(ext.count) }
+            if n.hasPrefix(image + "."), n.count > image.count + 1 { n.removeFirst(image.count + 1) }
+            return n
+        }
+        var heat = [UInt64](repeating: 0, count: s.program.blockCount)
+        for p in s.profiles {
+            p.blockCounts.withUnsafeBufferPointer { c in
+                for b in 0..<heat.count { heat[b] &+= c[b] }
+            }
+        }
+        blockHeat = heat
+        var fh = [UInt64](repeating: 0, count: s.program.functions.count)
+        var fc = [Range<Int>](repeating: 0..<0, count: s.program.functions.count)
+        for (i, f) in s.program.functions.enumerated() {
+            let blocks = f.blocks
+            guard !blocks.isEmpty else { continue }
+            var h: UInt64 = 0
+            for b in blocks { h = max(h, heat[b]) }
+            fh[i] = h
+            fc[i] = Int(s.chains.blockChain[blocks.lowerBound])..<(Int(s.chains.blockChain[blocks.upperBound - 1]) + 1)
+        }
+        functionHeat = fh
+        maxFunctionHeat = fh.max() ?? 0
+        functionChains = fc
+        lowerNames = s.program.functions.map { $0.name.lowercased() }
+        granularity = s.chains.granularity
+    }
+
+    public var functionCount: Int { program.functions.count }
+
+    /// Where a chain starts: `function` or `function+0x1c`.
+    public func chainName(_ c: Int) -> String {
+        let b = Int(chains.firstBlock[c])
+        let f = program.functions[Int(program.blockFunction[b])]
+        let off = program.blockStart[b] - f.address
+        return off == 0 ? f.name : "\(f.name)+0x\(String(off, radix: 16))"
+    }
+
+    public func chainFunction(_ c: Int) -> Int { Int(program.blockFunction[Int(chains.firstBlock[c])]) }
+
+    public func chainHeat(_ c: Int) -> UInt64 { graph.chainHeat[c] }
+}
+
+/// Where a function's code ended up.
+public struct FunctionPlacement: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable {
+        /// In the core set (configured or required: see `CoreSet.reason`).
+        case core
+        /// Every chain resident: absorbed into core within γ (or sharing a core chain).
+        case hot
+        /// Resident because a chain is larger than the buffer.
+        case oversize
+        /// Every chain in overlay clusters.
+        case cold
+        /// Some chains resident, some in clusters.
+        case mixed
+        /// No code (a symbol without blocks).
+        case none
+    }
+    public var kind: Kind
+    /// Overlay clusters holding its chains, ascending.
+    public var clusters: [Int32]
+}
+
+/// One clustering and its cost: everything the views show for one configuration. Built by
+/// the engine, never changed afterwards.
+public final class Analysis: @unchecked Sendable {
+    public let config: Config
+    public let core: CoreSet
+    public let clustering: Clustering
+    public let row: Table1Row
+    public let phases: [PhaseCost]
+    /// Loads caused by entering each chain, summed over phases.
+    public let chainLoads: [UInt64]
+    public let functionLoads: [UInt64]
+    public let placement: [FunctionPlacement]
+    /// Per cluster, summed over phases.
+    public let clusterLoads: [UInt64]
+    public let clusterBytesLoaded: [UInt64]
+    public let clusterSeconds: [Double]
+    /// Distinct functions with code in each cluster.
+    public let clusterFunctionCount: [Int]
+    public let totalLoads: UInt64
+    public let totalSeconds: Double
+    public let adjacency: ClusterAdjacency
+    /// After each coalescing event: live clusters (core not counted) and core's size.
+    public let liveAfter: [Int32]
+    public let coreAfter: [Int32]
+    /// Before the first event.
+    public let initialLive: Int32
+    public let initialCore: Int32
+    /// Clustering and cost, in milliseconds.
+    public let milliseconds: Double
+    /// Bytes of resident code by state: core, hot, oversize (instruction bytes, no stubs).
+    public let residentSplit: (core: Int, hot: Int, oversize: Int)
+
+    init(config: Config, core: CoreSet, clustering c: Clustering, row: Table1Row, attributed: [AttributedPhaseCost],
+         model m: ExplorerModel, milliseconds: Double) {
+        self.config = config
+        self.core = core
+        self.clustering = c
+        self.row = row
+        self.phases = attributed.map(\.cost)
+        self.milliseconds = milliseconds
+        let nChains = c.chainCluster.count
+        var chainLoads = [UInt64](repeating: 0, count: nChains)
+        for a in attributed {
+            for i in 0..<nChains { chainLoads[i] &+= a.chainLoads[i] }
+        }
+        self.chainLoads = chainLoads
+        let k = c.clusterCount
+        var cl = [UInt64](repeating: 0, count: k), cb = [UInt64](repeating: 0, count: k), cs = [Double](repeating: 0, count: k)
+        for p in phases {
+            for i in 0..<min(k, p.clusterLoads.count) {
+                cl[i] += p.clusterLoads[i]
+                cb[i] += p.clusterBytesLoaded[i]
+                let pages = (Double(c.clusterSize[i]) / Double(config.pageSize)).rounded(.up)
+                cs[i] += pages * Double(p.clusterLoads[i]) * config.pageReadMicroseconds / 1e6
+            }
+        }
+        clusterLoads = cl
+        clusterBytesLoaded = cb
+        clusterSeconds = cs
+        totalLoads = phases.reduce(0) { $0 + $1.loads }
+        totalSeconds = phases.reduce(0) { $0 + $1.estimatedCostSeconds }
+
+        // Functions: placement and loads.
+        let nf = m.functionCount
+        var fl = [UInt64](repeating: 0, count: nf)
+        var pl = [FunctionPlacement](repeating: FunctionPlacement(kind: .none, clusters: []), count: nf)
+        for f in 0..<nf {
+            let range = m.functionChains[f]
+            if range.isEmpty { continue }
+            var loads: UInt64 = 0
+            var resident = 0, oversize = 0, cold = 0
+            var clusters: [Int32] = []
+            for ch in range {
+                loads &+= chainLoads[ch]
+                let x = c.chainCluster[ch]
+                if x < 0 {
+                    resident += 1
+                    if c.chainState[ch] == .oversize { oversize += 1 }
+                } else {
+                    cold += 1
+                    if !clusters.contains(x) { clusters.append(x) }
+                }
+            }
+            fl[f] = loads
+            clusters.sort()
+            let kind: FunctionPlacement.Kind
+            if core.contains(Int32(f)) { kind = .core }
+            else if cold == 0 { kind = oversize > 0 ? .oversize : .hot }
+            else if resident == 0 { kind = .cold }
+            else { kind = .mixed }
+            pl[f] = FunctionPlacement(kind: kind, clusters: clusters)
+        }
+        functionLoads = fl
+        placement = pl
+        var fc = [Int](repeating: 0, count: k)
+        for x in 0..<k {
+            var last = -1
+            var n = 0
+            for ch in c.clusterChains[x] {
+                let f = m.chainFunction(Int(ch))
+                if f != last { n += 1; last = f }
+            }
+            fc[x] = n
+        }
+        clusterFunctionCount = fc
+        adjacency = ClusterAdjacency(graph: m.graph, clustering: c)
+
+        // The coalescing steps, replayed for their running totals.
+        var live: Int32 = 0
+        var coreBytes = 0, hotBytes = 0, overBytes = 0
+        for ch in 0..<nChains {
+            switch c.chainState[ch] {
+            case .hot, .cold: live += 1
+            default: break
+            }
+            switch c.chainState[ch] {
+            case .core: coreBytes += Int(m.chains.bytes[ch])
+            case .hot: hotBytes += Int(m.chains.bytes[ch])
+            case .oversize: overBytes += Int(m.chains.bytes[ch])
+            case .cold: break
+            }
+        }
+        residentSplit = (coreBytes, hotBytes, overBytes)
+        initialLive = live
+        let coreStart = Int32(clamping: c.coreLimit - Int((Double(c.coreBaseBytes) * config.gamma / 100).rounded(.down)))
+        initialCore = coreStart
+        var la = [Int32](repeating: 0, count: c.events.count)
+        var ca = [Int32](repeating: 0, count: c.events.count)
+        var coreNow = coreStart
+        for (i, e) in c.events.enumerated() {
+            switch e.kind {
+            case .merged, .defragmented: live -= 1
+            case .absorbedIntoCore, .defragmentedIntoCore:
+                live -= 1
+                coreNow = e.result
+            case .refused: break
+            }
+            la[i] = live
+            ca[i] = coreNow
+        }
+        liveAfter = la
+        coreAfter = ca
+    }
+
+    /// The node of the cluster graph a chain is in (`adjacency.residentNode` when resident).
+    public func node(ofChain ch: Int) -> Int32 {
+        let x = clustering.chainCluster[ch]
+        return x < 0 ? adjacency.residentNode : x
+    }
+}
+
+/// What pinning one function would do, from clustering and replaying with it pinned.
+public struct WhatIf: Sendable, Equatable {
+    /// Loads saved over every phase (negative: pinning would cost loads).
+    public var savedLoads: Int64
+    /// Resident code added (core and the hot code its larger γ allowance takes in).
+    public var addedBytes: Int
+    public var savedSeconds: Double
+
+    public init(savedLoads: Int64, addedBytes: Int, savedSeconds: Double) {
+        self.savedLoads = savedLoads
+        self.addedBytes = addedBytes
+        self.savedSeconds = savedSeconds
+    }
+
+    /// Loads saved per KB of resident code added; +∞ when pinning saves loads for free.
+    public var perKB: Double {
+        if addedBytes <= 0 { return savedLoads > 0 ? .infinity : (savedLoads < 0 ? -.infinity : 0) }
+        return Double(savedLoads) / (Double(addedBytes) / 1024)
+    }
+}
+
+/// One γ of the sweep view.
+public struct SweepPoint: Sendable, Equatable {
+    public var gamma: Double
+    public var clusters: Int
+    public var totalMemory: Int
+    public var reductionPercent: Double
+    public var loads: UInt64
+    public var seconds: Double
+}
+
+public enum ExportKind: String, Sendable, CaseIterable {
+    case toml, dot, ldScript, rewrittenImage
+
+    public var title: String {
+        switch self {
+        case .toml: return "configuration (TOML for ovl analyze --config)"
+        case .dot: return "cluster graph (Graphviz DOT)"
+        case .ldScript: return "GNU ld script (one OVERLAY section per cluster)"
+        case .rewrittenImage: return "rewritten image"
+        }
+    }
+
+    public var key: Character {
+        switch self {
+        case .toml: return "t"
+        case .dot: return "d"
+        case .ldScript: return "l"
+        case .rewrittenImage: return "w"
+        }
+    }
+
+    public var fileExtension: String {
+        switch self {
+        case .toml: return "toml"
+        case .dot: return "dot"
+        case .ldScript: return "ld"
+        case .rewrittenImage: return "ovl"
+        }
+    }
+}
+
+/// Work the reducer asks for. The front end runs it off the input loop; tests run it
+/// in place.
+public enum Effect: Sendable {
+    /// Cluster and cost a configuration. `generation` grows with every edit: results of
+    /// older generations are stale.
+    case analyse(Config, generation: Int)
+    /// What-if values for functions, against `base` (the current analysis).
+    case whatIf(base: Analysis, functions: [Int32], generation: Int)
+    /// The sweep: `config` with each γ in `gammas`.
+    case sweep(Config, gammas: [Double], generation: Int)
+    case export(ExportKind, path: String, analysis: Analysis)
+    /// Clear and repaint the terminal.
+    case redraw
+}
+
+/// What the engine reports back.
+public enum EngineEvent: Sendable {
+    case analysed(Analysis, generation: Int)
+    case analysisFailed(Config, message: String, generation: Int)
+    case whatIf(Config, [(function: Int32, value: WhatIf)])
+    case sweepPoint(Config, gammas: [Double], index: Int, SweepPoint)
+    case exported(String)
+    case exportFailed(String)
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import OvlCore
+
+struct Rewrite: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a runnable overlaid image: resident code, overlay clusters and the overlay manager.",
+        discussion: """
+        The image must be a static, non-PIE x86-64 executable linked with -Wl,--emit-relocs. \
+        Run the result as the original; with OVL_STATS=FILE in its environment it writes the \
+        overlay manager's load counters to FILE as JSON when it exits.
+        """)
+
+    @OptionGroup var options: ImageOptions
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("The image to write (never the input).", valueName: "file"))
+    var output: String
+
+    @Option(help: ArgumentHelp("Overlay store: memory (a separate section, copied) or file (read from the image on demand). Overrides the configuration.", valueName: "backend"))
+    var storage: String?
+
+    @Flag(help: "Use the smallest code buffer that holds the largest chain (with --gamma 0: the stress configuration).")
+    var smallestBuffer = false
+
+    @Flag(help: "Print what was written as JSON.")
+    var json = false
+
+    func run() throws {
+        try guarded {
+            let backend: StorageBackend?
+            if let st = storage {
+                guard let v = StorageBackend(rawValue: st) else { throw OvlError("--storage must be memory or file, not '\(st)'") }
+                backend = v
+            } else { backend = nil }
+            let elf = try ELFFile(path: options.image)
+            try Rewriter.check(elf)
+            let s = try options.openSession()
+            if smallestBuffer {
+                var cfg = s.config
+                cfg.bufferSize = Rewriter.smallestBuffer(s)
+                try s.update(cfg)
+            }
+            let c = s.cluster(recordEvents: false)
+            let r = try Rewriter.rewrite(session: s, clustering: c, storage: backend)
+            try writeAtomically(Data(r.image), to: output, inputs: [options.image] + options.profiles)
+            chmod(output, 0o755)
+            let summary = RewriteSummary(r)
+            if json { try printJSON(summary); return }
+            var out = "wrote \(output): \(r.clusterCount) clusters (\(Describe.count(r.storeBytes)) B in the \(backend ?? s.config.storage) store), "
+            out += "resident code \(Describe.count(r.residentCodeBytes)) B (manager \(r.managerCodeBytes), thunks \(r.thunkBytes), text \(r.residentTextBytes)), "
+            out += "buffer \(Describe.count(r.bufferBytes)) B, total memory \(Describe.count(r.totalMemoryBytes)) B against \(Describe.count(r.originalTextBytes)) B of code\n"
+            if !r.demotedClusters.isEmpty {
+                out += "kept resident (rewritten code outgrew the buffer): clusters \(r.demotedClusters.map(String.init).joined(separator: ", "))\n"
+            }
+            print(out, terminator: "")
+        }
+    }
+}
+
+struct RewriteSummary: Encodable {
+    var clusters: Int
+    var clusterBytes: [Int]
+    var demotedClusters: [Int]
+    var residentCodeBytes: Int
+    var managerCodeBytes: Int
+    var thunkBytes: Int
+    var residentTextBytes: Int
+    var managerDataBytes: Int
+    var bufferBytes: Int
+    var storeBytes: Int
+    var totalMemoryBytes: Int
+    var originalTextBytes: Int
+
+    init(_ r: RewriteResult) {
+        clusters = r.clusterCount; clusterBytes = r.clusterBytes; demotedClusters = r.demotedClusters
+        residentCodeBytes = r.residentCodeBytes; managerCodeBytes = r.managerCodeBytes; thunkBytes = r.thunkBytes
+        residentTextBytes = r.residentTextBytes; managerDataBytes = r.managerDataBytes; bufferBytes = r.bufferBytes
+        storeBytes = r.storeBytes; totalMemoryBytes = r.totalMemoryBytes; originalTextBytes = r.originalTextBytes
+    }
+}

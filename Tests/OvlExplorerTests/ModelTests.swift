@@ -1,0 +1,158 @@
+import Foundation
+import OvlCore
+@testable import OvlExplorer
+import Testing
+
+/// The explorer's model and its engine support: what the views show must be what the
+/// engine computes.
+@Suite("Model")
+struct ModelTests {
+    @Test func attributedCostsEqualTheCostModel() throws {
+        let s = try Session.open(image: Fixture.image, profiles: Fixture.profiles, config: Fixture.config, showProgress: false)
+        let model = CostModel(session: s)
+        for buffers in [1, 3] {
+            var cfg = Fixture.config
+            cfg.buffers = buffers
+            try s.update(cfg)
+            let c = s.cluster(recordEvents: false)
+            let plain = model.costs(c)
+            let attributed = model.attributedCosts(c, config: cfg)
+            for (p, a) in zip(plain, attributed) {
+                #expect(a.cost.loads == p.loads)
+                #expect(a.cost.bytesLoaded == p.bytesLoaded)
+                #expect(a.cost.clusterLoads == p.clusterLoads)
+                #expect(a.cost.estimatedCostSeconds == p.estimatedCostSeconds)
+                #expect(a.chainLoads.reduce(0, +) == p.loads)
+                // Loads are charged to cold chains only.
+                #expect(a.chainLoads.indices.allSatisfy { a.chainLoads[$0] == 0 || c.chainCluster[$0] >= 0 })
+            }
+            let total = model.totalLoads(c, config: cfg)
+            #expect(total.loads == plain.reduce(0) { $0 + $1.loads })
+        }
+    }
+
+    @Test func analysisAgreesWithTheSession() throws {
+        let engine = try Fixture.engine()
+        let a = try engine.analyse(Fixture.config)
+        let s = engine.session
+        #expect(a.row == s.statistics(a.clustering))
+        #expect(a.clusterLoads.reduce(0, +) == a.totalLoads)
+        #expect(a.functionLoads.reduce(0, +) >= a.totalLoads, "a chain shared by two functions counts for both")
+        // Placement follows the chains.
+        for f in 0..<engine.model.functionCount {
+            let range = engine.model.functionChains[f]
+            let pl = a.placement[f]
+            switch pl.kind {
+            case .cold: #expect(range.allSatisfy { a.clustering.chainCluster[$0] >= 0 })
+            case .hot, .oversize: #expect(range.allSatisfy { a.clustering.chainCluster[$0] < 0 })
+            case .core: #expect(a.core.contains(Int32(f)))
+            default: break
+            }
+            #expect(pl.clusters == Array(Set(range.map { a.clustering.chainCluster[$0] }.filter { $0 >= 0 })).sorted())
+        }
+        // The cluster graph: symmetric, weights add up to the chain edges'.
+        let adj = a.adjacency
+        var crossing: UInt64 = 0, inside: UInt64 = 0
+        for e in 0..<s.graph.edgeCount {
+            if a.node(ofChain: Int(s.graph.edgeA[e])) == a.node(ofChain: Int(s.graph.edgeB[e])) { inside += s.graph.edgeWeight[e] } else { crossing += s.graph.edgeWeight[e] }
+        }
+        #expect(adj.internalWeight.reduce(0, +) == inside)
+        #expect(adj.neighbours.reduce(0) { $0 + $1.reduce(0) { $0 + $1.weight } } == 2 * crossing)
+        for x in 0..<adj.nodeCount {
+            for (y, w) in adj.neighbours[x] { #expect(adj.weight(y, Int32(x)) == w) }
+        }
+    }
+
+    @Test func whatIfMatchesPinning() throws {
+        let engine = try Fixture.engine()
+        let base = try engine.analyse(Fixture.config)
+        let p = engine.model.program
+        for name in ["merge_sort", "printf_core", "strcmp"] {
+            let f = Int32(p.functionIndex(named: name)!)
+            let w = engine.whatIf(f, base: base)
+            let pinned = try engine.analyse(Fixture.config.pinning(name, in: p))
+            #expect(w.savedLoads == Int64(base.totalLoads) - Int64(pinned.totalLoads), "\(name)")
+            #expect(w.addedBytes == pinned.clustering.residentCodeBytes - base.clustering.residentCodeBytes, "\(name)")
+        }
+    }
+
+    @Test func pinningEditsTheConfiguration() throws {
+        let engine = try Fixture.engine()
+        let p = engine.model.program
+        var c = Fixture.config.pinning("main", in: p)
+        #expect(c.coreFunctions == ["main"])
+        #expect(c.pinning("main", in: p) == c, "pinning twice changes nothing")
+        c = c.unpinning("main", in: p)
+        #expect(c == Fixture.config)
+        // A preset function: unpinning excludes it, pinning lifts the exclusion.
+        c = Fixture.config.unpinning("__init_libc", in: p)
+        #expect(c.coreExclude == ["__init_libc"] && c.coreFunctions.isEmpty)
+        #expect(c.pinning("__init_libc", in: p) == Fixture.config)
+        // A glob: unpinning one match excludes just that one.
+        var g = Fixture.config
+        g.coreFunctions = ["cmp_*"]
+        let u = g.unpinning("cmp_id", in: p)
+        #expect(u.coreFunctions == ["cmp_*"] && u.coreExclude == ["cmp_id"])
+    }
+
+    @Test func keyTableHasNoConflicts() {
+        for ctx in KeyContext.allCases {
+            let inScope = KeyTable.bindings.filter { $0.context == ctx }
+            var seen: [Key: Command] = [:]
+            for b in inScope {
+                for k in b.keys {
+                    #expect(seen[k] == nil, "\(k.label) is bound twice in \(ctx.rawValue)")
+                    seen[k] = b.command
+                }
+            }
+        }
+        // Every binding is in the help, and the help has nothing else.
+        let help = KeyTable.helpLines(ascii: false).filter { !$0.heading && !$0.key.isEmpty }
+        #expect(help.count == KeyTable.bindings.count)
+        // Lower-case letters never change the configuration (u undoes, which is the
+        // conventional exception).
+        let changing: Set<Command> = [.togglePin, .gammaUp, .gammaDown, .setGamma, .setBuffer, .setPageModel, .addCoreGlob, .addExclude, .deleteEntry, .redo]
+        for b in KeyTable.bindings where changing.contains(b.command) {
+            for k in b.keys {
+                if case .char(let c) = k { #expect(!c.isLowercase, "\(c) changes the configuration but is lower-case") }
+            }
+        }
+    }
+
+    @Test func keyScriptNotation() {
+        #expect(Key.script("ab<Enter><Space><C-r><S-Tab><lt>") == [.char("a"), .char("b"), .enter, .char(" "), .ctrl("r"), .backTab, .char("<")])
+        #expect(Key.script("<nope>") == Array("<nope>").map { .char($0) })
+    }
+
+    @Test func bundledSampleIsFoundFromBelow() throws {
+        let nested = Fixture.root + "/Sources/OvlExplorer"
+        let found = BundledSample.locate(from: [nested])
+        #expect(found?.image == Fixture.image)
+        #expect(found?.profiles == Fixture.profiles)
+        #expect(BundledSample.locate(from: ["/"]) == nil)
+    }
+
+    @Test func runtimeDropsStaleAnalyses() async throws {
+        let engine = try Fixture.engine()
+        let runtime = ExplorerRuntime(engine: engine)
+        var configs: [Config] = []
+        for g in 0..<12 {
+            var c = Fixture.config
+            c.gamma = Double(g)
+            configs.append(c)
+            runtime.submit([.analyse(c, generation: g)])
+        }
+        var analysed: [Analysis] = []
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            for e in runtime.takeEvents() {
+                if case .analysed(let a, _) = e { analysed.append(a) }
+            }
+            if analysed.last?.config == configs.last { break }
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+        #expect(analysed.last?.config == configs.last, "the latest configuration is analysed")
+        #expect(analysed.count < configs.count, "analyses queued behind a newer one are dropped (\(analysed.count) ran)")
+        while runtime.isBusy { try await Task.sleep(nanoseconds: 5_000_000) }
+    }
+}

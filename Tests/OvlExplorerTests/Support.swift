@@ -1,0 +1,132 @@
+import Foundation
+import OvlCore
+@testable import OvlExplorer
+import Testing
+
+/// Paths and helpers shared by the explorer's tests.
+enum Fixture {
+    static let root: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
+        }
+        fatalError("package root not found")
+    }()
+    static let samples = root + "/Samples/bin"
+    static let snapshots = root + "/Tests/OvlExplorerTests/Snapshots"
+
+    /// The bundled sample, as `ovl explore` opens it with no arguments.
+    static let image = samples + "/sortcb"
+    static let profiles = [samples + "/sortcb.id.trace", samples + "/sortcb.name.trace"]
+
+    /// A fixed configuration, so snapshots do not move when defaults change.
+    static var config: Config {
+        var c = Config()
+        c.gamma = 4
+        c.bufferSize = 2048
+        c.buffers = 1
+        c.granularity = .block
+        c.corePreset = .auto
+        c.pageSize = 2048
+        c.pageReadMicroseconds = 130.9
+        return c
+    }
+
+    /// An engine on the sample with a clock that stands still (the header's timing
+    /// reads 0.0 ms in every snapshot).
+    static func engine(_ config: Config = Fixture.config) throws -> ExplorerEngine {
+        try ExplorerEngine.open(image: image, profiles: profiles, config: config, clock: { 0 })
+    }
+
+    static func driver(_ config: Config = Fixture.config, width: Int = 120, height: Int = 40, glyphs: Glyphs = .unicode) throws -> ExplorerDriver {
+        ExplorerDriver(engine: try engine(config), config: config, width: width, height: height, glyphs: glyphs)
+    }
+
+    static func tempDir() -> String {
+        let d = NSTemporaryDirectory() + "ovl-explorer-test-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    /// Runs a command; returns exit status, standard output and standard error.
+    @discardableResult
+    static func run(_ exe: String, _ args: [String], cwd: String? = nil, environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe.contains("/") ? exe : "/usr/bin/env")
+        p.arguments = exe.contains("/") ? args : [exe] + args
+        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        if let environment { p.environment = environment }
+        // Output goes to files, not pipes: a command that leaves a daemon behind (tmux
+        // starting its server) would hold a pipe open for ever.
+        let base = NSTemporaryDirectory() + "ovl-run-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: base + ".out", contents: nil)
+        FileManager.default.createFile(atPath: base + ".err", contents: nil)
+        defer {
+            try? FileManager.default.removeItem(atPath: base + ".out")
+            try? FileManager.default.removeItem(atPath: base + ".err")
+        }
+        let out = FileHandle(forWritingAtPath: base + ".out")!, err = FileHandle(forWritingAtPath: base + ".err")!
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        try? out.close()
+        try? err.close()
+        let o = FileManager.default.contents(atPath: base + ".out") ?? Data()
+        let e = FileManager.default.contents(atPath: base + ".err") ?? Data()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    static func which(_ tool: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let p = "\(dir)/\(tool)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    /// The `ovl` binary built beside this test bundle (`.build*/debug/ovl`).
+    static var ovlBinary: String? {
+        var candidates: [String] = []
+        for arg in [CommandLine.arguments.first, Bundle.main.executablePath].compactMap({ $0 }) {
+            var url = URL(fileURLWithPath: arg).standardizedFileURL
+            for _ in 0..<4 {
+                url.deleteLastPathComponent()
+                candidates.append(url.appendingPathComponent("ovl").path)
+            }
+        }
+        for scratch in [".build-explorer", ".build"] {
+            candidates.append("\(root)/\(scratch)/debug/ovl")
+        }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+}
+
+/// Compares a screen with its snapshot file; with OVL_UPDATE_SNAPSHOTS=1 in the
+/// environment, writes the file instead (then review it by eye before committing).
+func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    let path = "\(Fixture.snapshots)/\(name).txt"
+    let update = ProcessInfo.processInfo.environment["OVL_UPDATE_SNAPSHOTS"] == "1"
+    let existing = try? String(contentsOfFile: path, encoding: .utf8)
+    if update || existing == nil {
+        try? FileManager.default.createDirectory(atPath: Fixture.snapshots, withIntermediateDirectories: true)
+        try! (text + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        if !update {
+            Issue.record("no snapshot \(name).txt: written now; review it and run again", sourceLocation: sourceLocation)
+        }
+        return
+    }
+    let want = existing!.hasSuffix("\n") ? String(existing!.dropLast()) : existing!
+    if want != text {
+        let a = want.split(separator: "\n", omittingEmptySubsequences: false)
+        let b = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var diff: [String] = []
+        for i in 0..<max(a.count, b.count) {
+            let x = i < a.count ? String(a[i]) : "<none>", y = i < b.count ? String(b[i]) : "<none>"
+            if x != y { diff.append("row \(i)\n  want: \(x)\n  got:  \(y)") }
+        }
+        Issue.record("screen differs from \(name).txt (OVL_UPDATE_SNAPSHOTS=1 rewrites it):\n\(diff.prefix(12).joined(separator: "\n"))", sourceLocation: sourceLocation)
+    }
+}

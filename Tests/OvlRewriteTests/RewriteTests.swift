@@ -1,0 +1,263 @@
+import Foundation
+import OvlCore
+import Testing
+
+/// One line of `Samples/manifest.tsv`.
+struct SampleRun: Sendable, CustomStringConvertible {
+    var binary: String
+    var input: String
+    var args: [String]
+    var description: String { "\(binary).\(input)" }
+}
+
+enum Fixture {
+    static let root: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
+        }
+        fatalError("package root not found")
+    }()
+    static let samples = root + "/Samples/bin"
+
+    static let runs: [SampleRun] = {
+        let text = (try? String(contentsOfFile: root + "/Samples/manifest.tsv", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { line in
+            if line.hasPrefix("#") || line.trimmingCharacters(in: .whitespaces).isEmpty { return nil }
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard f.count >= 5 else { return nil }
+            return SampleRun(binary: f[0], input: f[3], args: f[4].split(separator: " ").map(String.init))
+        }
+    }()
+
+    /// The `ovl` binary built beside this test bundle.
+    static let ovl: String = {
+        var dir = Bundle.main.bundleURL
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("ovl").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        return root + "/.build/debug/ovl"
+    }()
+
+    static func tempDir() -> String {
+        let d = NSTemporaryDirectory() + "ovl-rewrite-tests-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    struct Ran { var stdout: Data; var stderr: String; var status: Int32 }
+
+    static func run(_ path: String, _ args: [String], env: [String: String] = [:], cwd: String? = nil) throws -> Ran {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        try p.run()
+        let errData = Box<Data>(Data())
+        let t = Thread { errData.value = err.fileHandleForReading.readDataToEndOfFile() }
+        t.start()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while !t.isFinished { usleep(1000) }
+        return Ran(stdout: o, stderr: String(decoding: errData.value, as: UTF8.self), status: p.terminationStatus)
+    }
+
+    static func expected(_ r: SampleRun) -> (Data, Int32) {
+        let out = FileManager.default.contents(atPath: "\(samples)/\(r.binary).\(r.input).out") ?? Data()
+        let st = (try? String(contentsOfFile: "\(samples)/\(r.binary).\(r.input).status", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "0"
+        return (out, Int32(st) ?? -1)
+    }
+
+    /// Opens a sample with one trace, at the default configuration or the stress one
+    /// (γ = 0, the smallest buffer that holds the largest chain).
+    static func session(_ binary: String, trace: String, stress: Bool) throws -> Session {
+        let s = try Session.open(image: "\(samples)/\(binary)", profiles: ["\(samples)/\(trace).trace"], config: Config(), showProgress: false)
+        if stress {
+            var c = s.config
+            c.gamma = 0
+            c.bufferSize = Rewriter.smallestBuffer(s)
+            try s.update(c)
+        }
+        return s
+    }
+
+    /// The loads the overlay manager counted, from its OVL_STATS file.
+    static func countedLoads(_ path: String) throws -> (loads: UInt64, perCluster: [UInt64]) {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let obj = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let clusters = (obj["clusters"] as! [[String: Any]]).map { ($0["loads"] as! NSNumber).uint64Value }
+        return ((obj["loads"] as! NSNumber).uint64Value, clusters)
+    }
+}
+
+final class Box<T>: @unchecked Sendable { var value: T; init(_ v: T) { value = v } }
+
+/// Same-input musl runs whose per-cluster loads equalled the replay exactly / all such runs.
+let exactRuns = Box<(Int, Int)>((0, 0))
+
+/// Rewrites `run`'s program with `trace`, runs every input in `inputs` on the image with
+/// each backend, and checks output, status and the manager's load count against the
+/// replay of that input's trace.
+func checkRewritten(_ binary: String, trace: String, inputs: [SampleRun], stress: Bool) throws {
+    let s = try Fixture.session(binary, trace: trace, stress: stress)
+    let c = s.cluster(recordEvents: false)
+    let dir = Fixture.tempDir()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for backend in StorageBackend.allCases {
+        let r = try Rewriter.rewrite(session: s, clustering: c, storage: backend)
+        let image = "\(dir)/\(binary).\(backend).ovl"
+        FileManager.default.createFile(atPath: image, contents: Data(r.image), attributes: [.posixPermissions: 0o755])
+        for input in inputs {
+            let stats = "\(dir)/stats.json"
+            try? FileManager.default.removeItem(atPath: stats)
+            let ran = try Fixture.run(image, input.args, env: ["OVL_STATS": stats], cwd: dir)
+            let (out, status) = Fixture.expected(input)
+            let what = "\(binary) traced on \(trace), run on \(input.input), \(backend) store\(stress ? ", stress config" : "")"
+            #expect(ran.stdout == out, "stdout differs: \(what); stderr: \(ran.stderr.prefix(300))")
+            #expect(ran.status == status, "exit status \(ran.status), expected \(status): \(what)")
+            // Model equals reality: the replay of the original's trace of this input
+            // against the image's clustering (the engine's, with `_Exit`/`_exit` kept
+            // resident for the counters' hook) predicts the loads the manager counts.
+            //
+            // The inherent difference: the trace was recorded under qemu-x86_64, the image
+            // runs natively, and a few libc paths depend on addresses and on the CPU, not
+            // on the program's input — musl's memset/memcpy take alignment paths that
+            // depend on where the stack lands (the environment's size moves it: fnptr's
+            // counts change by one load when a 4-byte variable is added), and glibc's
+            // IFUNC resolvers pick different string functions for QEMU's CPU than for the
+            // host's: the AVX2/EVEX variants the host gets never ran in the trace, so they
+            // sit in cold clusters and the glibc images load 1.3–6× what the replay says
+            // (sortcb-glibc: 1458 counted, 235 predicted). So the check is: totals and
+            // every cluster within 5% (+4) for musl; for glibc only that behaviour is
+            // identical (the model cannot see code the traced CPU never chose).
+            let profile = try ProfileLoader.load(path: "\(Fixture.samples)/\(input.binary).\(input.input).trace", program: s.program, chains: s.chains, showProgress: false)
+            let predicted = CostModel.replay(CostModel.compact(profile), chainCluster: r.chainCluster, clusters: r.clusterCount, buffers: 1)
+            let counted = try Fixture.countedLoads(stats)
+            let glibc = binary.hasSuffix("-glibc")
+            let total = predicted.reduce(0, +)
+            let bound = Int64(total / 20) + 4
+            #expect(counted.perCluster.count == predicted.count, "cluster count differs: \(what)")
+            if glibc { continue }
+            #expect(abs(Int64(counted.loads) - Int64(total)) <= bound, "loads counted \(counted.loads), predicted \(total): \(what)")
+            for k in 0..<min(predicted.count, counted.perCluster.count) {
+                #expect(abs(Int64(counted.perCluster[k]) - Int64(predicted[k])) <= bound, "cluster \(k): counted \(counted.perCluster[k]), predicted \(predicted[k]): \(what)")
+            }
+            if !glibc && input.binary == binary && trace == "\(binary).\(input.input)" {
+                exactRuns.value.0 += counted.perCluster == predicted ? 1 : 0
+                exactRuns.value.1 += 1
+            }
+        }
+    }
+}
+
+@Suite(.serialized) struct DifferentialTests {
+    static let programs: [String] = {
+        var seen: [String] = []
+        for r in Fixture.runs where !seen.contains(r.binary) { seen.append(r.binary) }
+        return seen
+    }()
+
+    @Test(arguments: Fixture.runs)
+    func rewrittenRunsLikeTheOriginalAtTheDefaultConfiguration(_ run: SampleRun) throws {
+        try checkRewritten(run.binary, trace: "\(run.binary).\(run.input)", inputs: [run], stress: false)
+    }
+
+    @Test(arguments: Fixture.runs)
+    func rewrittenRunsLikeTheOriginalAtTheStressConfiguration(_ run: SampleRun) throws {
+        try checkRewritten(run.binary, trace: "\(run.binary).\(run.input)", inputs: [run], stress: true)
+    }
+
+    /// Correctness never depends on the profile: trained on one input, run on the others.
+    @Test(arguments: programs)
+    func anotherInputsProfileGivesTheSameBehaviour(_ binary: String) throws {
+        let runs = Fixture.runs.filter { $0.binary == binary }
+        guard runs.count > 1 else { return }
+        let trainer = runs[0]
+        try checkRewritten(binary, trace: "\(binary).\(trainer.input)", inputs: Array(runs.dropFirst()), stress: true)
+        try checkRewritten(binary, trace: "\(binary).\(runs.last!.input)", inputs: Array(runs.dropLast()), stress: false)
+    }
+}
+
+@Suite(.serialized) struct RewriteCLITests {
+    func ovl(_ args: [String]) throws -> Fixture.Ran { try Fixture.run(Fixture.ovl, args) }
+
+    @Test func writesAnImageThatToolsReadAndThatRuns() throws {
+        let dir = Fixture.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for backend in ["memory", "file"] {
+            let out = "\(dir)/crc.\(backend)"
+            let r = try ovl(["rewrite", "\(Fixture.samples)/crc", "--profile", "\(Fixture.samples)/crc.small.trace", "--storage", backend, "-o", out, "--no-progress"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let ran = try Fixture.run(out, ["8"])
+            #expect(ran.stdout == Fixture.expected(Fixture.runs.first { $0.binary == "crc" && $0.input == "small" }!).0)
+            for tool in [["readelf", "-a", "-W"], ["objdump", "-d"]] {
+                let t = try Fixture.run("/usr/bin/env", tool + [out])
+                #expect(t.status == 0 && t.stderr.isEmpty, "\(tool[0]) complains: \(t.stderr.prefix(500))")
+            }
+            let syms = try Fixture.run("/usr/bin/env", ["readelf", "-sW", out])
+            let text = String(decoding: syms.stdout, as: UTF8.self)
+            for name in ["_dynamic_call", "_dynamic_jmp", "ovl_cluster_0", "ovl_code_buffer"] {
+                #expect(text.contains(name), "no symbol \(name)")
+            }
+            // The file backend keeps clusters out of every loadable segment.
+            if backend == "file" {
+                let l = String(decoding: try Fixture.run("/usr/bin/env", ["readelf", "-lW", out]).stdout, as: UTF8.self)
+                #expect(!l.contains(".ovl.store"))
+            }
+        }
+    }
+
+    @Test func refusesAnImageWithoutRelocations() throws {
+        let dir = Fixture.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "int main(void){return 0;}\n".write(toFile: "\(dir)/t.c", atomically: true, encoding: .utf8)
+        let cc = try Fixture.run("/usr/bin/env", ["musl-gcc", "-static", "-O2", "-fno-pie", "-no-pie", "\(dir)/t.c", "-o", "\(dir)/t"])
+        try #require(cc.status == 0, "musl-gcc: \(cc.stderr)")
+        let r = try ovl(["rewrite", "\(dir)/t", "-o", "\(dir)/t.ovl", "--no-progress"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--emit-relocs"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/t.ovl"))
+    }
+
+    @Test func refusesAPIE() throws {
+        let dir = Fixture.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "int main(void){return 0;}\n".write(toFile: "\(dir)/t.c", atomically: true, encoding: .utf8)
+        let cc = try Fixture.run("/usr/bin/env", ["gcc", "-O2", "-fPIE", "-pie", "-Wl,--emit-relocs", "\(dir)/t.c", "-o", "\(dir)/t"])
+        try #require(cc.status == 0, "gcc: \(cc.stderr)")
+        let r = try ovl(["rewrite", "\(dir)/t", "-o", "\(dir)/t.ovl", "--no-progress"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("position-independent"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/t.ovl"))
+    }
+
+    @Test func refusesABufferTooSmallForTheManager() throws {
+        let dir = Fixture.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try ovl(["rewrite", "\(Fixture.samples)/crc", "--profile", "\(Fixture.samples)/crc.small.trace", "--buffer", "8", "-o", "\(dir)/t.ovl", "--no-progress"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("buffer"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/t.ovl"))
+    }
+
+    @Test func neverOverwritesTheInput() throws {
+        let dir = Fixture.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: "\(Fixture.samples)/crc", toPath: "\(dir)/crc")
+        let before = FileManager.default.contents(atPath: "\(dir)/crc")
+        let r = try ovl(["rewrite", "\(dir)/crc", "-o", "\(dir)/crc", "--no-progress"])
+        #expect(r.status != 0)
+        #expect(FileManager.default.contents(atPath: "\(dir)/crc") == before)
+    }
+}
