@@ -6,8 +6,9 @@
 #   musl-tools        musl-gcc, to rebuild the samples and for tests that compile C
 #   binutils          objdump/readelf, the tests' independent oracle
 #   tmux              the explorer's end-to-end test runs it in a real terminal
+#   xz-utils          the Linux tests unpack their committed vmlinux extract
 set -euo pipefail
-packages=(libzydis-dev libncursesw5-dev qemu-user musl-tools binutils tmux gcc)
+packages=(libzydis-dev libncursesw5-dev qemu-user musl-tools binutils tmux gcc xz-utils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
