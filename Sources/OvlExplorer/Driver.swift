@@ -16,9 +16,11 @@ public final class ExplorerDriver {
     public var defersBackgroundWork = false
     private var deferred: [Effect] = []
 
-    public init(engine: ExplorerEngine, config: Config? = nil, width: Int = 120, height: Int = 40, glyphs: Glyphs = .unicode) {
+    public init(engine: ExplorerEngine, config: Config? = nil, width: Int = 120, height: Int = 40, glyphs: Glyphs = .unicode,
+                defersBackgroundWork: Bool = false) {
         self.engine = engine
         self.glyphs = glyphs
+        self.defersBackgroundWork = defersBackgroundWork
         let (s, fx) = Explorer.start(model: engine.model, config: config ?? engine.session.config, width: width, height: height)
         state = s
         run(fx)
@@ -41,6 +43,9 @@ public final class ExplorerDriver {
     public func render() -> Grid { Renderer.render(state, glyphs: glyphs) }
 
     public var screen: String { render().text }
+
+    /// Drops the background work held back by `defersBackgroundWork`.
+    public func discardDeferred() { deferred = [] }
 
     /// Runs the background work held back by `defersBackgroundWork`.
     public func settle() {
@@ -88,8 +93,6 @@ public final class ExplorerRuntime: @unchecked Sendable {
     private var latestGeneration = 0
     private var currentSweep: (Config, [Double])? = nil
     private let worker = DispatchQueue(label: "ovl.explorer.engine", qos: .userInitiated)
-    /// Called (on the worker) when events are ready, to wake the input loop.
-    public var onEvent: (@Sendable () -> Void)?
 
     public init(engine: ExplorerEngine) {
         self.engine = engine
@@ -112,7 +115,9 @@ public final class ExplorerRuntime: @unchecked Sendable {
                 currentSweep = (cfg, gammas)
                 jobs.append(e)
             case .export:
-                jobs.append(e)
+                // Before background estimates: the user is waiting for the file.
+                let at = jobs.firstIndex { if case .analyse = $0 { return false } else { return true } } ?? jobs.count
+                jobs.insert(e, at: at)
             case .redraw:
                 break
             }
@@ -142,7 +147,6 @@ public final class ExplorerRuntime: @unchecked Sendable {
         lock.lock()
         events += e
         lock.unlock()
-        onEvent?()
     }
 
     private func stale(_ gen: Int) -> Bool {

@@ -38,12 +38,18 @@ public final class ExplorerEngine: @unchecked Sendable {
     }
 
     /// What pinning function `f` would do to `base`: cluster with it pinned, replay, compare.
+    /// Pinning a name makes every function of that name core and changes nothing else
+    /// (`Config.pinning`), so core is `base`'s plus those functions' chains; no need to
+    /// resolve the whole core set again.
     public func whatIf(_ f: Int32, base: Analysis) -> WhatIf {
-        let name = model.program.functions[Int(f)].name
-        let cfg = base.config.pinning(name, in: model.program)
-        let (_, members) = session.coreMembership(for: cfg)
-        let c = session.cluster(cfg, coreChains: members)
-        let (loads, seconds) = costModel.totalLoads(c, config: cfg)
+        let p = model.program
+        let name = p.functions[Int(f)].name
+        var members = base.clustering.parameters.coreChains
+        for g in p.functions.indices where p.functions[g].name == name || p.functions[g].aliases.contains(name) {
+            for b in p.functions[g].blocks { members[Int(model.chains.blockChain[b])] = true }
+        }
+        let c = session.cluster(base.config, coreChains: members)
+        let (loads, seconds) = costModel.totalLoads(c, config: base.config)
         return WhatIf(savedLoads: Int64(base.totalLoads) - Int64(loads),
                       addedBytes: c.residentCodeBytes - base.clustering.residentCodeBytes,
                       savedSeconds: base.totalSeconds - seconds)

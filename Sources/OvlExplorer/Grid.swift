@@ -25,7 +25,6 @@ public struct Style: Equatable, Hashable, Sendable {
     public static let dim = Style(dim: true)
     /// The selected row of a list.
     public static let selected = Style(reverse: true)
-    public static func colored(_ c: Color, bold: Bool = false) -> Style { Style(color: c, bold: bold) }
 }
 
 /// One character cell.

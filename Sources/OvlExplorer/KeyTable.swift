@@ -54,7 +54,7 @@ public enum KeyTable {
         var t: [KeyBinding] = [
             // Partition
             b([ch(" ")], .togglePin, .partition, "pin or unpin the function as core (changes the configuration)", "pin"),
-            b([ch("s")], .sortNext, .partition, "sort by heat, size, name, loads, what-if", "sort"),
+            b([ch("s")], .sortNext, .partition, "sort by heat, size, name, loads, what-if (estimated for every function that ran)", "sort"),
             b([ch("r")], .sortReverse, .partition, "reverse the sort order"),
             b([ch("f")], .filter, .partition, "filter functions by name (substring or glob; empty clears)", "filter"),
             b([ch("v")], .stateFilter, .partition, "show all, core, hot or cold functions only", "show"),
@@ -139,8 +139,27 @@ public enum KeyTable {
             out.append(("", ctx.rawValue, true))
             for r in rows { out.append((r.keyLabel(ascii: ascii), ascii ? r.help.replacingOccurrences(of: "γ", with: "gamma") : r.help, false)) }
         }
+        out.append(("", "", false))
+        out.append(("", "Reading the screens", true))
+        for (t, m) in glossary {
+            out.append((t, ascii ? m.replacingOccurrences(of: "γ", with: "gamma").replacingOccurrences(of: "Σ", with: "sum of") : m, false))
+        }
         return out
     }
+
+    /// What the columns and words on the screens mean: printed after the keys in the help.
+    public static let glossary: [(term: String, meaning: String)] = [
+        ("heat, runs", "times the function's (chain's) hottest block ran, all phases; the bar is on a log scale"),
+        ("loads", "cluster loads caused by entering the function's (chain's) code, replaying the traces"),
+        ("≈saved/KB", "estimate: loads saved per KB of resident code if the function were pinned (clustered and replayed again)"),
+        ("core: pinned", "named by you (core.functions); core: glob, preset: matched by a glob or the built-in set"),
+        ("core: required", "must stay resident for correctness (entry point, signal handler, undecodable code)"),
+        ("hot", "absorbed into core within γ: resident; cold cN: in overlay cluster N; hot + cN: some of each"),
+        ("oversize", "a chain larger than the code buffer: kept resident"),
+        ("resident, total", "resident code with the overlay manager; total adds the buffer, restore stubs and cluster table"),
+        ("cost", "Est. cost = Σ ceil(size / page) × loads × page read time (paper §4.2); ≤ marks an edge-profile bound"),
+        ("cluster {name}", "in the steps, a cluster is named by its first chain; core is the resident node"),
+    ]
 
     /// The status line's key hints for the contexts in force.
     public static func hints(for contexts: [KeyContext], ascii: Bool) -> [(key: String, text: String)] {

@@ -177,13 +177,13 @@ enum Lists {
 
     static func node(_ r: NodeRef, _ a: Analysis) -> Int32 {
         switch r {
-        case .resident: return a.adjacency.residentNode
+        case .resident: return a.residentNode
         case .cluster(let low): return a.node(ofChain: Int(low))
         }
     }
 
     static func ref(_ node: Int32, _ a: Analysis) -> NodeRef {
-        node == a.adjacency.residentNode ? .resident : .cluster(lowestChain: a.clustering.clusterChains[Int(node)].first ?? 0)
+        node == a.residentNode ? .resident : .cluster(lowestChain: a.clustering.clusterChains[Int(node)].first ?? 0)
     }
 
     static func graphNeighbours(_ s: ExplorerState) -> [(node: Int32, weight: UInt64)] {
@@ -237,7 +237,7 @@ enum Lists {
         case .graph:
             guard let a = s.analysis else { return "" }
             let n = graphNeighbours(s)[i].node
-            if n == a.adjacency.residentNode { return "resident core hot" }
+            if n == a.residentNode { return "resident core hot" }
             return "c\(n) " + (a.clustering.clusterChains[Int(n)].first.map { m.chainName(Int($0)).lowercased() } ?? "")
         case .steps:
             guard let a = s.analysis else { return "" }

@@ -120,7 +120,21 @@ public final class Analysis: @unchecked Sendable {
     public let clusterFunctionCount: [Int]
     public let totalLoads: UInt64
     public let totalSeconds: Double
-    public let adjacency: ClusterAdjacency
+    /// Coalescing events by kind: merged, into core, refused, defragmentation.
+    public let eventCounts: (merged: Int, intoCore: Int, refused: Int, defragmented: Int)
+    /// The cluster graph after coalescing, built the first time a view asks for it (it
+    /// costs a pass over every chain edge, which a γ change should not pay for).
+    public var adjacency: ClusterAdjacency {
+        adjacencyLock.lock()
+        defer { adjacencyLock.unlock() }
+        if let a = adjacencyStorage { return a }
+        let a = ClusterAdjacency(graph: graph, clustering: clustering)
+        adjacencyStorage = a
+        return a
+    }
+    private let graph: ClusterGraph
+    private let adjacencyLock = NSLock()
+    private var adjacencyStorage: ClusterAdjacency?
     /// After each coalescing event: live clusters (core not counted) and core's size.
     public let liveAfter: [Int32]
     public let coreAfter: [Int32]
@@ -205,7 +219,7 @@ public final class Analysis: @unchecked Sendable {
             fc[x] = n
         }
         clusterFunctionCount = fc
-        adjacency = ClusterAdjacency(graph: m.graph, clustering: c)
+        graph = m.graph
 
         // The coalescing steps, replayed for their running totals.
         var live: Int32 = 0
@@ -229,25 +243,41 @@ public final class Analysis: @unchecked Sendable {
         var la = [Int32](repeating: 0, count: c.events.count)
         var ca = [Int32](repeating: 0, count: c.events.count)
         var coreNow = coreStart
+        var counts = (merged: 0, intoCore: 0, refused: 0, defragmented: 0)
         for (i, e) in c.events.enumerated() {
             switch e.kind {
-            case .merged, .defragmented: live -= 1
-            case .absorbedIntoCore, .defragmentedIntoCore:
+            case .merged:
+                live -= 1
+                counts.merged += 1
+            case .defragmented:
+                live -= 1
+                counts.defragmented += 1
+            case .absorbedIntoCore:
                 live -= 1
                 coreNow = e.result
-            case .refused: break
+                counts.intoCore += 1
+            case .defragmentedIntoCore:
+                live -= 1
+                coreNow = e.result
+                counts.defragmented += 1
+            case .refused:
+                counts.refused += 1
             }
             la[i] = live
             ca[i] = coreNow
         }
         liveAfter = la
         coreAfter = ca
+        eventCounts = counts
     }
 
-    /// The node of the cluster graph a chain is in (`adjacency.residentNode` when resident).
+    /// The cluster graph's node for the resident code.
+    public var residentNode: Int32 { Int32(clustering.clusterCount) }
+
+    /// The node of the cluster graph a chain is in (`residentNode` when resident).
     public func node(ofChain ch: Int) -> Int32 {
         let x = clustering.chainCluster[ch]
-        return x < 0 ? adjacency.residentNode : x
+        return x < 0 ? residentNode : x
     }
 }
 
@@ -287,9 +317,9 @@ public enum ExportKind: String, Sendable, CaseIterable {
 
     public var title: String {
         switch self {
-        case .toml: return "configuration (TOML for ovl analyze --config)"
+        case .toml: return "configuration (TOML)"
         case .dot: return "cluster graph (Graphviz DOT)"
-        case .ldScript: return "GNU ld script (one OVERLAY section per cluster)"
+        case .ldScript: return "GNU ld script (OVERLAY per cluster)"
         case .rewrittenImage: return "rewritten image"
         }
     }

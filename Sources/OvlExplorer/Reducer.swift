@@ -26,6 +26,7 @@ public enum Explorer {
         case .resize(let w, let h):
             s.width = max(1, w)
             s.height = max(1, h)
+            clampAll(&s)
             fx = [.redraw]
         case .engine(let e):
             fx = engine(&s, e)
@@ -325,7 +326,7 @@ public enum Explorer {
         }
         let p = s.model.program
         let name = p.functions[Int(f)].name
-        let core = CoreSet.resolve(s.config, program: p)
+        let core = s.current?.core ?? CoreSet.resolve(s.config, program: p)
         if let r = core.reason(f) {
             if r.origin == .required {
                 s.message = Message(text: "\(name) is core for correctness (\(r.why)): it cannot be unpinned", isError: true)
@@ -655,7 +656,9 @@ public enum Explorer {
             return old.clustering.clusterChains[Int(s.clusters.rows[s.clusters.cursor.row])].first
         }()
         s.analysis = a
-        rebuildPartition(&s)
+        // Orders by heat, size or name over all functions do not depend on the clustering.
+        let independent = [PartitionSort.heat, .size, .name].contains(s.partition.sort) && s.partition.show == .all
+        if !independent || s.partition.rows.isEmpty { rebuildPartition(&s) }
         rebuildClusters(&s)
         if let low = oldCluster {
             let k = a.clustering.chainCluster[Int(low)]
@@ -682,7 +685,7 @@ public enum Explorer {
             }
             Lists.setDrillStack(&s, v, d)
         }
-        s.graph.cursor.clamp(count: Lists.graphNeighbours(s).count, page: Lists.area(s, .graph).rows)
+        if s.view == .graph { s.graph.cursor.clamp(count: Lists.graphNeighbours(s).count, page: Lists.area(s, .graph).rows) }
         s.steps.cursor.clamp(count: s.steps.rows.count, page: Lists.area(s, .steps).rows)
         s.configCursor.clamp(count: Lists.configRows(s).count, page: Lists.area(s, .config).rows)
     }
@@ -811,8 +814,10 @@ public enum Explorer {
                     if wantsWhatIf(s, a, f) { want.append(f) }
                 }
                 if s.partition.sort == .whatIf {
+                    // Every function that ran, hottest first (a function that never ran
+                    // saves no load by being pinned; it is estimated when it is shown).
                     let visible = Set(want)
-                    let rest = (0..<Int32(s.model.functionCount)).filter { wantsWhatIf(s, a, $0) && !visible.contains($0) }
+                    let rest = (0..<Int32(s.model.functionCount)).filter { s.model.functionHeat[Int($0)] > 0 && wantsWhatIf(s, a, $0) && !visible.contains($0) }
                     want += rest.sorted { s.model.functionHeat[Int($0)] != s.model.functionHeat[Int($1)] ? s.model.functionHeat[Int($0)] > s.model.functionHeat[Int($1)] : $0 < $1 }
                 }
             }

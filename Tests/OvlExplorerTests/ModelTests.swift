@@ -108,7 +108,7 @@ struct ModelTests {
         }
         // Every binding is in the help, and the help has nothing else.
         let help = KeyTable.helpLines(ascii: false).filter { !$0.heading && !$0.key.isEmpty }
-        #expect(help.count == KeyTable.bindings.count)
+        #expect(help.count == KeyTable.bindings.count + KeyTable.glossary.count)
         // Lower-case letters never change the configuration (u undoes, which is the
         // conventional exception).
         let changing: Set<Command> = [.togglePin, .gammaUp, .gammaDown, .setGamma, .setBuffer, .setPageModel, .addCoreGlob, .addExclude, .deleteEntry, .redo]

@@ -49,34 +49,38 @@ enum Fixture {
         return d
     }
 
-    /// Runs a command; returns exit status, standard output and standard error.
+    /// Runs a command; returns exit status, standard output and standard error. Uses
+    /// posix_spawn and waitpid rather than Foundation's Process, which can miss the exit
+    /// of a child that leaves a daemon behind (tmux starting its server), and sends output
+    /// to files rather than pipes, which such a daemon would hold open.
     @discardableResult
-    static func run(_ exe: String, _ args: [String], cwd: String? = nil, environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe.contains("/") ? exe : "/usr/bin/env")
-        p.arguments = exe.contains("/") ? args : [exe] + args
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        if let environment { p.environment = environment }
-        // Output goes to files, not pipes: a command that leaves a daemon behind (tmux
-        // starting its server) would hold a pipe open for ever.
+    static func run(_ exe: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
+        let path = exe.contains("/") ? exe : (which(exe) ?? exe)
         let base = NSTemporaryDirectory() + "ovl-run-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: base + ".out", contents: nil)
-        FileManager.default.createFile(atPath: base + ".err", contents: nil)
         defer {
             try? FileManager.default.removeItem(atPath: base + ".out")
             try? FileManager.default.removeItem(atPath: base + ".err")
         }
-        let out = FileHandle(forWritingAtPath: base + ".out")!, err = FileHandle(forWritingAtPath: base + ".err")!
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        try? out.close()
-        try? err.close()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        let env = environment ?? ProcessInfo.processInfo.environment
+        var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for e in envp { free(e) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, &argv, &envp)
+        guard rc == 0 else { throw OvlError("cannot run \(path): \(String(cString: strerror(rc)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         let o = FileManager.default.contents(atPath: base + ".out") ?? Data()
         let e = FileManager.default.contents(atPath: base + ".err") ?? Data()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        return (code, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
     static func which(_ tool: String) -> String? {

@@ -15,8 +15,10 @@ struct TerminalTests {
             guard let t = Fixture.which("tmux") else { return nil }
             tmux = t
             // The shell records how the program ended and what the terminal modes were
-            // afterwards, then stays so the pane can still be read.
+            // afterwards, then stays so the pane can still be read. It survives Ctrl-C (a
+            // trap, which the program does not inherit) to report the status.
             let script = """
+                trap 'true' INT
                 cd '\(Fixture.root)'
                 \(command)
                 echo $? > '\(dir)/status'
@@ -34,6 +36,11 @@ struct TerminalTests {
         func send(_ keys: String...) throws { try Fixture.run(tmux, ["-L", socket, "send-keys", "-t", "t"] + keys) }
 
         func screen() throws -> String { try Fixture.run(tmux, ["-L", socket, "capture-pane", "-p", "-t", "t"]).out }
+
+        func paneSize() throws -> String {
+            try Fixture.run(tmux, ["-L", socket, "display-message", "-p", "-t", "t", "#{pane_width}x#{pane_height}"]).out
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
 
         func resize(_ w: Int, _ h: Int) throws {
             try Fixture.run(tmux, ["-L", socket, "resize-window", "-t", "t", "-x", String(w), "-y", String(h)])
@@ -103,7 +110,8 @@ struct TerminalTests {
         // A smaller window: the narrow layout.
         try t.resize(80, 24)
         s = try t.wait("the narrow layout") { $0.contains("size/buffer") }
-        #expect(s.split(separator: "\n", omittingEmptySubsequences: false).count <= 24)
+        #expect(try t.paneSize() == "80x24")
+        #expect(s.split(separator: "\n").allSatisfy { $0.count <= 80 })
         try t.resize(120, 40)
         try t.wait("the wide layout again") { $0.contains("size against the buffer") }
         // Help, then back out and quit.

@@ -4,17 +4,17 @@ import OvlCore
 /// to them, joined into a box for the centre; moving to a neighbour re-centres.
 enum GraphView {
     static func nodeName(_ n: Int32, _ a: Analysis, _ m: ExplorerModel) -> String {
-        if n == a.adjacency.residentNode { return "resident" }
+        if n == a.residentNode { return "resident" }
         let first = a.clustering.clusterChains[Int(n)].first.map { m.chainName(Int($0)) } ?? ""
         return "c\(n) \(first)"
     }
 
     static func nodeSize(_ n: Int32, _ a: Analysis) -> Int {
-        n == a.adjacency.residentNode ? a.clustering.residentCodeBytes : Int(a.clustering.clusterSize[Int(n)])
+        n == a.residentNode ? a.clustering.residentCodeBytes : Int(a.clustering.clusterSize[Int(n)])
     }
 
     static func nodeLoads(_ n: Int32, _ a: Analysis) -> UInt64 {
-        n == a.adjacency.residentNode ? 0 : a.clusterLoads[Int(n)]
+        n == a.residentNode ? 0 : a.clusterLoads[Int(n)]
     }
 
     static func draw(_ g: inout Grid, _ s: ExplorerState, _ gl: Glyphs) {
@@ -22,7 +22,7 @@ enum GraphView {
         let m = s.model
         let l = Layout(width: s.width, height: s.height)
         let nbs = a.adjacency.neighbours[Int(center)]
-        let isResident = center == a.adjacency.residentNode
+        let isResident = center == a.residentNode
         let total = nbs.reduce(UInt64(0)) { $0 + $1.weight }
         g.title(isResident ? "around the resident code" : "around cluster c\(center)",
                 detail: "\(nbs.count) neighbour\(nbs.count == 1 ? "" : "s"), \(Describe.count(total)) transfers across its edges, \(Describe.count(a.adjacency.internalWeight[Int(center)])) inside" + (s.graph.path.isEmpty ? "" : "  \(gl.vertical) \(s.graph.path.count) step\(s.graph.path.count == 1 ? "" : "s") from the start"),
@@ -47,7 +47,7 @@ enum GraphView {
             let (n, w) = nbs[i]
             let y = top + r
             rowYs.append(y)
-            let st: Style = n == a.adjacency.residentNode ? Style(color: .cyan) : .plain
+            let st: Style = n == a.residentNode ? Style(color: .cyan) : .plain
             cols.put(&g, 0, nodeName(n, a, m), y: y, style: st, glyphs: gl)
             cols.put(&g, 1, Describe.count(nodeSize(n, a)), y: y, glyphs: gl)
             let loads = nodeLoads(n, a)
@@ -105,9 +105,9 @@ enum GraphView {
             let others = a.adjacency.neighbours[Int(n)].filter { $0.node != center }
             let next = others.filter { $0.weight > 0 }
             let idle = others.count - next.count
-            g.put(gl.fit("beyond \(n == a.adjacency.residentNode ? "resident" : "c\(n)"):" + (idle > 0 ? " (+\(idle) edge\(idle == 1 ? "" : "s") never taken)" : ""), g.width - trunkX - 2), x: trunkX + 1, y: py, style: .bold)
+            g.put(gl.fit("beyond \(n == a.residentNode ? "resident" : "c\(n)"):" + (idle > 0 ? " (+\(idle) edge\(idle == 1 ? "" : "s") never taken)" : ""), g.width - trunkX - 2), x: trunkX + 1, y: py, style: .bold)
             for (j, e) in next.prefix(max(0, bottom - py - 1)).enumerated() {
-                let name = e.node == a.adjacency.residentNode ? "resident" : "c\(e.node)"
+                let name = e.node == a.residentNode ? "resident" : "c\(e.node)"
                 let t = "\(gl.horizontal)\(gl.horizontal) \(name.padded(9)) \(Describe.count(e.weight).leftPadded(9))"
                 g.put(gl.fit(t, g.width - trunkX - 2), x: trunkX + 1, y: py + 1 + j, style: e.weight == 0 ? .dim : .plain)
             }

@@ -115,6 +115,11 @@ enum PartitionView {
         var view = "\(Describe.count(count)) of \(Describe.count(m.functionCount)) functions, by \(s.partition.sort.rawValue)"
         if !s.partition.filter.isEmpty { view += ", filter '\(s.partition.filter)'" }
         if s.partition.show != .all { view += ", \(s.partition.show.rawValue) only" }
+        if s.partition.sort == .whatIf, let a = s.current {
+            let ran = (0..<m.functionCount).filter { m.functionHeat[$0] > 0 && a.placement[$0].kind != .core && a.placement[$0].kind != .none }
+            let done = ran.filter { s.whatIf[Int32($0)] != nil }.count
+            if done < ran.count { view += ", what-if \(done) of \(ran.count) computed" }
+        }
         guard s.partition.cursor.row < count else {
             g.put(gl.fit(view, g.width - 2), x: 1, y: y, style: .dim)
             return

@@ -85,7 +85,7 @@ enum HeaderView {
         let room = max(0, w - right.cells)
         pick(line1(s, gl, long: true), line1(s, gl, long: false), room).draw(&g, x: 0, y: 0, limit: room, glyphs: gl)
         g.put(right, x: w - right.cells, y: 0, style: s.isBusy ? Style(color: .yellow, bold: true, reverse: true) : Style(reverse: true))
-        pick(line2(s, gl, long: true), line2(s, gl, long: false), w).draw(&g, x: 0, y: 1, limit: w, glyphs: gl)
+        pick(line2(s, gl, long: true), pick(line2(s, gl, long: true, core: false), line2(s, gl, long: false), w), w).draw(&g, x: 0, y: 1, limit: w, glyphs: gl)
         pick(line3(s, gl, long: true), line3(s, gl, long: false), w).draw(&g, x: 0, y: 2, limit: w, glyphs: gl)
     }
 
@@ -105,7 +105,7 @@ enum HeaderView {
         return l
     }
 
-    static func line2(_ s: ExplorerState, _ gl: Glyphs, long: Bool) -> Spans {
+    static func line2(_ s: ExplorerState, _ gl: Glyphs, long: Bool, core: Bool = true) -> Spans {
         let cfg = s.config
         var l = Spans()
         l.add(" \(gl.gamma) ")
@@ -123,7 +123,8 @@ enum HeaderView {
         l.add(Describe.count(Int(a.row.averageClusterSize.rounded())), .bold)
         l.add(long ? ", max " : " max ")
         l.add(Describe.count(a.row.maxClusterSize), .bold)
-        if long {
+        if long && !core { l.add(" B") }
+        if long && core {
             l.add(" B  \(gl.vertical)  core ")
             l.add(Describe.count(a.clustering.coreBaseBytes), .bold)
             l.add(" B \(gl.arrowRight) limit \(Describe.count(a.clustering.coreLimit)) B")
@@ -291,24 +292,24 @@ enum ExportMenuView {
         let l = Layout(width: s.width, height: s.height)
         let b = box(l)
         Frame.draw(&g, x: b.x, y: b.y, w: b.w, h: b.h, title: "Export", glyphs: gl)
-        g.put(gl.fit("Writes what is shown now; the key or Enter picks, a file name follows.", b.w - 4), x: b.x + 2, y: b.y + 1, style: .dim)
+        g.put(gl.fit("Writes what is shown now: press a key (or Enter), then give a file name.", b.w - 4), x: b.x + 2, y: b.y + 1, style: .dim)
         for (i, k) in ExportKind.allCases.enumerated() {
             let y = b.y + 2 + i
             var note = ""
             var enabled = true
             switch k {
-            case .toml: note = "\(s.model.imageName).toml"
-            case .dot: note = "\(s.model.imageName).dot"
+            case .toml: note = "for ovl analyze --config"
+            case .dot: note = "the whole graph, for dot -Tsvg"
             case .ldScript:
                 enabled = s.config.granularity == .function
-                note = enabled ? "\(s.model.imageName).ld" : "needs --granularity function"
+                note = enabled ? "for -ffunction-sections builds" : "needs --granularity function"
             case .rewrittenImage:
                 enabled = false
                 note = "not available yet: no rewriter"
             }
             let st: Style = enabled ? .plain : .dim
             g.put(" \(k.key) ", x: b.x + 2, y: y, style: enabled ? Style(color: .cyan, bold: true) : .dim)
-            let titleW = max(10, b.w - 8 - min(30, note.cells) - 2)
+            let titleW = max(10, min(36, b.w - 8 - 30))
             g.put(gl.fit(k.title, titleW), x: b.x + 6, y: y, style: st)
             g.put(gl.fit(note, b.w - 8 - titleW), x: b.x + 6 + titleW + 1, y: y, style: .dim)
             if i == cursor { g.restyle(y: y, x: b.x + 1, width: b.w - 2) { $0.reverse = true } }

@@ -23,15 +23,7 @@ enum StepView {
         let m = s.model
         let l = Layout(width: s.width, height: s.height)
         let ev = a.clustering.events
-        var merges = 0, core = 0, refused = 0, defrag = 0
-        for e in ev {
-            switch e.kind {
-            case .merged: merges += 1
-            case .absorbedIntoCore: core += 1
-            case .refused: refused += 1
-            case .defragmented, .defragmentedIntoCore: defrag += 1
-            }
-        }
+        let (merges, core, refused, defrag) = a.eventCounts
         g.title("coalescing, step by step", detail: "\(Describe.count(ev.count)) steps: \(Describe.count(merges)) merged, \(Describe.count(core)) into core, \(Describe.count(refused)) refused, \(Describe.count(defrag)) defragmentation" + (s.steps.show == .all ? "" : "  \(gl.vertical) showing \(s.steps.show.rawValue)"), y: l.bodyTop, glyphs: gl)
         let wide = g.width >= 110
         let cols = Columns([
