@@ -92,7 +92,6 @@ public final class ExplorerRuntime: @unchecked Sendable {
     private var running = false
     private var latestGeneration = 0
     private var currentSweep: (Config, [Double])? = nil
-    private let worker = DispatchQueue(label: "ovl.explorer.engine", qos: .userInitiated)
 
     public init(engine: ExplorerEngine) {
         self.engine = engine
@@ -125,7 +124,15 @@ public final class ExplorerRuntime: @unchecked Sendable {
         let start = !running && !jobs.isEmpty
         if start { running = true }
         lock.unlock()
-        if start { worker.async { self.drain() } }
+        // A thread of its own for each burst of work, not a dispatch queue: the shared
+        // pool can be busy with blocking work (the tests run many processes at once) and
+        // the user's latest edit must never wait for it.
+        if start {
+            let t = Thread { self.drain() }
+            t.name = "ovl.explorer.engine"
+            t.stackSize = 8 << 20
+            t.start()
+        }
     }
 
     /// Whether work is queued or running.
