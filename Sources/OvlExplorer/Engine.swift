@@ -75,12 +75,19 @@ public final class ExplorerEngine: @unchecked Sendable {
         case .ldScript:
             return try Exports.linkerScript(session: session, clustering: a.clustering, config: a.config, clusterLoads: a.clusterLoads)
         case .rewrittenImage:
-            throw OvlError("writing the rewritten image needs the rewriter, which is not available yet")
+            throw OvlError("the rewritten image is binary; it is written by export(_:path:analysis:)")
         }
     }
 
     /// Writes an export; returns the message for the status line.
     public func export(_ kind: ExportKind, path: String, analysis: Analysis) throws -> String {
+        if kind == .rewrittenImage {
+            // The same code as `ovl rewrite`, for the configuration on screen.
+            try session.update(analysis.config)
+            let r = try Rewriter.rewrite(session: session, clustering: analysis.clustering, storage: analysis.config.storage)
+            try FileWriter.writeAtomically(Data(r.image), to: path, inputs: [model.imagePath] + session.profiles.map(\.source), executable: true)
+            return "wrote the rewritten image to \(path) (\(Describe.count(r.image.count)) B, \(r.clusterCount) clusters; OVL_STATS=file counts its loads)"
+        }
         let text = try exportText(kind, analysis: analysis)
         try FileWriter.writeAtomically(text, to: path, inputs: [model.imagePath] + session.profiles.map(\.source))
         return "wrote \(kindNoun(kind)) to \(path) (\(Describe.count(text.utf8.count)) B)"
@@ -125,6 +132,10 @@ public final class ExplorerEngine: @unchecked Sendable {
 /// half-written, and never over an input of the session.
 public enum FileWriter {
     public static func writeAtomically(_ text: String, to path: String, inputs: [String]) throws {
+        try writeAtomically(Data(text.utf8), to: path, inputs: inputs)
+    }
+
+    public static func writeAtomically(_ data: Data, to path: String, inputs: [String], executable: Bool = false) throws {
         let target = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
         for i in inputs where i != "-" {
             if URL(fileURLWithPath: i).standardizedFileURL.resolvingSymlinksInPath().path == target {
@@ -137,9 +148,10 @@ public enum FileWriter {
             throw OvlError.file(path, "cannot be written: no directory \(dir)")
         }
         let tmp = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)) else {
+        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
             throw OvlError.file(path, "cannot be written")
         }
+        if executable { chmod(tmp, 0o755) }
         if rename(tmp, path) != 0 {
             let err = String(cString: strerror(errno))
             unlink(tmp)

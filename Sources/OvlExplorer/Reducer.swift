@@ -539,13 +539,11 @@ public enum Explorer {
     static func chooseExport(_ s: inout ExplorerState, _ kind: ExportKind) {
         s.overlay = nil
         switch kind {
-        case .rewrittenImage:
-            s.message = Message(text: "writing the rewritten image is not available yet: the rewriter is still to come", isError: true)
         case .ldScript where s.config.granularity != .function:
             s.message = Message(text: "the ld script lists whole functions: reopen with --granularity function", isError: true)
         default:
             let base = s.model.imageName.isEmpty ? "ovl" : s.model.imageName
-            s.prompt = Prompt(kind: .exportPath(kind), label: "write \(kind == .toml ? "TOML" : kind == .dot ? "DOT" : "ld script") to", text: s.exportDirectory + base + "." + kind.fileExtension)
+            s.prompt = Prompt(kind: .exportPath(kind), label: "write \(kind == .toml ? "TOML" : kind == .dot ? "DOT" : kind == .ldScript ? "ld script" : "the rewritten image") to", text: s.exportDirectory + base + "." + kind.fileExtension)
         }
     }
 

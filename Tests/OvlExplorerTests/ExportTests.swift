@@ -102,15 +102,26 @@ struct ExportTests {
         }
     }
 
-    @Test func rewrittenImageIsShownButDisabled() throws {
+    /// The export menu writes the rewritten image for the configuration on screen, and it
+    /// runs like the original.
+    @Test func rewrittenImageRunsLikeTheOriginal() throws {
         let d = try Fixture.driver(width: 120, height: 40)
         d.type("E")
         #expect(d.screen.contains("rewritten image"))
-        #expect(d.screen.contains("not available yet"))
-        d.type("w")
-        #expect(d.state.prompt == nil)
-        #expect(d.state.message?.text.contains("rewriter") == true)
-        #expect(d.exports.isEmpty)
+        d.type("<Esc>")
+        let path = Fixture.tempDir() + "/sortcb.ovl"
+        export(d, key: "w", to: path)
+        #expect(d.exports == [path], "\(d.state.message?.text ?? "")")
+        #expect(d.state.message?.text.hasPrefix("wrote the rewritten image to \(path)") == true)
+        #expect(FileManager.default.isExecutableFile(atPath: path))
+        // Run it on the input of the first trace and compare with the original's output.
+        let manifest = try String(contentsOfFile: Fixture.root + "/Samples/manifest.tsv", encoding: .utf8)
+        let line = try #require(manifest.split(separator: "\n").first { $0.hasPrefix("sortcb\t") && $0.split(separator: "\t")[3] == "id" })
+        let args = line.split(separator: "\t")[4].split(separator: " ").map(String.init)
+        let r = try Fixture.run(path, args)
+        let expected = try String(contentsOfFile: Fixture.root + "/Samples/bin/sortcb.id.out", encoding: .utf8)
+        #expect(r.out == expected)
+        #expect(r.status == 0)
     }
 
     @Test func exportRefusesToOverwriteAnInput() throws {

@@ -304,8 +304,7 @@ enum ExportMenuView {
                 enabled = s.config.granularity == .function
                 note = enabled ? "for -ffunction-sections builds" : "needs --granularity function"
             case .rewrittenImage:
-                enabled = false
-                note = "not available yet: no rewriter"
+                note = "runnable, as ovl rewrite"
             }
             let st: Style = enabled ? .plain : .dim
             g.put(" \(k.key) ", x: b.x + 2, y: y, style: enabled ? Style(color: .cyan, bold: true) : .dim)
