@@ -10,6 +10,22 @@ struct ImageOptions: ParsableArguments {
     @Option(name: .customLong("profile"), help: ArgumentHelp("A profile: an ovl trace, a QEMU -d exec log or a BOLT .fdata file; `-` reads standard input. Repeat for phases (boot, workload).", valueName: "file"))
     var profiles: [String] = []
 
+    @OptionGroup var settings: ConfigOptions
+
+    @Flag(help: "Never draw a progress line.")
+    var noProgress = false
+
+    func resolvedConfig() throws -> Config { try settings.resolvedConfig() }
+
+    func openSession() throws -> Session {
+        let c = try resolvedConfig()
+        return try Session.open(image: image, profiles: profiles, config: c, showProgress: !noProgress && Progress.stderrIsTerminal)
+    }
+}
+
+/// The configuration flags every command that clusters takes (analyze, sweep, explore,
+/// export, rewrite): a file, then single settings on top.
+struct ConfigOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A TOML configuration file (core functions, γ, buffer size, flash model).", valueName: "file"))
     var config: String?
 
@@ -33,9 +49,6 @@ struct ImageOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Built-in core set: auto, static, linux or none.", valueName: "preset"))
     var preset: String?
 
-    @Flag(help: "Never draw a progress line.")
-    var noProgress = false
-
     /// The configuration: the file, then flags on top.
     func resolvedConfig() throws -> Config {
         var c = try config.map { try Config.load(path: $0) } ?? Config()
@@ -56,11 +69,6 @@ struct ImageOptions: ParsableArguments {
         c.coreFunctions += core
         try c.validate(source: "command line")
         return c
-    }
-
-    func openSession() throws -> Session {
-        let c = try resolvedConfig()
-        return try Session.open(image: image, profiles: profiles, config: c, showProgress: !noProgress && Progress.stderrIsTerminal)
     }
 }
 

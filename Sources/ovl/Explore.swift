@@ -20,26 +20,7 @@ struct Explore: ParsableCommand {
     @Option(name: .customLong("profile"), help: ArgumentHelp("A profile: an ovl trace, a QEMU -d exec log or a BOLT .fdata file. Repeat for phases (boot, workload).", valueName: "file"))
     var profiles: [String] = []
 
-    @Option(help: ArgumentHelp("A TOML configuration file (core functions, γ, buffer size, flash model).", valueName: "file"))
-    var config: String?
-
-    @Option(help: ArgumentHelp("γ: how much core may grow, in percent of its size.", valueName: "percent"))
-    var gamma: Double?
-
-    @Option(help: ArgumentHelp("Code buffer size in bytes (suffixes K and M allowed).", valueName: "bytes"))
-    var buffer: String?
-
-    @Option(help: ArgumentHelp("Number of code buffers (least recently used is replaced).", valueName: "n"))
-    var buffers: Int?
-
-    @Option(help: ArgumentHelp("Coalescing unit: block (the paper's chains) or function.", valueName: "unit"))
-    var granularity: String?
-
-    @Option(name: .customLong("core"), help: ArgumentHelp("Add core functions by name or glob (repeatable); `section:NAME` pins a section.", valueName: "glob"))
-    var core: [String] = []
-
-    @Option(help: ArgumentHelp("Built-in core set: auto, static, linux or none.", valueName: "preset"))
-    var preset: String?
+    @OptionGroup var settings: ConfigOptions
 
     @Flag(help: "No colours (also when NO_COLOR is set).")
     var noColor = false
@@ -53,28 +34,10 @@ struct Explore: ParsableCommand {
     @Option(help: ArgumentHelp("With --screen: keys to press first (`2<Enter>`, `<Space>`, `<C-r>`, …).", valueName: "keys"))
     var keys: String?
 
-    func resolvedConfig() throws -> Config {
-        var c = try config.map { try Config.load(path: $0) } ?? Config()
-        if let g = gamma { c.gamma = g }
-        if let b = buffer { c.bufferSize = try parseSize(b, what: "--buffer") }
-        if let n = buffers { c.buffers = n }
-        if let g = granularity {
-            guard let v = Granularity(rawValue: g) else { throw OvlError("--granularity must be block or function, not '\(g)'") }
-            c.granularity = v
-        }
-        if let p = preset {
-            guard let v = CorePreset(rawValue: p) else { throw OvlError("--preset must be auto, static, linux or none, not '\(p)'") }
-            c.corePreset = v
-        }
-        c.coreFunctions += core
-        try c.validate(source: "command line")
-        return c
-    }
-
     func run() throws {
         var status: Int32 = 0
         try guarded {
-            let cfg = try resolvedConfig()
+            let cfg = try settings.resolvedConfig()
             var imagePath = image
             var profilePaths = profiles
             if imagePath == nil {

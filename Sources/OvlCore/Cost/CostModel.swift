@@ -57,7 +57,19 @@ public final class CostModel: @unchecked Sendable {
     /// Loads per cluster when `sequence` (chains) runs against `chainCluster`, following
     /// the overlay manager's rules (`ovl_rules.h`) with `buffers` code buffers.
     public static func replay(_ sequence: [Int32], chainCluster: [Int32], clusters: Int, buffers: Int) -> [UInt64] {
-        var loads = [UInt64](repeating: 0, count: clusters)
+        replay(sequence, chainCluster: chainCluster, buffers: buffers, slots: clusters, slotOf: { _, k in k })
+    }
+
+    /// `replay` with each load charged to the chain entered (the explorer's what-if).
+    public static func replayByChain(_ sequence: [Int32], chainCluster: [Int32], chains: Int, buffers: Int) -> [UInt64] {
+        replay(sequence, chainCluster: chainCluster, buffers: buffers, slots: chains, slotOf: { c, _ in c })
+    }
+
+    /// The replay loop: `slotOf(chain, cluster)` picks the counter a load is charged to.
+    @inline(__always)
+    static func replay(_ sequence: [Int32], chainCluster: [Int32], buffers: Int, slots: Int,
+                       slotOf: (Int32, Int32) -> Int32) -> [UInt64] {
+        var loads = [UInt64](repeating: 0, count: slots)
         var state = ovl_buffer_state()
         ovl_rules_init(&state, Int32(buffers))
         sequence.withUnsafeBufferPointer { seq in
@@ -70,7 +82,7 @@ public final class CostModel: @unchecked Sendable {
                         // just entered is rule 1's cheapest case, skipped here.
                         if k < 0 || k == last { continue }
                         last = k
-                        if ovl_rules_enter(&state, k) >= 0 { out[Int(k)] += 1 }
+                        if ovl_rules_enter(&state, k) >= 0 { out[Int(slotOf(c, k))] += 1 }
                     }
                 }
             }

@@ -36,27 +36,6 @@ extension CostModel {
         }
     }
 
-    /// `replay` with each load charged to the chain entered.
-    public static func replayByChain(_ sequence: [Int32], chainCluster: [Int32], chains: Int, buffers: Int) -> [UInt64] {
-        var loads = [UInt64](repeating: 0, count: chains)
-        var state = ovl_buffer_state()
-        ovl_rules_init(&state, Int32(buffers))
-        sequence.withUnsafeBufferPointer { seq in
-            chainCluster.withUnsafeBufferPointer { map in
-                loads.withUnsafeMutableBufferPointer { out in
-                    var last: Int32 = -1
-                    for c in seq {
-                        let k = map[Int(c)]
-                        if k < 0 || k == last { continue }
-                        last = k
-                        if ovl_rules_enter(&state, k) >= 0 { out[Int(c)] += 1 }
-                    }
-                }
-            }
-        }
-        return loads
-    }
-
     /// `edgeBound` with each load charged to the chain entered.
     public static func edgeBoundByChain(_ p: Profile, chainCluster: [Int32]) -> [UInt64] {
         var loads = [UInt64](repeating: 0, count: chainCluster.count)
