@@ -88,6 +88,10 @@ if r10 and guest_workload:
         c = w[0]["estimatedCostSeconds"]
         print(f"workload load cost at γ = 10%: {c:.3f} s against the workload's {guest_workload:.3f} s of guest time "
               f"(-icount shift=3: 8 ns per instruction) = {100 * c / guest_workload:.1f}% (paper: under 1%)")
+        if times.get("workload_host_seconds"):
+            h = times["workload_host_seconds"]
+            print(f"the same workload run natively on this machine's kernel (init host): {h:.4f} s; "
+                  f"the load cost is {c / h:,.0f}× that (paper: under 1%)")
 if pinned_rows:
     for g in (0, 10):
         r = row(pinned_rows, g)
@@ -116,3 +120,6 @@ if paper_rows:
         if w:
             print(f"workload load cost at γ = 10% with the paper's core: {w[0]['estimatedCostSeconds']:.3f} s = "
                   f"{100 * w[0]['estimatedCostSeconds'] / guest_workload:.0f}% of the workload's {guest_workload:.3f} s")
+            if times.get("workload_host_seconds"):
+                print(f"  = {w[0]['estimatedCostSeconds'] / times['workload_host_seconds']:,.0f}× the workload's "
+                      f"{times['workload_host_seconds']:.4f} s run natively on this machine")

@@ -48,7 +48,8 @@ struct Rewrite: ParsableCommand {
             if json { try printJSON(summary); return }
             var out = "wrote \(output): \(r.clusterCount) clusters (\(Describe.count(r.storeBytes)) B in the \(backend ?? s.config.storage) store), "
             out += "resident code \(Describe.count(r.residentCodeBytes)) B (manager \(r.managerCodeBytes), thunks \(r.thunkBytes), text \(r.residentTextBytes)), "
-            out += "buffer \(Describe.count(r.bufferBytes)) B, total memory \(Describe.count(r.totalMemoryBytes)) B against \(Describe.count(r.originalTextBytes)) B of code\n"
+            out += "buffer \(Describe.count(r.bufferBytes)) B, total memory \(Describe.count(r.totalMemoryBytes)) B against \(Describe.count(r.originalTextBytes)) B of code; "
+            out += "\(Describe.count(r.directCallsFromBuffer)) calls in clusters go straight to callees that cannot unload them\n"
             if !r.demotedClusters.isEmpty {
                 out += "kept resident (rewritten code outgrew the buffer): clusters \(r.demotedClusters.map(String.init).joined(separator: ", "))\n"
             }
@@ -70,11 +71,13 @@ struct RewriteSummary: Encodable {
     var storeBytes: Int
     var totalMemoryBytes: Int
     var originalTextBytes: Int
+    var directCallsFromBuffer: Int
 
     init(_ r: RewriteResult) {
         clusters = r.clusterCount; clusterBytes = r.clusterBytes; demotedClusters = r.demotedClusters
         residentCodeBytes = r.residentCodeBytes; managerCodeBytes = r.managerCodeBytes; thunkBytes = r.thunkBytes
         residentTextBytes = r.residentTextBytes; managerDataBytes = r.managerDataBytes; bufferBytes = r.bufferBytes
         storeBytes = r.storeBytes; totalMemoryBytes = r.totalMemoryBytes; originalTextBytes = r.originalTextBytes
+        directCallsFromBuffer = r.directCallsFromBuffer
     }
 }

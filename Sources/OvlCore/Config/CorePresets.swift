@@ -21,6 +21,8 @@ public enum CorePresets {
         Entry(pattern: "apply_irel", why: "start-up: IRELATIVE relocations run IFUNC resolvers (glibc)"),
         Entry(pattern: "_init", why: "start-up: .init"),
         Entry(pattern: "_fini", why: "exit: .fini"),
+        Entry(pattern: "_Exit", why: "exit: the rewritten image's overlay manager writes its load counters here"),
+        Entry(pattern: "_exit", why: "exit: the rewritten image's overlay manager writes its load counters here"),
         Entry(pattern: "__restore_rt", why: "signal return trampoline"),
         Entry(pattern: "__restore", why: "signal return trampoline"),
         Entry(pattern: "section:.init", why: "section .init runs before main"),

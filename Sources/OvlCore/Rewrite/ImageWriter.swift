@@ -8,7 +8,8 @@
 ///     RX   program headers │ overlay manager │ thunks │ resident text
 ///     RW   manager data │ entry table │ cluster address table │ counters   (+ zero-filled:
 ///          manager buffers, restore-record pool)
-///     RWX  code buffer (no file bytes)
+///     R-X  code buffer and restore stubs (no file bytes; the manager makes the pages
+///          writable only while it writes code into them)
 ///     R    overlay store (memory backend; with the file backend the bytes are in the
 ///          file but in no segment, and the manager preads them from /proc/self/exe)
 ///     .shstrtab │ .symtab │ .strtab │ section headers
@@ -50,7 +51,7 @@ struct ImageWriter {
             if i == lastLoad {
                 phdr(ELFFile.PT_LOAD, 5, rx.offset, rx.vaddr, UInt64(rx.bytes.count), UInt64(rx.bytes.count), 0x1000)
                 phdr(ELFFile.PT_LOAD, 6, rw.offset, rw.vaddr, UInt64(rw.bytes.count), rw.memSize, 0x1000)
-                phdr(ELFFile.PT_LOAD, 7, buffer.offset, buffer.vaddr, 0, buffer.size, 0x1000)
+                phdr(ELFFile.PT_LOAD, 5, buffer.offset, buffer.vaddr, 0, buffer.size, 0x1000)
                 if store.vaddr != 0 {
                     phdr(ELFFile.PT_LOAD, 4, store.offset, store.vaddr, UInt64(store.bytes.count), UInt64(store.bytes.count), 0x1000)
                 }

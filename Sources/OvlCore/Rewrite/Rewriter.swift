@@ -26,6 +26,9 @@ public struct RewriteResult: Sendable {
     public var bufferBytes: Int
     public var storeBytes: Int
     public var originalTextBytes: Int
+    /// Calls in buffer code that go straight to their callee because it cannot load
+    /// another cluster before it returns (`CallReach`); the others go through the manager.
+    public var directCallsFromBuffer: Int = 0
     /// Code that stays in memory: manager code, thunks and resident text.
     public var residentCodeBytes: Int { managerCodeBytes + thunkBytes + residentTextBytes }
     /// Resident code + buffer + manager data.
@@ -117,6 +120,10 @@ struct Builder {
     var splitPoints = Set<UInt64>()
 
     var units: [CodeUnit] = []       // 0 = resident, k + 1 = cluster k
+    /// Which units each call may enter (recomputed whenever `chainCluster` changes).
+    var reach: CallReach?
+    /// Calls in buffer code that go straight to their callee (counted on the final layout).
+    var directCalls = 0
     var thunkID: [UInt64: UInt32] = [:]
     var thunkBlocks: [UInt64] = []
     var jumpThunks: [UInt64] = []
@@ -229,7 +236,11 @@ struct Builder {
                 let op = Builder.skipPrefixes(bytes)
                 if ins.flow == .call {
                     var it = CodeItem(kind: .call, original: at, bytes: [])
-                    if inBuffer || tu != 0 { needCallThunk(t); it.target = .callThunk(t) } else { it.target = .code(t) }
+                    if inBuffer && (tu == u || tu == 0) && reach!.staysIn(u, callingBlock: p.block(containing: t)!) {
+                        // The callee cannot take this cluster out of the buffer: a plain call.
+                        it.target = .code(t)
+                        directCalls += 1
+                    } else if inBuffer || tu != 0 { needCallThunk(t); it.target = .callThunk(t) } else { it.target = .code(t) }
                     out.append(it)
                     continue
                 }
@@ -334,6 +345,7 @@ struct Builder {
             hooked.insert(p.functions[f].firstBlock)
         }
         // Signal handlers and everything the core set pins are resident in the clustering already.
+        reach = CallReach(program: p) { unit(ofBlock: Int32($0)) }
 
         // Clusters, laid out for the buffer; one that outgrew it stays resident.
         var clusterChains = [[Int32]](repeating: [], count: clusterCount)
@@ -355,6 +367,8 @@ struct Builder {
         for k in 0..<clusterCount where !clusterChains[k].isEmpty && !demoted.contains(k) { newID[k] = n; oldIDs.append(k); n += 1 }
         for ch in 0..<chainCluster.count where chainCluster[ch] >= 0 { chainCluster[ch] = newID[Int(chainCluster[ch])] }
         clusterCount = Int(n)
+        reach = CallReach(program: p) { unit(ofBlock: Int32($0)) }
+        directCalls = 0
 
         thunkID = [:]; thunkBlocks = []; jumpThunks = []; callThunks = []; jumpThunkIndex = [:]; callThunkIndex = [:]
         var residentChains: [Int32] = []
@@ -537,7 +551,7 @@ struct Builder {
             jthunkAt, jthunkAt + UInt64(jumpThunks.count * 15), cthunkAt, cthunkAt + UInt64(callThunks.count * 10),
             UInt64(clusterCount), clusterTableAt, backend == .memory ? 0 : 1, backend == .memory ? storeVaddr : 0, storeOff,
             countersAt, stubsAt, UInt64(Rewriter.restoreStubCapacity), stubKeysAt, stubHashAt, UInt64(stubHashSize),
-            try sym("_ovl_restore"),
+            try sym("_ovl_restore"), bufVaddr, up(stubsAt + stubBytes, page) - bufVaddr,
         ]
         for (i, v) in fields.enumerated() { data.replaceSubrange((imageAt + i * 8)..<(imageAt + i * 8 + 8), with: le(v, 8)) }
         var rw = data
@@ -577,15 +591,15 @@ struct Builder {
             (".ovl.text", residentAt, UInt64(residentBytes.count), 0x6, rxOff + (residentAt - rxVaddr), 1),
             (".ovl.data", rwVaddr, UInt64(rw.count), 0x3, rwOff, 1),
             (".ovl.bss", bssAt, rwMemEnd - bssAt, 0x3, rwOff + UInt64(rw.count), 8),
-            (".ovl.buffer", bufVaddr, UInt64(s.config.bufferSize), 0x7, bufOff, 8),
-            (".ovl.restore", stubsAt, stubBytes, 0x7, bufOff, 8),
+            (".ovl.buffer", bufVaddr, UInt64(s.config.bufferSize), 0x6, bufOff, 8),
+            (".ovl.restore", stubsAt, stubBytes, 0x6, bufOff, 8),
             (".ovl.store", backend == .memory ? storeVaddr : 0, UInt64(store.count), backend == .memory ? 0x2 : 0, storeOff, 1),
         ]
         var symbols: [(String, UInt64, UInt64, Int, UInt8)] = []  // name, value, size, section (new index), type
         for n in ["_dynamic_jmp", "_dynamic_call", "_dynamic_call_ind", "_ovl_restore", "_ovl_exit_hook"] {
             symbols.append((n, try sym(n), 0, 0, ELFFile.STT_FUNC))
         }
-        symbols.append(("ovl_image", try sym("ovl_image"), 18 * 8, 3, ELFFile.STT_OBJECT))
+        symbols.append(("ovl_image", try sym("ovl_image"), UInt64(fields.count * 8), 3, ELFFile.STT_OBJECT))
         symbols.append(("ovl_cluster_address_table", clusterTableAt, UInt64((clusterCount + 1) * 4), 3, ELFFile.STT_OBJECT))
         symbols.append(("ovl_entries", entriesAt, UInt64(entries.count), 3, ELFFile.STT_OBJECT))
         symbols.append(("ovl_restore_stubs", stubsAt, stubBytes, 6, ELFFile.STT_OBJECT))
@@ -610,7 +624,7 @@ struct Builder {
             clusterBytes: clusterBytes, managerCodeBytes: Int(managerTextSize), thunkBytes: thunks.count,
             residentTextBytes: residentBytes.count, managerDataBytes: rw.count,
             managerZeroBytes: Int(stubKeysAt - bssAt) + pageZero, bufferBytes: s.config.bufferSize,
-            storeBytes: store.count, originalTextBytes: p.textSectionBytes)
+            storeBytes: store.count, originalTextBytes: p.textSectionBytes, directCallsFromBuffer: directCalls)
     }
 }
 
