@@ -222,6 +222,7 @@ struct CFGBuilder {
     var tableJumps: [(Int, UInt64)] = []
     // Resolved jump-table targets per instruction index.
     var tableTargets: [Int: [UInt64]] = [:]
+    var tableAddress: [Int: UInt64] = [:]
 
     // MARK: Leaders
 
@@ -284,7 +285,7 @@ struct CFGBuilder {
                 leaders.insert(v)
                 entry += 8
             }
-            if !targets.isEmpty { tableTargets[i] = targets }
+            if !targets.isEmpty { tableTargets[i] = targets; tableAddress[i] = table }
         }
     }
 
@@ -347,7 +348,10 @@ struct CFGBuilder {
             p.blockTargetAddress.append(insFlow[last].isDirect ? insTarget[last] : 0)
             p.blockTarget.append(-1)
             p.blockContinues.append(false)
-            if let t = tableTargets[last] { tableJumpBlocks.append((b, t)) }
+            if let t = tableTargets[last] {
+                tableJumpBlocks.append((b, t))
+                p.jumpTables[Int32(b)] = (tableAddress[last]!, t.count)
+            }
             i = j
         }
         if currentRegion >= 0 {

@@ -48,6 +48,9 @@ public final class Program: @unchecked Sendable {
     public internal(set) var blockContinues: [Bool] = []
     /// Targets of indirect jumps resolved through jump tables, keyed by block.
     public internal(set) var jumpTableTargets: [Int32: [Int32]] = [:]
+    /// The table each of those jumps reads (8-byte absolute entries) and how many of its
+    /// entries are targets.
+    public internal(set) var jumpTables: [Int32: (address: UInt64, entries: Int)] = [:]
     /// Indirect jumps that could not be resolved (tail calls through pointers, mostly).
     public internal(set) var unresolvedIndirectJumps = 0
 

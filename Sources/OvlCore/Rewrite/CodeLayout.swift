@@ -16,6 +16,9 @@ enum CodeRef: Hashable {
     case callThunk(UInt64)
     /// Data (or anything that does not move).
     case fixed(UInt64)
+    /// Cold code at its address in the code buffer, valid only while its cluster is
+    /// loaded: entries of a jump table that only code of that same cluster reads.
+    case buffer(UInt64)
     /// An overlay manager entry point.
     case manager(String)
 }
@@ -49,6 +52,9 @@ struct CodeItem {
     var ripTarget: CodeRef = .fixed(0)
     /// Absolute fields (R_X86_64_32/32S/64 to code): offset, size, referent.
     var absolute: [(offset: Int, size: Int, ref: CodeRef)] = []
+    /// Starts on a 16-byte boundary (no-ops before it): a hot loop head the compiler had
+    /// aligned, which compacting the code would otherwise leave anywhere.
+    var aligned = false
 
     var size: Int {
         switch kind {
@@ -78,7 +84,11 @@ struct CodeUnit {
             offsets = []
             offsets.reserveCapacity(items.count)
             var o = 0
-            for it in items { offsets.append(o); o += it.size }
+            for it in items {
+                if it.aligned { o = (o + 15) & ~15 }
+                offsets.append(o)
+                o += it.size
+            }
             size = o
             var changed = false
             for i in items.indices {
@@ -118,6 +128,7 @@ struct CodeUnit {
             return le(UInt64(UInt32(truncatingIfNeeded: d)), 4)
         }
         for (i, it) in items.enumerated() {
+            if out.count < offsets[i] { out += CodeUnit.nops(offsets[i] - out.count) }
             let at = base + UInt64(offsets[i])
             let next = at + UInt64(it.size)
             switch it.kind {
@@ -157,6 +168,26 @@ struct CodeUnit {
             case .exitHook:
                 out.append(0xE8); out += try rel32(try address(.manager("_ovl_exit_hook")), from: next, at: it.original)
             }
+        }
+        return out
+    }
+}
+
+extension CodeUnit {
+    /// `n` bytes of no-ops in as few instructions as possible (the recommended multi-byte
+    /// `nop` forms, at most 9 bytes each).
+    static func nops(_ n: Int) -> [UInt8] {
+        let forms: [[UInt8]] = [
+            [0x90], [0x66, 0x90], [0x0F, 0x1F, 0x00], [0x0F, 0x1F, 0x40, 0x00], [0x0F, 0x1F, 0x44, 0x00, 0x00],
+            [0x66, 0x0F, 0x1F, 0x44, 0x00, 0x00], [0x0F, 0x1F, 0x80, 0x00, 0x00, 0x00, 0x00],
+            [0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00], [0x66, 0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+        ]
+        var out: [UInt8] = []
+        var left = n
+        while left > 0 {
+            let k = min(left, forms.count)
+            out += forms[k - 1]
+            left -= k
         }
         return out
     }

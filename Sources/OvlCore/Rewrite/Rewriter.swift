@@ -122,6 +122,9 @@ struct Builder {
     var units: [CodeUnit] = []       // 0 = resident, k + 1 = cluster k
     /// Which units each call may enter (recomputed whenever `chainCluster` changes).
     var reach: CallReach?
+    /// Executed blocks that a later block of their function branches back to and that the
+    /// compiler put on a 16-byte boundary.
+    var hotLoopHeads = Set<Int32>()
     /// Calls in buffer code that go straight to their callee (counted on the final layout).
     var directCalls = 0
     var thunkID: [UInt64: UInt32] = [:]
@@ -147,6 +150,12 @@ struct Builder {
         }
         for rs in elf.relocationSections where rs.appliesTo < elf.sections.count && elf.sections[rs.appliesTo].isExecutable {
             for r in rs.relocations { codeRelocs[r.offset] = r }
+        }
+        for b in 0..<prog.blockCount where prog.blockKind[b] == .jump || prog.blockKind[b] == .conditionalJump {
+            let t = Int(prog.blockTarget[b])
+            guard t >= 0, t <= b, prog.blockFunction[t] == prog.blockFunction[b], prog.blockStart[t] % 16 == 0,
+                  session.profiles.contains(where: { $0.blockCounts[t] > 0 }) else { continue }
+            hotLoopHeads.insert(Int32(t))
         }
     }
 
@@ -195,6 +204,9 @@ struct Builder {
         var out: [CodeItem] = []
         if hooked.contains(b) { out.append(CodeItem(kind: .exitHook, original: p.blockStart[Int(b)], bytes: [])) }
         let inBuffer = u > 0
+        // Resident hot loops keep the 16-byte alignment the compiler gave them (clusters
+        // stay compact: their size is what the coalescer fitted into the buffer).
+        let alignHere = !inBuffer && hotLoopHeads.contains(b)
         let decoded = p.instructions(ofBlock: Int(b))
         var n = 0
         while n < decoded.count {
@@ -301,6 +313,7 @@ struct Builder {
             }
             out.append(it)
         }
+        if alignHere && !out.isEmpty { out[0].aligned = true }
         // A chain's last block that would run on into code placed elsewhere: an explicit jump.
         let k = p.blockKind[Int(b)]
         let chain = Int(s.chains.blockChain[Int(b)])
@@ -381,6 +394,20 @@ struct Builder {
             clusterUnits.append(u)
         }
 
+        // Jump tables that only code of one cluster reads: their entries for cases in that
+        // cluster hold buffer addresses (valid whenever the jump runs, since it runs from
+        // the buffer), so a switch in cold code goes straight to its case; entries for
+        // cases elsewhere keep their canonical address (resident code or a jump thunk).
+        var clusterTableField: [UInt64: Int] = [:]  // entry address -> the cluster's unit
+        var tableUsers: [UInt64: [Int32]] = [:]
+        for (b, t) in p.jumpTables { tableUsers[t.address, default: []].append(b) }
+        for (address, users) in tableUsers {
+            let u = unit(ofBlock: users[0])
+            guard u > 0, users.allSatisfy({ unit(ofBlock: $0) == u }) else { continue }
+            let entries = users.map { p.jumpTables[$0]!.entries }.min()!
+            for e in 0..<entries { clusterTableField[address + UInt64(8 * e)] = u }
+        }
+
         // Code pointers in data.
         var dataPatches: [(fileOffset: Int, size: Int, ref: CodeRef, pcRelativeFrom: UInt64?)] = []
         for rs in elf.relocationSections where rs.appliesTo < elf.sections.count {
@@ -411,6 +438,10 @@ struct Builder {
                     continue
                 }
                 let b = try blockAt(r.target, from: r.offset)
+                if size == 8, let u = clusterTableField[r.offset], unit(of: b) == u {
+                    dataPatches.append((Int(sec.offset + (r.offset - sec.address)), size, .buffer(b), pc))
+                    continue
+                }
                 dataPatches.append((Int(sec.offset + (r.offset - sec.address)), size, canonical(b), pc))
             }
         }
@@ -493,6 +524,8 @@ struct Builder {
 
         // Resolving references outside a unit.
         let prog = p
+        let blockChain = s.chains.blockChain, finalCluster = chainCluster
+        let unitOf: (UInt64) -> Int = { a in Int(finalCluster[Int(blockChain[prog.block(containing: a)!])]) + 1 }
         let resolveResidentBlock: (UInt64) throws -> UInt64 = { b in
             guard let i = resident.addrItem[b] else { throw OvlError("internal: code at 0x\(String(b, radix: 16)) is not resident") }
             return residentAt + UInt64(resident.offsets[i])
@@ -505,6 +538,10 @@ struct Builder {
             case .callThunk(let b): return cthunkAt + UInt64(cIndex[b]! * 10)
             case .fixed(let a): return a
             case .manager(let n): return try sym(n)
+            case .buffer(let b):
+                let k = unitOf(b)
+                guard k > 0, let i = clusterUnits[k - 1].addrItem[b] else { throw OvlError("internal: code at 0x\(String(b, radix: 16)) is in no cluster") }
+                return bufVaddr + UInt64(clusterUnits[k - 1].offsets[i])
             }
         }
 
