@@ -197,6 +197,84 @@ void ovl_on_restore(uint64_t *frame) {
     frame[0] = enter((int32_t)(key >> 32), (uint32_t)key);
 }
 
+/* Fast paths. Most transfers through the manager load nothing: the target is resident
+   or its cluster is the one in the buffer, and a return site in the buffer already has its
+   restore stub. These functions handle exactly those cases and nothing else — they never
+   load, never make a stub, never die — and return 0 to send everything else down the
+   slow path, which does the same work through the same rules. They save every register
+   they touch (no_caller_saved_registers), so the entry points call them after saving only
+   the flags, %rax (the answer) and %rdi (the frame). */
+#define OVL_FAST __attribute__((used, no_caller_saved_registers, force_align_arg_pointer))
+
+/* The address control goes to for entry `id` when that loads nothing; 0 otherwise. */
+static inline __attribute__((always_inline)) uint64_t fast_target(uint64_t id) {
+    if (!inited || id >= ovl_image.entry_count) return 0;
+    const ovl_entry *e = (const ovl_entry *)ovl_image.entries + id;
+    if (e->cluster < 0) return e->value;
+    if (e->cluster != state.holds[0]) return 0;
+    /* What ovl_rules_enter does when the buffer holds the cluster (rule 1). */
+    state.clock++;
+    state.used[0] = state.clock;
+    return ovl_image.buffer + e->value;
+}
+
+/* The restore stub already made for a return address in the buffer, the address itself
+   when it is not in the buffer, 0 when a stub would have to be made. */
+static inline __attribute__((always_inline)) uint64_t fast_return(uint64_t ret) {
+    if (ret - ovl_image.buffer >= ovl_image.buffer_size) return ret;
+    uint64_t key = ((uint64_t)(uint32_t)state.holds[0] << 32) | (uint32_t)(ret - ovl_image.buffer);
+    const uint64_t *keys = (const uint64_t *)ovl_image.stub_keys;
+    const uint16_t *hash = (const uint16_t *)ovl_image.stub_hash;
+    uint64_t mask = ovl_image.stub_hash_size - 1;
+    for (uint64_t h = (key * 0x9E3779B97F4A7C15ULL) >> 40;; h++) {
+        uint16_t e = hash[h & mask];
+        if (e == 0) return 0;
+        if (keys[e - 1] == key) return ovl_image.stubs + 5 * (uint64_t)(e - 1);
+    }
+}
+
+/* Decides the return first, so that a miss leaves no trace in the state. */
+OVL_FAST uint64_t ovl_fast_call(uint64_t *frame) {
+    uint64_t ret = inited ? fast_return(frame[1]) : 0;
+    if (!ret) return 0;
+    uint64_t target = fast_target(frame[0]);
+    if (!target) return 0;
+    frame[0] = target;
+    frame[1] = ret;
+    return 1;
+}
+
+OVL_FAST uint64_t ovl_fast_jmp(uint64_t *frame) {
+    uint64_t target = fast_target(frame[0]);
+    if (!target) return 0;
+    frame[0] = target;
+    return 1;
+}
+
+OVL_FAST uint64_t ovl_fast_call_ind(uint64_t *frame) {
+    uint64_t ret = inited ? fast_return(frame[0]) : 0;
+    if (!ret) return 0;
+    uint64_t x = frame[1], target;
+    if (x >= ovl_image.jthunk_lo && x < ovl_image.jthunk_hi) target = fast_target(*(const uint32_t *)(x + 6));
+    else if (x >= ovl_image.cthunk_lo && x < ovl_image.cthunk_hi) target = fast_target(*(const uint32_t *)(x + 1));
+    else target = x;
+    if (!target) return 0;
+    frame[0] = target;
+    frame[1] = ret;
+    return 1;
+}
+
+OVL_FAST uint64_t ovl_fast_restore(uint64_t *frame) {
+    uint64_t i = (frame[0] - ovl_image.stubs) / 5 - 1;
+    if (i >= stub_count) return 0;
+    uint64_t key = ((const uint64_t *)ovl_image.stub_keys)[i];
+    if (!inited || (int32_t)(key >> 32) != state.holds[0]) return 0;
+    state.clock++;
+    state.used[0] = state.clock;
+    frame[0] = ovl_image.buffer + (uint32_t)key;
+    return 1;
+}
+
 /* Only touched at exit. The environment is scanned in pieces of this buffer. */
 static char envbuf[8192];
 static char out[1024];
@@ -267,6 +345,12 @@ void ovl_on_exit(void) {
     " push %r8\n push %r9\n push %r10\n push %r11\n push %rbx\n cld\n"
 #define OVL_CALL(h) \
     " lea 88(%rsp), %rdi\n mov %rsp, %rbx\n and $-16, %rsp\n call " h "\n mov %rbx, %rsp\n"
+/* Tries the fast path FN on the words at FRAME(%rsp) on entry; when it answers, returns
+   with EXIT; otherwise falls through to the slow path with everything as it was. The
+   test's flags survive the pops; the caller's flags are restored either way. */
+#define OVL_FAST_PATH(fn, exit) \
+    "pushfq\n push %rax\n push %rdi\n lea 24(%rsp), %rdi\n call " fn "\n test %rax, %rax\n" \
+    " pop %rdi\n pop %rax\n jz 1f\n popfq\n " exit "\n1:\n popfq\n"
 #define OVL_RESTORE \
     " pop %rbx\n pop %r11\n pop %r10\n pop %r9\n pop %r8\n pop %rdi\n pop %rsi\n" \
     " pop %rdx\n pop %rcx\n pop %rax\n popfq\n"
@@ -274,15 +358,19 @@ void ovl_on_exit(void) {
 __asm__(
     ".text\n"
     ".globl _dynamic_jmp\n.type _dynamic_jmp,@function\n_dynamic_jmp:\n"
+    OVL_FAST_PATH("ovl_fast_jmp", "ret $128")
     OVL_SAVE OVL_CALL("ovl_on_jmp") OVL_RESTORE " ret $128\n"
     ".size _dynamic_jmp, .-_dynamic_jmp\n"
     ".globl _dynamic_call\n.type _dynamic_call,@function\n_dynamic_call:\n"
+    OVL_FAST_PATH("ovl_fast_call", "ret")
     OVL_SAVE OVL_CALL("ovl_on_call") OVL_RESTORE " ret\n"
     ".size _dynamic_call, .-_dynamic_call\n"
     ".globl _dynamic_call_ind\n.type _dynamic_call_ind,@function\n_dynamic_call_ind:\n"
+    OVL_FAST_PATH("ovl_fast_call_ind", "ret")
     OVL_SAVE OVL_CALL("ovl_on_call_ind") OVL_RESTORE " ret\n"
     ".size _dynamic_call_ind, .-_dynamic_call_ind\n"
     ".globl _ovl_restore\n.type _ovl_restore,@function\n_ovl_restore:\n"
+    OVL_FAST_PATH("ovl_fast_restore", "ret")
     OVL_SAVE OVL_CALL("ovl_on_restore") OVL_RESTORE " ret\n"
     ".size _ovl_restore, .-_ovl_restore\n"
     ".globl _ovl_exit_hook\n.type _ovl_exit_hook,@function\n_ovl_exit_hook:\n"
