@@ -276,8 +276,8 @@ OVL_FAST uint64_t ovl_fast_restore(uint64_t *frame) {
 }
 
 /* Only touched at exit. The environment is scanned in pieces of this buffer. */
-static char envbuf[8192];
-static char out[1024];
+static char envbuf[512];
+static char out[256];
 static uint64_t outlen;
 static long outfd = -1;
 static void flush(void) { if (outlen) sys3(1, outfd, (long)out, (long)outlen); outlen = 0; }
@@ -287,7 +287,7 @@ static void putn(uint64_t v) {
     do { t[i++] = (char)('0' + v % 10); v /= 10; } while (v);
     while (i) { if (outlen == sizeof out) flush(); out[outlen++] = t[--i]; }
 }
-static char path[4096];
+static char path[1024];
 
 /* Finds OVL_STATS=… in /proc/self/environ, reading it piece by piece. */
 static int stats_path(void) {

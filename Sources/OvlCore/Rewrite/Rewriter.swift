@@ -19,9 +19,8 @@ public struct RewriteResult: Sendable {
     /// Manager data written in the image: its variables, the entry table (8 B a
     /// thunk), the cluster address table (4 B a cluster + 1) and the load counters.
     public var managerDataBytes: Int
-    /// Zero-filled manager memory: its own variables and one page each of the restore
-    /// stub pool and its tables (reserved for `restoreStubCapacity` stubs; pages are
-    /// touched only as return sites are met).
+    /// Zero-filled manager memory: its own variables, the restore stub pool and its
+    /// tables (one stub for each call site in the clusters, at most).
     public var managerZeroBytes: Int
     public var bufferBytes: Int
     public var storeBytes: Int
@@ -49,8 +48,6 @@ public struct RewriteResult: Sendable {
 /// cluster grows only by short branches relaxed to long ones and by its indirect calls,
 /// less than `StubModel` charges, and a cluster the coalescer fitted in the buffer fits.
 public enum Rewriter {
-    /// Restore stubs the pool can grow to: one per distinct return site in buffer code.
-    public static let restoreStubCapacity = 4096
     /// The smallest code buffer the rewriter accepts.
     public static let minimumBufferSize = 64
 
@@ -504,12 +501,25 @@ struct Builder {
         let rwFileEnd = countersAt + UInt64(clusterCount * 16)
         let bssAt = up(rwFileEnd, 64)
         let stubKeysAt = up(bssAt + UInt64(probe.bssSize), 64)
-        let stubHashAt = stubKeysAt + UInt64(Rewriter.restoreStubCapacity * 8)
-        let stubHashSize = Rewriter.restoreStubCapacity * 2
+        // Restore stubs: at most one per return site in cluster code that the manager sees
+        // (calls through a call thunk or `_dynamic_call_ind`; a direct call's callee returns
+        // straight to it), so the pool and its tables are sized to that count.
+        var returnSites = 0
+        for u in clusterUnits {
+            for it in u.items {
+                if it.kind == .pushIndirect { returnSites += 1 }
+                if it.kind == .call, case .callThunk = it.target { returnSites += 1 }
+            }
+        }
+        guard returnSites < 65_535 else { throw OvlError("cannot rewrite: \(returnSites) call sites in clusters, more than the restore-stub table indexes (65,534)") }
+        let stubCapacity = max(1, returnSites)
+        var stubHashSize = 16
+        while stubHashSize < 2 * stubCapacity { stubHashSize *= 2 }
+        let stubHashAt = stubKeysAt + UInt64(stubCapacity * 8)
         let rwMemEnd = stubHashAt + UInt64(stubHashSize * 2)
         let bufVaddr = up(rwMemEnd, page)
         let stubsAt = bufVaddr + up(UInt64(s.config.bufferSize), 16)
-        let stubBytes = UInt64(Rewriter.restoreStubCapacity * 5)
+        let stubBytes = UInt64(stubCapacity * 5)
         let bufOff = up(rwOff + (rwFileEnd - rwVaddr), page)
         let storeOff = bufOff
         let storeVaddr = up(stubsAt + stubBytes, page)
@@ -587,7 +597,7 @@ struct Builder {
             0x45474d494c564f, bufVaddr, UInt64(s.config.bufferSize), entriesAt, UInt64(thunkBlocks.count),
             jthunkAt, jthunkAt + UInt64(jumpThunks.count * 15), cthunkAt, cthunkAt + UInt64(callThunks.count * 10),
             UInt64(clusterCount), clusterTableAt, backend == .memory ? 0 : 1, backend == .memory ? storeVaddr : 0, storeOff,
-            countersAt, stubsAt, UInt64(Rewriter.restoreStubCapacity), stubKeysAt, stubHashAt, UInt64(stubHashSize),
+            countersAt, stubsAt, UInt64(stubCapacity), stubKeysAt, stubHashAt, UInt64(stubHashSize),
             try sym("_ovl_restore"), bufVaddr, up(stubsAt + stubBytes, page) - bufVaddr,
         ]
         for (i, v) in fields.enumerated() { data.replaceSubrange((imageAt + i * 8)..<(imageAt + i * 8 + 8), with: le(v, 8)) }
@@ -655,12 +665,12 @@ struct Builder {
         w.symbols = symbols
         let out = try w.write()
 
-        let pageZero = 3 * Int(page)
+        let stubMemory = Int(rwMemEnd - stubKeysAt) + Int(stubBytes)
         return RewriteResult(
             image: out, chainCluster: chainCluster, clusterCount: clusterCount, demotedClusters: demoted,
             clusterBytes: clusterBytes, managerCodeBytes: Int(managerTextSize), thunkBytes: thunks.count,
             residentTextBytes: residentBytes.count, managerDataBytes: rw.count,
-            managerZeroBytes: Int(stubKeysAt - bssAt) + pageZero, bufferBytes: s.config.bufferSize,
+            managerZeroBytes: Int(stubKeysAt - bssAt) + stubMemory, bufferBytes: s.config.bufferSize,
             storeBytes: store.count, originalTextBytes: p.textSectionBytes, directCallsFromBuffer: directCalls)
     }
 }
