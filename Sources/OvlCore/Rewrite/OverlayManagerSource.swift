@@ -28,7 +28,10 @@ enum OverlayManagerSource {
 #include <stdint.h>
 #include "ovl_rules.h"
 
-typedef struct { int32_t cluster; uint32_t value; } ovl_entry;
+/* An entry: the target's cluster (-1 resident) and its address (resident) or offset in
+   the cluster; `stays` is 1 when nothing the target can reach before it returns is in
+   another cluster (the rewriter's CallReach), so calling it cannot unload the caller. */
+typedef struct { int16_t cluster; uint16_t stays; uint32_t value; } ovl_entry;
 
 /* Filled in by the rewriter after linking (it finds the symbol). Keep the field order in
    step with the `fields` array Builder.build writes. */
@@ -251,13 +254,22 @@ OVL_FAST uint64_t ovl_fast_jmp(uint64_t *frame) {
     return 1;
 }
 
+/* A call through a pointer to cold code that cannot unload the caller's cluster (the
+   target is in that cluster, or resident, and stays) returns straight to the buffer: no
+   restore stub is needed for it. */
 OVL_FAST uint64_t ovl_fast_call_ind(uint64_t *frame) {
-    uint64_t ret = inited ? fast_return(frame[0]) : 0;
-    if (!ret) return 0;
-    uint64_t x = frame[1], target;
-    if (x >= ovl_image.jthunk_lo && x < ovl_image.jthunk_hi) target = fast_target(*(const uint32_t *)(x + 6));
-    else if (x >= ovl_image.cthunk_lo && x < ovl_image.cthunk_hi) target = fast_target(*(const uint32_t *)(x + 1));
-    else target = x;
+    if (!inited) return 0;
+    uint64_t x = frame[1], target, id = ~0ULL;
+    if (x >= ovl_image.jthunk_lo && x < ovl_image.jthunk_hi) id = *(const uint32_t *)(x + 6);
+    else if (x >= ovl_image.cthunk_lo && x < ovl_image.cthunk_hi) id = *(const uint32_t *)(x + 1);
+    uint64_t ret = frame[0];
+    if (id != ~0ULL && id < ovl_image.entry_count && ((const ovl_entry *)ovl_image.entries)[id].stays) {
+        /* fast_target only answers for a resident target or one in the loaded cluster. */
+    } else {
+        ret = fast_return(ret);
+        if (!ret) return 0;
+    }
+    target = id != ~0ULL ? fast_target(id) : x;
     if (!target) return 0;
     frame[0] = target;
     frame[1] = ret;

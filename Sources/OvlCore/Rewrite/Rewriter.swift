@@ -580,13 +580,16 @@ struct Builder {
             thunks += le(UInt64(UInt32(truncatingIfNeeded: Int64(bitPattern: dcall &- (at + 10)))), 4)
         }
         var entries: [UInt8] = []
+        guard clusterCount < Int(Int16.max) else { throw OvlError("cannot rewrite: \(clusterCount) clusters, more than the entry table holds (32,766)") }
         for b in thunkBlocks {
-            let k = chainCluster[Int(s.chains.blockChain[p.block(containing: b)!])]
+            let block = p.block(containing: b)!
+            let k = chainCluster[Int(s.chains.blockChain[block])]
+            let stays: UInt64 = reach!.staysIn(Int(k) + 1, callingBlock: block) ? 1 << 16 : 0
             if k < 0 {
-                entries += le(UInt64(UInt32(bitPattern: -1)), 4) + le(try resolveResidentBlock(b), 4)
+                entries += le(0xFFFF | stays, 4) + le(try resolveResidentBlock(b), 4)
             } else {
                 let u = clusterUnits[Int(k)]
-                entries += le(UInt64(UInt32(k)), 4) + le(UInt64(u.offsets[u.addrItem[b]!]), 4)
+                entries += le(UInt64(UInt16(k)) | stays, 4) + le(UInt64(u.offsets[u.addrItem[b]!]), 4)
             }
         }
 
