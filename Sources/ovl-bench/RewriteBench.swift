@@ -51,7 +51,7 @@ func rewriteBenchmarks() {
     func pad(_ s: String, _ n: Int, left: Bool = false) -> String {
         s.count >= n ? s : (left ? s + String(repeating: " ", count: n - s.count) : String(repeating: " ", count: n - s.count) + s)
     }
-    print("\nrewriter: measured on the written images (memory store, \(Config().bufferSize) B buffer); wall times best of 7, run alternately")
+    print("\nrewriter: measured on the written images (memory store, \(Config().bufferSize) B buffer); wall times best of 7 (long inputs 11), run alternately")
     print(pad("program", 14, left: true) + pad("code B", 9) + pad("resident B", 12) + pad("total B", 9) + pad("reduction", 11)
           + " | default: loads    time" + " | long input: loads    time (original)  µs/load" + " | stress: buffer B  loads    time")
     var ratios: [Double] = [], longRatios: [Double] = [], stressRatios: [Double] = []
@@ -81,7 +81,7 @@ func rewriteBenchmarks() {
             + pad("\(r.totalMemoryBytes)", 9) + pad(String(format: "%.1f%%", reduction), 11)
         line += " | " + pad("\(loads(path, args))", 14) + pad(String(format: "%.2fx", ratio), 8)
         if let la = longInputs[name] {
-            let lt = race([(image, la), (path, la)], repeat: 5)
+            let lt = race([(image, la), (path, la)], repeat: 11)
             let n = loads(path, la)
             let lr = lt[1] / lt[0]
             longRatios.append(lr)
