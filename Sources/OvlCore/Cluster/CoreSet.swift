@@ -71,36 +71,75 @@ public struct CoreSet: Sendable {
             if let r = f.requiredResidentReason { core.add(Int32(i), .required, r) }
         }
         if let entry = p.function(containing: p.elf.entry) { core.add(Int32(entry), .required, "entry point") }
-        for (f, site) in signalHandlers(p) {
+        let handlers = signalHandlers(p)
+        for (f, site) in handlers {
             core.add(f, .required, "signal handler (installed at 0x\(String(site, radix: 16)))")
+        }
+        // A handler runs whenever the signal arrives, perhaps in the middle of code in the
+        // buffer: nothing it calls may load a cluster, so everything it reaches through
+        // direct calls, jumps and jump tables stays resident too.
+        for (f, callee) in reachedFromHandlers(p, handlers.map { $0.0 }) where core.reasons[f] == nil || core.reasons[f]?.origin != .required {
+            core.add(f, .required, "called from signal handler \(p.functions[Int(callee)].name)")
         }
         return core
     }
 
-    /// Functions whose address is loaded in a block that then calls signal() or
-    /// sigaction(): signal handlers, which must not load clusters (§3.4).
+    /// Functions reachable from `roots` through direct calls, direct jumps and resolved jump
+    /// tables (not the roots themselves), each with the root it was reached from.
+    static func reachedFromHandlers(_ p: Program, _ roots: [Int32]) -> [(Int32, Int32)] {
+        var from: [Int32: Int32] = [:]
+        var work: [(Int32, Int32)] = roots.map { ($0, $0) }
+        var visited = Set(roots)
+        var out: [(Int32, Int32)] = []
+        while let (f, root) = work.popLast() {
+            for b in p.functions[Int(f)].blocks {
+                var targets: [Int32] = []
+                switch p.blockKind[b] {
+                case .call, .jump, .conditionalJump: if p.blockTarget[b] >= 0 { targets.append(p.blockTarget[b]) }
+                case .indirectJump: targets += p.jumpTableTargets[Int32(b)] ?? []
+                default: break
+                }
+                for t in targets {
+                    let g = p.blockFunction[Int(t)]
+                    if visited.insert(g).inserted {
+                        from[g] = root
+                        out.append((g, root))
+                        work.append((g, root))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Signal handlers, which must not load clusters (§3.4): functions whose address is
+    /// taken in code of a function that calls signal(), sigaction() or the like. (The
+    /// address usually goes into a `struct sigaction` several calls before the install,
+    /// so any code address a function takes is suspect when it installs handlers.)
     static func signalHandlers(_ p: Program) -> [(Int32, UInt64)] {
         let installers: Set<String> = ["signal", "sigaction", "bsd_signal", "__sysv_signal", "__libc_sigaction", "sigset", "__sigaction"]
         var out: [(Int32, UInt64)] = []
         var seen = Set<Int32>()
+        var installs: [Int32: Bool] = [:]
+        func callsInstaller(_ fn: Int32) -> Bool {
+            if let known = installs[fn] { return known }
+            var yes = false
+            for b in p.functions[Int(fn)].blocks where p.blockKind[b] == .call && p.blockTarget[b] >= 0 {
+                let callee = p.functions[Int(p.blockFunction[Int(p.blockTarget[b])])]
+                if installers.contains(callee.name) || callee.aliases.contains(where: installers.contains) { yes = true; break }
+            }
+            installs[fn] = yes
+            return yes
+        }
         for rs in p.elf.relocationSections {
             guard rs.appliesTo < p.elf.sections.count, p.elf.sections[rs.appliesTo].isExecutable else { continue }
             for r in rs.relocations where r.type == ELFFile.R_X86_64_32 || r.type == ELFFile.R_X86_64_32S || r.type == ELFFile.R_X86_64_64 || r.type == ELFFile.R_X86_64_PC32 {
                 guard let f = p.function(containing: r.target), p.functions[f].address == r.target,
-                      let b = p.block(containing: r.offset) else { continue }
-                // The installing call ends this block or the next one or two.
-                var c = b
-                while c < p.blockCount && c <= b + 2 {
-                    if p.blockKind[c] == .call, p.blockTarget[c] >= 0 {
-                        let callee = p.functions[Int(p.blockFunction[Int(p.blockTarget[c])])]
-                        if installers.contains(callee.name) || callee.aliases.contains(where: installers.contains) {
-                            if seen.insert(Int32(f)).inserted { out.append((Int32(f), r.offset)) }
-                            break
-                        }
-                    }
-                    if p.blockKind[c] == .call || !p.blockContinues[c] { break }
-                    c += 1
-                }
+                      let b = p.block(containing: r.offset),
+                      let installer = p.function(containing: r.offset), callsInstaller(Int32(installer)) else { continue }
+                // A branch's own displacement is a call or jump, not an address taken.
+                if p.blockKind[b].isDirect && r.offset + 4 == p.blockStart[b] + UInt64(p.blockSize[b]) { continue }
+                if seen.insert(Int32(f)).inserted { out.append((Int32(f), r.offset)) }
             }
         }
         return out
