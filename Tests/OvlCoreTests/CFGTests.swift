@@ -130,3 +130,29 @@ import Testing
         }
     }
 }
+
+@Suite struct SignalHandlerTests {
+    /// sighandler fills a `struct sigaction` with `on_usr1` several calls before calling
+    /// sigaction; the handler, everything it calls directly and nothing of the
+    /// computation it interrupts must be required resident.
+    @Test func handlersAndWhatTheyCallAreRequiredResident() throws {
+        let p = try Program.load(path: Fixture.samples + "/sighandler")
+        let core = CoreSet.resolve(Config(), program: p)
+        func required(_ name: String) -> Bool {
+            guard let f = p.functionIndex(named: name) else { return false }
+            return core.reasons[Int32(f)]?.origin == .required
+        }
+        #expect(required("on_usr1"))
+        #expect(required("note_signal"))
+        #expect(required("scramble"))
+        #expect(p.functions.contains { $0.name.hasPrefix("format_decimal") && core.reasons[Int32(p.functionIndex(named: $0.name)!)]?.origin == .required })
+        #expect(required("write"))
+        #expect(!required("step_c"), "the interrupted computation is not the handler's")
+        #expect(!required("round_of"))
+        #expect(!required("main"), "main installs the handler; it is not one")
+        // Programs that install no handler get none.
+        let crc = try Program.load(path: Fixture.samples + "/crc")
+        let crcCore = CoreSet.resolve(Config(), program: crc)
+        #expect(!crcCore.reasons.values.contains { $0.why.contains("signal handler") })
+    }
+}
