@@ -156,3 +156,24 @@ import Testing
         #expect(!crcCore.reasons.values.contains { $0.why.contains("signal handler") })
     }
 }
+
+@Suite struct CallReachTests {
+    /// With every block in one cluster, a leaf reaches only that cluster; a function that
+    /// returns twice never qualifies for a direct call, nor does what calls through a
+    /// pointer. With every block resident, a leaf reaches only resident code.
+    @Test func leavesStayAndReturnsTwiceNeverDoes() throws {
+        let p = try Program.load(path: Fixture.samples + "/longjmp")
+        let inOne = CallReach(program: p) { _ in 1 }
+        let resident = CallReach(program: p) { _ in 0 }
+        func entry(_ name: String) throws -> Int { Int(p.functions[try #require(p.functionIndex(named: name))].firstBlock) }
+        #expect(inOne.staysIn(1, callingBlock: try entry("memset")))
+        #expect(!inOne.staysIn(2, callingBlock: try entry("memset")), "memset's blocks are in cluster 1, not 2")
+        #expect(resident.staysIn(3, callingBlock: try entry("memset")))
+        #expect(!inOne.staysIn(1, callingBlock: try entry("setjmp")))
+        #expect(!resident.staysIn(1, callingBlock: try entry("setjmp")))
+        // qsort calls its comparator through a pointer.
+        let q = try Program.load(path: Fixture.samples + "/qsortcb")
+        let qOne = CallReach(program: q) { _ in 1 }
+        #expect(!qOne.staysIn(1, callingBlock: Int(q.functions[try #require(q.functionIndex(named: "qsort"))].firstBlock)))
+    }
+}

@@ -20,16 +20,28 @@ struct CallReach {
     static let resident: Int32 = 0
     static let many: Int32 = -1
 
+    /// Functions that return twice. The second return comes through a saved return
+    /// address (a `jmp_buf`, a forked child's stack), which must be a restore stub when
+    /// the call sits in the buffer: such calls always go through the manager.
+    static let returnsTwice: Set<String> = [
+        "setjmp", "_setjmp", "__setjmp", "sigsetjmp", "__sigsetjmp", "savectx",
+        "vfork", "__vfork", "getcontext", "__getcontext",
+    ]
+
     /// `unit(b)`: 0 for resident blocks, k + 1 for cluster k.
     init(program p: Program, unit: (Int) -> Int) {
         let n = p.blockCount
         // Successors and each block's own value.
         var own = [Int32](repeating: 0, count: n)
+        var twice = [Bool](repeating: false, count: p.functions.count)
+        for (i, f) in p.functions.enumerated() where CallReach.returnsTwice.contains(f.name) || f.aliases.contains(where: CallReach.returnsTwice.contains) {
+            twice[i] = true
+        }
         var succStart = [Int32](repeating: 0, count: n + 1)
         var succ: [Int32] = []
         succ.reserveCapacity(n * 2)
         for b in 0..<n {
-            own[b] = Int32(unit(b))
+            own[b] = twice[Int(p.blockFunction[b])] ? CallReach.many : Int32(unit(b))
             let end = p.blockStart[b] + UInt64(p.blockSize[b])
             if p.blockContinues[b] {
                 if b + 1 < n && p.blockStart[b + 1] == end { succ.append(Int32(b + 1)) }

@@ -398,7 +398,15 @@ struct Builder {
         var clusterTableField: [UInt64: Int] = [:]  // entry address -> the cluster's unit
         var tableUsers: [UInt64: [Int32]] = [:]
         for (b, t) in p.jumpTables { tableUsers[t.address, default: []].append(b) }
-        for (address, users) in tableUsers {
+        // Who else refers to each table: any reference but its jumps' own (another
+        // instruction reading it, a pointer to it in data) keeps it canonical.
+        var strangers = Set<UInt64>()
+        for rs in elf.relocationSections where rs.appliesTo < elf.sections.count && elf.sections[rs.appliesTo].isAllocated {
+            for r in rs.relocations where tableUsers[r.target] != nil {
+                guard let b = p.block(containing: r.offset), tableUsers[r.target]!.contains(Int32(b)) else { strangers.insert(r.target); continue }
+            }
+        }
+        for (address, users) in tableUsers where !strangers.contains(address) {
             let u = unit(ofBlock: users[0])
             guard u > 0, users.allSatisfy({ unit(ofBlock: $0) == u }) else { continue }
             let entries = users.map { p.jumpTables[$0]!.entries }.min()!
