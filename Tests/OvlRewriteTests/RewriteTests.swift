@@ -297,6 +297,18 @@ func checkRewritten(_ binary: String, trace: String, inputs: [SampleRun], stress
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/t.ovl"))
     }
 
+    @Test func refusesALinuxKernel() throws {
+        let dir = Fixture.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let xz = try Fixture.run("/usr/bin/env", ["xz", "-dkf", "-c", Fixture.root + "/Samples/linux/extract/vmlinux.xz"])
+        try #require(xz.status == 0, "xz: \(xz.stderr)")
+        try xz.stdout.write(to: URL(fileURLWithPath: "\(dir)/vmlinux"))
+        let r = try ovl(["rewrite", "\(dir)/vmlinux", "-o", "\(dir)/vmlinux.ovl", "--no-progress"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("is a Linux kernel"), "stderr: \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/vmlinux.ovl"))
+    }
+
     @Test func refusesABufferTooSmallForTheManager() throws {
         let dir = Fixture.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

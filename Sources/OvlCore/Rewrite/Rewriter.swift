@@ -59,6 +59,9 @@ public enum Rewriter {
         if elf.programHeaders.contains(where: { $0.type == ELFFile.PT_INTERP }) || elf.section(named: ".dynamic") != nil {
             throw OvlError.file(elf.path, "is dynamically linked; the rewriter handles static executables: relink with -static -no-pie -Wl,--emit-relocs")
         }
+        if elf.symbols.contains(where: { $0.name == "start_kernel" && $0.isFunction }) {
+            throw OvlError.file(elf.path, "is a Linux kernel; the rewriter writes user-space static programs (a kernel needs its exception, alternative and unwind tables rewritten and its own loader: see Samples/linux/README.md); analyse it with ovl analyze/sweep/explore")
+        }
         if !elf.hasCodeRelocations {
             throw OvlError.file(elf.path, "has no relocations for its code, so code pointers cannot be found; relink with -Wl,--emit-relocs (analysis still works without them)")
         }
