@@ -47,14 +47,16 @@ let package = Package(
             name: "ovl-bench",
             dependencies: ["OvlCore", "OvlExplorer"]
         ),
-        .testTarget(name: "OvlCoreTests", dependencies: ["OvlCore"]),
+        // Paths every test target shares (the package root, the built `ovl`).
+        .target(name: "OvlTestSupport", path: "Tests/OvlTestSupport"),
+        .testTarget(name: "OvlCoreTests", dependencies: ["OvlCore", "OvlTestSupport"]),
         // The Linux analysis on the committed extract of Samples/linux/run.sh's kernel.
-        .testTarget(name: "OvlLinuxTests", dependencies: ["OvlCore"]),
+        .testTarget(name: "OvlLinuxTests", dependencies: ["OvlCore", "OvlTestSupport"]),
         // The explorer's views, keys and exports; depends on `ovl` for the tmux and CLI runs.
-        .testTarget(name: "OvlExplorerTests", dependencies: ["OvlExplorer", "OvlCore", "ovl"]),
+        .testTarget(name: "OvlExplorerTests", dependencies: ["OvlExplorer", "OvlCore", "ovl", "OvlTestSupport"]),
         // End-to-end tests of the `ovl` binary; depending on it makes `swift test` build it.
-        .testTarget(name: "OvlCLITests", dependencies: ["ovl"]),
+        .testTarget(name: "OvlCLITests", dependencies: ["ovl", "OvlTestSupport"]),
         // The rewriter end to end: rewritten samples run, and count what the model predicts.
-        .testTarget(name: "OvlRewriteTests", dependencies: ["OvlCore", "ovl"]),
+        .testTarget(name: "OvlRewriteTests", dependencies: ["OvlCore", "ovl", "OvlTestSupport"]),
     ]
 )

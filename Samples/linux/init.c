@@ -242,6 +242,11 @@ int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "host") == 0) {
         tmp = argv[2];
         self = "/proc/self/exe";
+        struct stat st;
+        if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode) || access(tmp, W_OK) != 0) {
+            say("ovl-init: %s is not a writable directory\n", tmp);
+            return 2;
+        }
         double best = 1e9;
         for (int rep = 0; rep < 5; rep++) {
             double t0 = seconds();

@@ -1,4 +1,5 @@
 import Foundation
+import OvlTestSupport
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -16,25 +17,9 @@ final class ElementCounter: NSObject, XMLParserDelegate {
 
 /// The real `ovl` binary, run as a user would.
 @Suite struct CLITests {
-    static let root: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-        }
-        fatalError("package root not found")
-    }()
+    static let root = TestPaths.root
 
-    /// The ovl binary built beside this test bundle.
-    static let ovl: String = {
-        var dir = Bundle.main.bundleURL
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("ovl").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir.deleteLastPathComponent()
-        }
-        return root + "/.build/debug/ovl"
-    }()
+    static let ovl = TestPaths.ovl
 
     static let samples = root + "/Samples/bin"
 

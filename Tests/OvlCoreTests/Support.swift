@@ -1,16 +1,10 @@
 import Foundation
+import OvlTestSupport
 @testable import OvlCore
 
 /// Paths and helpers shared by the engine's tests.
 enum Fixture {
-    static let root: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-        }
-        fatalError("package root not found")
-    }()
+    static let root = TestPaths.root
     static let samples = root + "/Samples/bin"
 
     /// Every committed sample binary.

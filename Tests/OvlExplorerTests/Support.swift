@@ -1,18 +1,12 @@
 import Foundation
+import OvlTestSupport
 import OvlCore
 @testable import OvlExplorer
 import Testing
 
 /// Paths and helpers shared by the explorer's tests.
 enum Fixture {
-    static let root: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-        }
-        fatalError("package root not found")
-    }()
+    static let root = TestPaths.root
     static let samples = root + "/Samples/bin"
     static let snapshots = root + "/Tests/OvlExplorerTests/Snapshots"
 
@@ -83,29 +77,10 @@ enum Fixture {
         return (code, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
-    static func which(_ tool: String) -> String? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let p = "\(dir)/\(tool)"
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }
+    static func which(_ tool: String) -> String? { Recorder.which(tool) }
 
-    /// The `ovl` binary built beside this test bundle (`.build*/debug/ovl`).
-    static var ovlBinary: String? {
-        var candidates: [String] = []
-        for arg in [CommandLine.arguments.first, Bundle.main.executablePath].compactMap({ $0 }) {
-            var url = URL(fileURLWithPath: arg).standardizedFileURL
-            for _ in 0..<4 {
-                url.deleteLastPathComponent()
-                candidates.append(url.appendingPathComponent("ovl").path)
-            }
-        }
-        for scratch in [".build-explorer", ".build"] {
-            candidates.append("\(root)/\(scratch)/debug/ovl")
-        }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
+    /// The `ovl` binary built beside this test bundle.
+    static var ovlBinary: String? { TestPaths.builtOvl }
 }
 
 /// Compares a screen with its snapshot file; with OVL_UPDATE_SNAPSHOTS=1 in the

@@ -1,4 +1,5 @@
 import Foundation
+import OvlTestSupport
 import XCTest
 @testable import OvlCore
 
@@ -7,14 +8,7 @@ import XCTest
 /// the boot and workload traces, and the figures the full run measured on the whole
 /// vmlinux. No kernel build needed.
 enum LinuxExtract {
-    static let root: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-        }
-        fatalError("package root not found")
-    }()
+    static let root = TestPaths.root
     static let dir = root + "/Samples/linux/extract"
     static let configPath = root + "/Samples/linux/linux.toml"
     static let bootTrace = dir + "/boot.trace"

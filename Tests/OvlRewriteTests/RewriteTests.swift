@@ -1,4 +1,5 @@
 import Foundation
+import OvlTestSupport
 import OvlCore
 import Testing
 
@@ -11,14 +12,7 @@ struct SampleRun: Sendable, CustomStringConvertible {
 }
 
 enum Fixture {
-    static let root: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-        }
-        fatalError("package root not found")
-    }()
+    static let root = TestPaths.root
     static let samples = root + "/Samples/bin"
 
     static let runs: [SampleRun] = {
@@ -31,16 +25,7 @@ enum Fixture {
         }
     }()
 
-    /// The `ovl` binary built beside this test bundle.
-    static let ovl: String = {
-        var dir = Bundle.main.bundleURL
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("ovl").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir.deleteLastPathComponent()
-        }
-        return root + "/.build/debug/ovl"
-    }()
+    static let ovl = TestPaths.ovl
 
     static func tempDir() -> String {
         let d = NSTemporaryDirectory() + "ovl-rewrite-tests-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

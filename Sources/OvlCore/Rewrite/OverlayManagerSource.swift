@@ -262,13 +262,11 @@ OVL_FAST uint64_t ovl_fast_call_ind(uint64_t *frame) {
     uint64_t x = frame[1], target, id = ~0ULL;
     if (x >= ovl_image.jthunk_lo && x < ovl_image.jthunk_hi) id = *(const uint32_t *)(x + 6);
     else if (x >= ovl_image.cthunk_lo && x < ovl_image.cthunk_hi) id = *(const uint32_t *)(x + 1);
-    uint64_t ret = frame[0];
-    if (id != ~0ULL && id < ovl_image.entry_count && ((const ovl_entry *)ovl_image.entries)[id].stays) {
-        /* fast_target only answers for a resident target or one in the loaded cluster. */
-    } else {
-        ret = fast_return(ret);
-        if (!ret) return 0;
-    }
+    /* fast_target answers only for a resident target or one in the loaded cluster, so a
+       target that stays cannot unload the caller: its return needs no stub. */
+    int stays = id != ~0ULL && id < ovl_image.entry_count && ((const ovl_entry *)ovl_image.entries)[id].stays;
+    uint64_t ret = stays ? frame[0] : fast_return(frame[0]);
+    if (!ret) return 0;
     target = id != ~0ULL ? fast_target(id) : x;
     if (!target) return 0;
     frame[0] = target;

@@ -406,7 +406,8 @@ struct Builder {
         var strangers = Set<UInt64>()
         for rs in elf.relocationSections where rs.appliesTo < elf.sections.count && elf.sections[rs.appliesTo].isAllocated {
             for r in rs.relocations where tableUsers[r.target] != nil {
-                guard let b = p.block(containing: r.offset), tableUsers[r.target]!.contains(Int32(b)) else { strangers.insert(r.target); continue }
+                let own = p.block(containing: r.offset).map { tableUsers[r.target]!.contains(Int32($0)) } ?? false
+                if !own { strangers.insert(r.target) }
             }
         }
         for (address, users) in tableUsers where !strangers.contains(address) {
