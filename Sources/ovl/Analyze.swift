@@ -33,7 +33,7 @@ struct Analyze: ParsableCommand {
             var out = AnalysisReport.preamble(session: s)
             out += "buffer    \(Describe.count(s.config.bufferSize)) B × \(s.config.buffers); core \(Describe.count(c.coreBaseBytes)) B may grow to \(Describe.count(c.coreLimit)) B\n\n"
             out += Describe.table(AnalysisReport.table1Header, [AnalysisReport.table1Cells(report.row)])
-            out += "\nreduction against \(Describe.count(report.row.originalTextBytes)) B of code; total = resident \(Describe.count(report.row.residentBytes)) (manager \(report.row.overlayManagerBytes)) + buffer \(Describe.count(s.config.bufferSize * s.config.buffers)) + restore stubs \(report.row.restoreStubBytes) + cluster table \(report.row.clusterTableBytes)\n"
+            out += "\nreduction against \(Describe.count(report.row.originalTextBytes)) B of code; total memory \(report.row.memory.exact ? "as ovl rewrite writes it" : report.row.memory.note) = \(report.row.memory.breakdown)\n"
             if !report.phases.isEmpty {
                 out += "\nload cost (page \(s.config.pageSize) B, \(s.config.pageReadMicroseconds) µs a page; paging: original layout in \(report.phases.first?.paging?.frames ?? 0) frames of the same total memory)\n"
                 out += Describe.table(AnalysisReport.table2Header, report.phases.map(AnalysisReport.table2Cells), leftAligned: [0])

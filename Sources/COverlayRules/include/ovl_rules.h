@@ -13,7 +13,12 @@
 
 #include <stdint.h>
 
+/* The most buffers a state can hold. The cost model is built with 64; the rewriter builds
+   the manager with the image's own number of buffers, so its state is no larger than it
+   needs (the rules are the same). */
+#ifndef OVL_MAX_BUFFERS
 #define OVL_MAX_BUFFERS 64
+#endif
 
 typedef struct {
     int32_t buffers;                    ///< number of code buffers in use (1..OVL_MAX_BUFFERS)

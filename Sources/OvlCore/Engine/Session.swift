@@ -83,6 +83,37 @@ public final class Session: @unchecked Sendable {
         Table1Row(session: self, clustering: c)
     }
 
+    /// What the image rewritten for `c` occupies in memory: measured on the rewriter's
+    /// layout when `ovl rewrite` can write this image, else estimated (`MemoryAccount`).
+    /// The last answer is kept, since every report of one clustering asks again.
+    public func memory(_ c: Clustering) -> MemoryAccount {
+        let key = MemoryKey(chainCluster: c.chainCluster, buffers: config.buffers, bufferSize: config.bufferSize, storage: config.storage)
+        memoryLock.lock()
+        if let last = lastMemory, last.0 == key { memoryLock.unlock(); return last.1 }
+        memoryLock.unlock()
+        let m: MemoryAccount
+        do {
+            m = try Rewriter.account(session: self, clustering: c)
+        } catch let e as OvlError {
+            m = MemoryAccount.estimate(session: self, clustering: c, why: e.description)
+        } catch {
+            m = MemoryAccount.estimate(session: self, clustering: c, why: "\(error)")
+        }
+        memoryLock.lock()
+        lastMemory = (key, m)
+        memoryLock.unlock()
+        return m
+    }
+
+    struct MemoryKey: Equatable {
+        var chainCluster: [Int32]
+        var buffers: Int
+        var bufferSize: Int
+        var storage: StorageBackend
+    }
+    private var lastMemory: (MemoryKey, MemoryAccount)?
+    private let memoryLock = NSLock()
+
     /// Function of a chain (its first block's).
     public func function(ofChain c: Int) -> Int { Int(program.blockFunction[Int(chains.firstBlock[c])]) }
 

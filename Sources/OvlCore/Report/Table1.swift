@@ -8,15 +8,24 @@ public struct Table1Row: Codable, Sendable, Equatable {
     public var clusters: Int
     public var averageClusterSize: Double
     public var maxClusterSize: Int
-    /// Memory-resident code after rewriting: core, hot and oversize chains with their
-    /// stubs, plus the overlay manager's code.
+    /// Code in memory after rewriting: the program's resident text as rewritten, the
+    /// overlay manager's code and the entry thunks (`memory` has the parts).
     public var residentBytes: Int
+    /// Figure 2's resident code: core, hot and oversize chains with their stubs as
+    /// Figure 1 counts them (what γ bounds).
     public var residentCodeBytes: Int
+    /// The overlay manager's code, measured.
     public var overlayManagerBytes: Int
+    /// Zero-filled manager memory: the restore-stub pool with its keys and hash, and the
+    /// manager's variables.
     public var restoreStubBytes: Int
+    /// Initialised manager data: the cluster address table, the entry table, the load
+    /// counters and the manager's variables.
     public var clusterTableBytes: Int
-    /// resident + buffers + restore stubs + cluster address table.
+    /// What the rewritten image occupies: resident + manager data + buffers.
     public var totalMemory: Int
+    /// `totalMemory` part by part, and whether it was measured on the rewriter's layout.
+    public var memory: MemoryAccount
     /// Code bytes of the analysed executable sections (functions and the code between
     /// them, not alignment padding): what the reduction is measured against.
     public var originalTextBytes: Int
@@ -43,11 +52,13 @@ public struct Table1Row: Codable, Sendable, Equatable {
         averageClusterSize = clusters == 0 ? 0 : (Double(total) / Double(clusters) * 10).rounded() / 10
         maxClusterSize = Int(c.clusterSize.max() ?? 0)
         residentCodeBytes = c.residentCodeBytes
-        overlayManagerBytes = StubModel.managerCodeBytes
-        residentBytes = residentCodeBytes + overlayManagerBytes
-        restoreStubBytes = StubModel.restoreStubCount * StubModel.restoreStubBytes
-        clusterTableBytes = StubModel.clusterTableEntryBytes * (clusters + 1)
-        totalMemory = residentBytes + cfg.bufferSize * cfg.buffers + restoreStubBytes + clusterTableBytes
+        let m = s.memory(c)
+        memory = m
+        overlayManagerBytes = m.managerCode
+        residentBytes = m.residentText + m.managerCode + m.thunks
+        restoreStubBytes = m.managerZero
+        clusterTableBytes = m.managerData
+        totalMemory = m.total
         originalTextBytes = s.program.codeBytes
         textSectionBytes = s.program.textSectionBytes
         reductionPercent = originalTextBytes == 0 ? 0 : ((Double(originalTextBytes - totalMemory) / Double(originalTextBytes)) * 1000).rounded() / 10

@@ -30,22 +30,72 @@ struct ManagerLinker {
         return dir
     }
 
-    /// Compiles the manager and the rules once per rewrite.
-    init() throws {
+    /// Compiles the manager and the rules once per rewrite, for an image with `buffers`
+    /// code buffers. Optimised for size: every byte of it stays in memory.
+    init(buffers: Int) throws {
         let dir = NSTemporaryDirectory() + "ovl-manager-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         workDir = dir
         let rules = try ManagerLinker.rulesDirectory()
         try OverlayManagerSource.text.write(toFile: dir + "/manager.c", atomically: true, encoding: .utf8)
-        let flags = ["-ffreestanding", "-fno-pic", "-fno-stack-protector", "-mno-red-zone", "-mgeneral-regs-only",
-                     "-O2", "-fno-asynchronous-unwind-tables", "-fcf-protection=none", "-fno-tree-loop-distribute-patterns",
-                     "-I", rules + "/include"]
+        let flags = ManagerLinker.compileFlags(buffers: buffers, rules: rules)
         try ManagerLinker.run("cc", flags + ["-c", dir + "/manager.c", "-o", dir + "/manager.o"])
         try ManagerLinker.run("cc", flags + ["-c", rules + "/rules.c", "-o", dir + "/rules.o"])
         objects = [dir + "/manager.o", dir + "/rules.o"]
     }
 
     func cleanUp() { try? FileManager.default.removeItem(atPath: workDir) }
+
+    /// The manager's sizes: code (with its constants), initialised data, zero-filled data.
+    struct Sizes: Sendable, Equatable {
+        var text: Int
+        var data: Int
+        var bss: Int
+    }
+
+    nonisolated(unsafe) private static var sizeCache: [Int: Sizes] = [:]
+    private static let sizeLock = NSLock()
+
+    /// The manager's sizes for an image with `buffers` code buffers, measured by building
+    /// and linking it once per process (they do not depend on where it is linked).
+    static func sizes(buffers: Int) throws -> Sizes {
+        sizeLock.lock()
+        defer { sizeLock.unlock() }
+        if let s = sizeCache[buffers] { return s }
+        // A file cache across runs, keyed by everything the build depends on.
+        let rules = try rulesDirectory()
+        var key = OverlayManagerSource.text + "\u{0}\(buffers)\u{0}" + compileFlags(buffers: buffers, rules: "").joined(separator: " ")
+        for f in ["/rules.c", "/include/ovl_rules.h"] { key += (try? String(contentsOfFile: rules + f, encoding: .utf8)) ?? "" }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let cacheDir = (ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? (NSHomeDirectory() + "/.cache")) + "/ovl"
+        let cacheFile = cacheDir + "/manager-\(String(h, radix: 16)).sizes"
+        if let t = try? String(contentsOfFile: cacheFile, encoding: .utf8) {
+            let v = t.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            if v.count == 3 {
+                let s = Sizes(text: v[0], data: v[1], bss: v[2])
+                sizeCache[buffers] = s
+                return s
+            }
+        }
+        let l = try ManagerLinker(buffers: buffers)
+        defer { l.cleanUp() }
+        let linked = try l.link(text: 0x40_0000, data: 0x80_0000, bss: 0)
+        let s = Sizes(text: linked.text.count, data: linked.data.count, bss: linked.bssSize)
+        sizeCache[buffers] = s
+        try? FileManager.default.createDirectory(atPath: cacheDir, withIntermediateDirectories: true)
+        let tmp = cacheFile + ".\(getpid())"
+        if (try? "\(s.text) \(s.data) \(s.bss)\n".write(toFile: tmp, atomically: false, encoding: .utf8)) != nil {
+            if rename(tmp, cacheFile) != 0 { unlink(tmp) }
+        }
+        return s
+    }
+
+    static func compileFlags(buffers: Int, rules: String) -> [String] {
+        ["-ffreestanding", "-fno-pic", "-fno-stack-protector", "-mno-red-zone", "-mgeneral-regs-only",
+         "-Os", "-DOVL_MAX_BUFFERS=\(buffers)", "-fno-asynchronous-unwind-tables", "-fcf-protection=none", "-fno-tree-loop-distribute-patterns",
+         "-I", rules + "/include"]
+    }
 
     /// Links the manager with its code at `text`, initialised data at `data` and
     /// zero-filled data at `bss` (0 puts it right after the data).

@@ -33,14 +33,20 @@ enum OverlayManagerSource {
    another cluster (the rewriter's CallReach), so calling it cannot unload the caller. */
 typedef struct { int16_t cluster; uint16_t stays; uint32_t value; } ovl_entry;
 
+/* The rewriter compiles this file with OVL_MAX_BUFFERS set to the image's number of code
+   buffers, so the state holds exactly that many and loops over them unroll. */
+
 /* Filled in by the rewriter after linking (it finds the symbol). Keep the field order in
    step with the `fields` array Builder.build writes. */
 struct ovl_image {
     uint64_t magic;
-    uint64_t buffer, buffer_size;
+    uint64_t buffer, buffer_size;            /* the first buffer; its usable size */
+    uint64_t buffers, buffer_stride;         /* how many; buffer j starts at buffer + j * stride */
     uint64_t entries, entry_count;
     uint64_t jthunk_lo, jthunk_hi, cthunk_lo, cthunk_hi;
-    uint64_t cluster_count, cluster_table;   /* uint32 store offsets, count + 1 entries */
+    uint64_t cluster_count, cluster_table;   /* uint32 store offsets, count + 1 entries; a
+                                                cluster's store holds one copy linked for
+                                                each buffer, back to back */
     uint64_t storage, store_addr, store_file_offset;
     uint64_t counters;                       /* uint64 loads[count], bytes[count] */
     uint64_t stubs, stub_cap, stub_keys, stub_hash, stub_hash_size, restore_entry;
@@ -95,12 +101,26 @@ static void writable(int on) {
         die("cannot change the protection of the code buffer");
 }
 
-static void load(int32_t k) {
+static inline uint64_t buffer_at(int32_t b) { return ovl_image.buffer + (uint64_t)b * ovl_image.buffer_stride; }
+
+/* The buffer a return address lies in, or -1; its offset there in *off. */
+static inline int32_t buffer_of(uint64_t ret, uint64_t *off) {
+    uint64_t d = ret - ovl_image.buffer;
+    if (OVL_MAX_BUFFERS == 1) { *off = d; return d < ovl_image.buffer_size ? 0 : -1; }
+    if (d >= ovl_image.buffers * ovl_image.buffer_stride) return -1;
+    uint64_t b = d / ovl_image.buffer_stride;
+    *off = d - b * ovl_image.buffer_stride;
+    return *off < ovl_image.buffer_size ? (int32_t)b : -1;
+}
+
+/* Copies cluster k's copy for buffer b into buffer b. */
+static void load(int32_t k, int32_t b) {
     const uint32_t *table = (const uint32_t *)ovl_image.cluster_table;
-    uint64_t from = table[k], n = table[k + 1] - table[k];
+    uint64_t n = (table[k + 1] - table[k]) / ovl_image.buffers;
+    uint64_t from = table[k] + n * (uint64_t)b, to = buffer_at(b);
     writable(1);
     if (ovl_image.storage == 0) {
-        copy((void *)ovl_image.buffer, (const void *)(ovl_image.store_addr + from), n);
+        copy((void *)to, (const void *)(ovl_image.store_addr + from), n);
     } else {
         if (store_fd < 0) {
             long fd = sys3(2, (long)"/proc/self/exe", 0x80000 /* O_CLOEXEC */, 0);
@@ -112,7 +132,7 @@ static void load(int32_t k) {
         }
         uint64_t done = 0;
         while (done < n) {
-            long r = sys4(17, store_fd, (long)(ovl_image.buffer + done), (long)(n - done),
+            long r = sys4(17, store_fd, (long)(to + done), (long)(n - done),
                           (long)(ovl_image.store_file_offset + from + done));
             if (r <= 0) die("reading a cluster from the image file failed");
             done += (uint64_t)r;
@@ -125,9 +145,24 @@ static void load(int32_t k) {
 }
 
 static uint64_t enter(int32_t k, uint32_t offset) {
-    if (!inited) { ovl_rules_init(&state, 1); inited = 1; }
-    if (ovl_rules_enter(&state, k) >= 0) load(k);
-    return ovl_image.buffer + offset;
+    if (!inited) { ovl_rules_init(&state, (int32_t)ovl_image.buffers); inited = 1; }
+    int32_t b = ovl_rules_enter(&state, k);
+    if (b >= 0) load(k, b);
+    else b = ovl_rules_find(&state, k);
+    return buffer_at(b) + offset;
+}
+
+/* What ovl_rules_enter does when a buffer holds the cluster (rule 1): the buffer's
+   address, or 0 when no buffer holds it. */
+static inline __attribute__((always_inline)) uint64_t touch(int32_t k) {
+    for (int32_t b = 0; b < OVL_MAX_BUFFERS; b++) {
+        if (state.holds[b] == k) {
+            state.clock++;
+            state.used[b] = state.clock;
+            return buffer_at(b);
+        }
+    }
+    return 0;
 }
 
 static uint64_t resolve(uint64_t id) {
@@ -149,9 +184,10 @@ static uint64_t resolve_pointer(uint64_t x) {
 /* The return address in *slot is about to be used by a callee: if it points into the
    buffer, send the callee's return to the restore stub of that return site. */
 static void protect_return(uint64_t *slot) {
-    uint64_t ret = *slot;
-    if (ret - ovl_image.buffer >= ovl_image.buffer_size) return;
-    uint64_t key = ((uint64_t)(uint32_t)state.holds[0] << 32) | (uint32_t)(ret - ovl_image.buffer);
+    uint64_t ret = *slot, off;
+    int32_t b = buffer_of(ret, &off);
+    if (b < 0) return;
+    uint64_t key = ((uint64_t)(uint32_t)state.holds[b] << 32) | (uint32_t)off;
     uint64_t *keys = (uint64_t *)ovl_image.stub_keys;
     uint16_t *hash = (uint16_t *)ovl_image.stub_hash;
     uint64_t mask = ovl_image.stub_hash_size - 1;
@@ -214,18 +250,17 @@ static inline __attribute__((always_inline)) uint64_t fast_target(uint64_t id) {
     if (!inited || id >= ovl_image.entry_count) return 0;
     const ovl_entry *e = (const ovl_entry *)ovl_image.entries + id;
     if (e->cluster < 0) return e->value;
-    if (e->cluster != state.holds[0]) return 0;
-    /* What ovl_rules_enter does when the buffer holds the cluster (rule 1). */
-    state.clock++;
-    state.used[0] = state.clock;
-    return ovl_image.buffer + e->value;
+    uint64_t at = touch(e->cluster);
+    return at ? at + e->value : 0;
 }
 
 /* The restore stub already made for a return address in the buffer, the address itself
    when it is not in the buffer, 0 when a stub would have to be made. */
 static inline __attribute__((always_inline)) uint64_t fast_return(uint64_t ret) {
-    if (ret - ovl_image.buffer >= ovl_image.buffer_size) return ret;
-    uint64_t key = ((uint64_t)(uint32_t)state.holds[0] << 32) | (uint32_t)(ret - ovl_image.buffer);
+    uint64_t off;
+    int32_t b = buffer_of(ret, &off);
+    if (b < 0) return ret;
+    uint64_t key = ((uint64_t)(uint32_t)state.holds[b] << 32) | (uint32_t)off;
     const uint64_t *keys = (const uint64_t *)ovl_image.stub_keys;
     const uint16_t *hash = (const uint16_t *)ovl_image.stub_hash;
     uint64_t mask = ovl_image.stub_hash_size - 1;
@@ -278,41 +313,36 @@ OVL_FAST uint64_t ovl_fast_restore(uint64_t *frame) {
     uint64_t i = (frame[0] - ovl_image.stubs) / 5 - 1;
     if (i >= stub_count) return 0;
     uint64_t key = ((const uint64_t *)ovl_image.stub_keys)[i];
-    if (!inited || (int32_t)(key >> 32) != state.holds[0]) return 0;
-    state.clock++;
-    state.used[0] = state.clock;
-    frame[0] = ovl_image.buffer + (uint32_t)key;
+    uint64_t at = inited ? touch((int32_t)(key >> 32)) : 0;
+    if (!at) return 0;
+    frame[0] = at + (uint32_t)key;
     return 1;
 }
 
-/* Only touched at exit. The environment is scanned in pieces of this buffer. */
-static char envbuf[512];
-static char out[256];
-static uint64_t outlen;
-static long outfd = -1;
-static void flush(void) { if (outlen) sys3(1, outfd, (long)out, (long)outlen); outlen = 0; }
-static void put(const char *s) { while (*s) { if (outlen == sizeof out) flush(); out[outlen++] = *s++; } }
-static void putn(uint64_t v) {
+/* Only used at exit, on the program's stack (so they cost the image no memory). */
+typedef struct { char out[256]; uint64_t outlen; long outfd; } ovl_writer;
+static void flush(ovl_writer *w) { if (w->outlen) sys3(1, w->outfd, (long)w->out, (long)w->outlen); w->outlen = 0; }
+static void put(ovl_writer *w, const char *s) { while (*s) { if (w->outlen == sizeof w->out) flush(w); w->out[w->outlen++] = *s++; } }
+static void putn(ovl_writer *w, uint64_t v) {
     char t[24]; int i = 0;
     do { t[i++] = (char)('0' + v % 10); v /= 10; } while (v);
-    while (i) { if (outlen == sizeof out) flush(); out[outlen++] = t[--i]; }
+    while (i) { if (w->outlen == sizeof w->out) flush(w); w->out[w->outlen++] = t[--i]; }
 }
-static char path[1024];
 
-/* Finds OVL_STATS=… in /proc/self/environ, reading it piece by piece. */
-static int stats_path(void) {
+/* Finds OVL_STATS=… in /proc/self/environ, reading it piece by piece into `envbuf`. */
+static int stats_path(char *path, uint64_t pathsize, char *envbuf, uint64_t envsize) {
     long fd = sys3(2, (long)"/proc/self/environ", 0x80000, 0);
     if (fd < 0) return 0;
     static const char key[] = "OVL_STATS=";
     int state = 0;          /* chars of key matched at the start of a variable; -1: skip */
     long plen = -1;         /* >= 0 while copying the value */
     long r;
-    while ((r = sys3(0, fd, (long)envbuf, (long)sizeof envbuf)) > 0) {
+    while ((r = sys3(0, fd, (long)envbuf, (long)envsize)) > 0) {
         for (long i = 0; i < r; i++) {
             char ch = envbuf[i];
             if (plen >= 0) {
                 if (ch == 0) { path[plen] = 0; sys3(3, fd, 0, 0); return plen > 0; }
-                if (plen < (long)sizeof path - 1) path[plen++] = ch;
+                if (plen < (long)pathsize - 1) path[plen++] = ch;
                 continue;
             }
             if (ch == 0) { state = 0; continue; }
@@ -329,23 +359,25 @@ static int stats_path(void) {
 void ovl_on_exit(void) {
     if (stats_written) return;
     stats_written = 1;
-    if (!stats_path()) return;
-    outfd = sys3(2, (long)path, 01 | 0100 | 01000 | 0x80000 /* O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC */, 0644);
-    if (outfd < 0) return;
+    char path[1024], envbuf[512];
+    if (!stats_path(path, sizeof path, envbuf, sizeof envbuf)) return;
+    ovl_writer wr = { .outlen = 0 }, *w = &wr;
+    w->outfd = sys3(2, (long)path, 01 | 0100 | 01000 | 0x80000 /* O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC */, 0644);
+    if (w->outfd < 0) return;
     const uint64_t *c = (const uint64_t *)ovl_image.counters;
     uint64_t k, loads = 0, bytes = 0, count = ovl_image.cluster_count;
     for (k = 0; k < count; k++) { loads += c[k]; bytes += c[count + k]; }
-    put("{\"loads\": "); putn(loads); put(", \"bytesLoaded\": "); putn(bytes);
-    put(", \"storage\": \""); put(ovl_image.storage ? "file" : "memory");
-    put("\", \"restoreStubs\": "); putn(stub_count);
-    put(", \"clusters\": [");
+    put(w, "{\"loads\": "); putn(w, loads); put(w, ", \"bytesLoaded\": "); putn(w, bytes);
+    put(w, ", \"storage\": \""); put(w, ovl_image.storage ? "file" : "memory");
+    put(w, "\", \"restoreStubs\": "); putn(w, stub_count);
+    put(w, ", \"clusters\": [");
     for (k = 0; k < count; k++) {
-        if (k) put(", ");
-        put("{\"id\": "); putn(k); put(", \"loads\": "); putn(c[k]); put(", \"bytesLoaded\": "); putn(c[count + k]); put("}");
+        if (k) put(w, ", ");
+        put(w, "{\"id\": "); putn(w, k); put(w, ", \"loads\": "); putn(w, c[k]); put(w, ", \"bytesLoaded\": "); putn(w, c[count + k]); put(w, "}");
     }
-    put("]}\n");
-    flush();
-    sys3(3, outfd, 0, 0);
+    put(w, "]}\n");
+    flush(w);
+    sys3(3, w->outfd, 0, 0);
 }
 
 /* Saves the flags and every register the C code may clobber, calls HANDLER with a

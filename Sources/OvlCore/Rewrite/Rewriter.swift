@@ -12,26 +12,23 @@ public struct RewriteResult: Sendable {
     public var demotedClusters: [Int]
     /// Bytes of each cluster as written (what one load copies).
     public var clusterBytes: [Int]
-    /// Measured on the written image.
-    public var managerCodeBytes: Int
-    public var thunkBytes: Int
-    public var residentTextBytes: Int
-    /// Manager data written in the image: its variables, the entry table (8 B a
-    /// thunk), the cluster address table (4 B a cluster + 1) and the load counters.
-    public var managerDataBytes: Int
-    /// Zero-filled manager memory: its own variables, the restore stub pool and its
-    /// tables (one stub for each call site in the clusters, at most).
-    public var managerZeroBytes: Int
-    public var bufferBytes: Int
+    /// What the image occupies in memory, part by part.
+    public var memory: MemoryAccount
     public var storeBytes: Int
     public var originalTextBytes: Int
     /// Calls in buffer code that go straight to their callee because it cannot load
     /// another cluster before it returns (`CallReach`); the others go through the manager.
     public var directCallsFromBuffer: Int = 0
+    public var managerCodeBytes: Int { memory.managerCode }
+    public var thunkBytes: Int { memory.thunks }
+    public var residentTextBytes: Int { memory.residentText }
+    public var managerDataBytes: Int { memory.managerData }
+    public var managerZeroBytes: Int { memory.managerZero }
+    public var bufferBytes: Int { memory.buffers }
     /// Code that stays in memory: manager code, thunks and resident text.
     public var residentCodeBytes: Int { managerCodeBytes + thunkBytes + residentTextBytes }
-    /// Resident code + buffer + manager data.
-    public var totalMemoryBytes: Int { residentCodeBytes + bufferBytes + managerDataBytes + managerZeroBytes }
+    /// Resident code + buffers + manager data.
+    public var totalMemoryBytes: Int { memory.total }
 }
 
 /// Writes the overlaid image (paper §3.3): resident code compacted into a new text,
@@ -67,24 +64,34 @@ public enum Rewriter {
         }
     }
 
-    public static func rewrite(session s: Session, clustering c: Clustering, storage: StorageBackend? = nil) throws -> RewriteResult {
+    /// Everything `rewrite` refuses before it starts.
+    static func checkConfiguration(_ s: Session) throws {
         let p = s.program
-        let elf = p.elf
-        try check(elf)
+        try check(p.elf)
         guard s.config.bufferSize >= Rewriter.minimumBufferSize else {
             throw OvlError("the code buffer (\(s.config.bufferSize) B) is too small for the overlay manager: it needs at least \(Rewriter.minimumBufferSize) B (the 16-byte-aligned buffer is followed by the restore-stub pool, and a smaller buffer holds no cluster worth a load)")
-        }
-        guard s.config.buffers == 1 else {
-            throw OvlError("the rewriter writes one code buffer; set buffers = 1 (the model handles more)")
         }
         if let f = p.functions.first(where: { $0.requiredResidentReason != nil && !$0.isGap }) {
             throw OvlError("cannot rewrite: \(f.name) is \(f.requiredResidentReason!)")
         }
+    }
+
+    public static func rewrite(session s: Session, clustering c: Clustering, storage: StorageBackend? = nil) throws -> RewriteResult {
+        try checkConfiguration(s)
         let backend = storage ?? s.config.storage
-        let linker = try ManagerLinker()
+        let linker = try ManagerLinker(buffers: s.config.buffers)
         defer { linker.cleanUp() }
         var b = Builder(session: s, clustering: c, backend: backend, linker: linker)
         return try b.build()
+    }
+
+    /// What the image `rewrite` would write for this clustering occupies in memory, part by
+    /// part, without writing it: the same layout, with the overlay manager's sizes measured
+    /// once per process. Throws what `rewrite` would throw.
+    public static func account(session s: Session, clustering c: Clustering) throws -> MemoryAccount {
+        try checkConfiguration(s)
+        var b = Builder(session: s, clustering: c, backend: s.config.storage, linker: nil)
+        return try b.plan()
     }
 
     /// The smallest buffer that holds the largest chain (with stubs, as the coalescer
@@ -105,7 +112,8 @@ struct Builder {
     let elf: ELFFile
     let c: Clustering
     let backend: StorageBackend
-    let linker: ManagerLinker
+    /// Nil when only planning (`Rewriter.account`).
+    let linker: ManagerLinker?
 
     /// Final cluster per chain (-1 resident).
     var chainCluster: [Int32]
@@ -120,6 +128,10 @@ struct Builder {
     var splitPoints = Set<UInt64>()
 
     var units: [CodeUnit] = []       // 0 = resident, k + 1 = cluster k
+    /// Set by `prepare`: the resident text, the clusters, and the code pointers in data.
+    var resident = CodeUnit()
+    var clusterUnits: [CodeUnit] = []
+    var dataPatches: [(fileOffset: Int, size: Int, ref: CodeRef, pcRelativeFrom: UInt64?)] = []
     /// Which units each call may enter (recomputed whenever `chainCluster` changes).
     var reach: CallReach?
     /// Executed blocks that a later block of their function branches back to and that the
@@ -137,7 +149,7 @@ struct Builder {
     var codeRelocs: [UInt64: ELFFile.Relocation] = [:]
     let codeRanges: [(UInt64, UInt64)]
 
-    init(session: Session, clustering: Clustering, backend: StorageBackend, linker: ManagerLinker) {
+    init(session: Session, clustering: Clustering, backend: StorageBackend, linker: ManagerLinker?) {
         s = session; p = session.program; elf = session.program.elf; c = clustering
         self.backend = backend; self.linker = linker
         chainCluster = clustering.chainCluster
@@ -347,7 +359,9 @@ struct Builder {
 
     // MARK: Whole image
 
-    mutating func build() throws -> RewriteResult {
+    /// Decides where every chain goes and lays out every unit: everything that fixes the
+    /// image's sizes. `layout` and `emit` follow.
+    mutating func prepare() throws {
         // The exit hook lives in `_Exit`/`_exit`, kept resident.
         let hookNames = ["_Exit", "_exit"]
         var hookFunctions: [Int] = []
@@ -364,7 +378,6 @@ struct Builder {
         var clusterChains = [[Int32]](repeating: [], count: clusterCount)
         for ch in 0..<chainCluster.count where chainCluster[ch] >= 0 { clusterChains[Int(chainCluster[ch])].append(Int32(ch)) }
         let bufSize = s.config.bufferSize
-        var clusterUnits: [CodeUnit] = []
         var oldIDs: [Int] = []
         // First pass: sizes (thunk bookkeeping is redone below with the final clustering).
         for k in 0..<clusterCount {
@@ -386,7 +399,7 @@ struct Builder {
         thunkID = [:]; thunkBlocks = []; jumpThunks = []; callThunks = []; jumpThunkIndex = [:]; callThunkIndex = [:]
         var residentChains: [Int32] = []
         for ch in 0..<chainCluster.count where chainCluster[ch] < 0 { residentChains.append(Int32(ch)) }
-        let resident = try buildUnit(0, chains: residentChains)
+        resident = try buildUnit(0, chains: residentChains)
         clusterUnits = []
         for k in 0..<clusterCount {
             let u = try buildUnit(k + 1, chains: oldIDs.isEmpty ? [] : clusterChains[oldIDs[k]])
@@ -410,7 +423,8 @@ struct Builder {
                 if !own { strangers.insert(r.target) }
             }
         }
-        for (address, users) in tableUsers where !strangers.contains(address) {
+        // With several buffers a cluster runs at more than one address: no such shortcut.
+        for (address, users) in tableUsers where !strangers.contains(address) && s.config.buffers == 1 {
             let u = unit(ofBlock: users[0])
             guard u > 0, users.allSatisfy({ unit(ofBlock: $0) == u }) else { continue }
             let entries = users.map { p.jumpTables[$0]!.entries }.min()!
@@ -418,7 +432,7 @@ struct Builder {
         }
 
         // Code pointers in data.
-        var dataPatches: [(fileOffset: Int, size: Int, ref: CodeRef, pcRelativeFrom: UInt64?)] = []
+        dataPatches = []
         for rs in elf.relocationSections where rs.appliesTo < elf.sections.count {
             let sec = elf.sections[rs.appliesTo]
             guard sec.isAllocated, !sec.isExecutable, sec.hasFileBytes else { continue }
@@ -480,61 +494,111 @@ struct Builder {
             throw OvlError("cannot rewrite: the entry point 0x\(String(elf.entry, radix: 16)) is not resident code")
         }
 
-        // Layout of the new image.
+    }
+
+    /// The new image's program headers: the original's, less the segments that held
+    /// nothing but analysed code.
+    func keptProgramHeaders() -> [ELFFile.ProgramHeader] {
         let loads = elf.programHeaders.filter { $0.type == ELFFile.PT_LOAD }
-        guard let first = loads.min(by: { $0.virtualAddress < $1.virtualAddress }) else { throw OvlError("no loadable segment") }
-        let base = first.virtualAddress &- first.offset
         let codeSegments = loads.filter { seg in
-            // Segments holding nothing but analysed code are dropped from memory.
             let secs = elf.sections.filter { $0.isAllocated && $0.size > 0 && $0.address >= seg.virtualAddress && $0.address < seg.virtualAddress + seg.memorySize }
             return !secs.isEmpty && secs.allSatisfy { p.analysedSections.contains($0.name) }
         }
-        let maxEnd = loads.map { $0.virtualAddress + $0.memorySize }.max()!
-        let page: UInt64 = 0x1000
-        func up(_ v: UInt64, _ a: UInt64) -> UInt64 { (v + a - 1) / a * a }
-        let rxOff = up(max(UInt64(elf.bytes.count), maxEnd - base), page)
-        let rxVaddr = base + rxOff
-        let keptPhdrs = elf.programHeaders.filter { ph in !codeSegments.contains { $0.offset == ph.offset && $0.virtualAddress == ph.virtualAddress && ph.type == ELFFile.PT_LOAD } }
-        let newPhdrCount = keptPhdrs.count + 3 + (backend == .memory ? 1 : 0)
-        let managerText = rxVaddr + up(UInt64(newPhdrCount * 56), 16)
-        let probe = try linker.link(text: managerText, data: rxVaddr + 0x1000_0000, bss: 0)
-        let managerTextSize = UInt64(probe.text.count)
-        let jthunkAt = up(managerText + managerTextSize, 16)
-        let cthunkAt = jthunkAt + UInt64(jumpThunks.count * 15)
-        let residentAt = up(cthunkAt + UInt64(callThunks.count * 10), 16)
-        let rxEnd = residentAt + UInt64(resident.size)
-        let rxSize = rxEnd - rxVaddr
-        let rwOff = up(rxOff + rxSize, page)
-        let rwVaddr = base + rwOff
-        let dataSize = UInt64(probe.data.count)
-        let entriesAt = up(rwVaddr + dataSize, 16)
-        let clusterTableAt = entriesAt + UInt64(thunkBlocks.count * 8)
-        let countersAt = up(clusterTableAt + UInt64((clusterCount + 1) * 4), 8)
-        let rwFileEnd = countersAt + UInt64(clusterCount * 16)
-        let bssAt = up(rwFileEnd, 64)
-        let stubKeysAt = up(bssAt + UInt64(probe.bssSize), 64)
-        // Restore stubs: at most one per return site in cluster code that the manager sees
-        // (calls through a call thunk or `_dynamic_call_ind`; a direct call's callee returns
-        // straight to it), so the pool and its tables are sized to that count.
-        var returnSites = 0
+        return elf.programHeaders.filter { ph in !codeSegments.contains { $0.offset == ph.offset && $0.virtualAddress == ph.virtualAddress && ph.type == ELFFile.PT_LOAD } }
+    }
+
+    /// Return sites in cluster code that the manager sees (calls through a call thunk or
+    /// `_dynamic_call_ind`; a direct call's callee returns straight to it): the most
+    /// restore stubs the image can need.
+    func returnSites() -> Int {
+        var n = 0
         for u in clusterUnits {
             for it in u.items {
-                if it.kind == .pushIndirect { returnSites += 1 }
-                if it.kind == .call, case .callThunk = it.target { returnSites += 1 }
+                if it.kind == .pushIndirect { n += 1 }
+                if it.kind == .call, case .callThunk = it.target { n += 1 }
             }
         }
-        guard returnSites < 65_535 else { throw OvlError("cannot rewrite: \(returnSites) call sites in clusters, more than the restore-stub table indexes (65,534)") }
-        let stubCapacity = max(1, returnSites)
-        var stubHashSize = 16
-        while stubHashSize < 2 * stubCapacity { stubHashSize *= 2 }
-        let stubHashAt = stubKeysAt + UInt64(stubCapacity * 8)
-        let rwMemEnd = stubHashAt + UInt64(stubHashSize * 2)
-        let bufVaddr = up(rwMemEnd, page)
-        let stubsAt = bufVaddr + up(UInt64(s.config.bufferSize), 16)
-        let stubBytes = UInt64(stubCapacity * 5)
-        let bufOff = up(rwOff + (rwFileEnd - rwVaddr), page)
-        let storeOff = bufOff
-        let storeVaddr = up(stubsAt + stubBytes, page)
+        return n
+    }
+
+    /// Where every part of the new image goes, given the manager's sizes.
+    func layout(manager m: ManagerLinker.Sizes) throws -> ImageLayout {
+        let loads = elf.programHeaders.filter { $0.type == ELFFile.PT_LOAD }
+        guard let first = loads.min(by: { $0.virtualAddress < $1.virtualAddress }) else { throw OvlError("no loadable segment") }
+        var L = ImageLayout()
+        L.base = first.virtualAddress &- first.offset
+        let maxEnd = loads.map { $0.virtualAddress + $0.memorySize }.max()!
+        let page = ImageLayout.page
+        let up = ImageLayout.up
+        L.rxOff = up(max(UInt64(elf.bytes.count), maxEnd - L.base), page)
+        L.rxVaddr = L.base + L.rxOff
+        L.newPhdrCount = keptProgramHeaders().count + 3 + (backend == .memory ? 1 : 0)
+        L.managerText = L.rxVaddr + up(UInt64(L.newPhdrCount * 56), 16)
+        L.managerTextSize = UInt64(m.text)
+        L.jthunkAt = up(L.managerText + L.managerTextSize, 16)
+        L.cthunkAt = L.jthunkAt + UInt64(jumpThunks.count * 15)
+        L.residentAt = up(L.cthunkAt + UInt64(callThunks.count * 10), 16)
+        L.rxEnd = L.residentAt + UInt64(resident.size)
+        L.rwOff = up(L.rxOff + (L.rxEnd - L.rxVaddr), page)
+        L.rwVaddr = L.base + L.rwOff
+        L.entriesAt = up(L.rwVaddr + UInt64(m.data), 16)
+        L.clusterTableAt = L.entriesAt + UInt64(thunkBlocks.count * 8)
+        L.countersAt = up(L.clusterTableAt + UInt64((clusterCount + 1) * 4), 8)
+        L.rwFileEnd = L.countersAt + UInt64(clusterCount * 16)
+        L.bssAt = up(L.rwFileEnd, 64)
+        L.stubKeysAt = up(L.bssAt + UInt64(m.bss), 64)
+        let sites = returnSites()
+        guard sites < 65_535 else { throw OvlError("cannot rewrite: \(sites) call sites in clusters, more than the restore-stub table indexes (65,534)") }
+        L.stubCapacity = max(1, sites)
+        L.stubHashSize = 16
+        while L.stubHashSize < 2 * L.stubCapacity { L.stubHashSize *= 2 }
+        L.stubHashAt = L.stubKeysAt + UInt64(L.stubCapacity * 8)
+        L.rwMemEnd = L.stubHashAt + UInt64(L.stubHashSize * 2)
+        L.bufVaddr = up(L.rwMemEnd, page)
+        L.buffers = s.config.buffers
+        L.bufferSize = UInt64(s.config.bufferSize)
+        L.bufStride = up(UInt64(s.config.bufferSize), 16)
+        L.stubsAt = L.bufVaddr + L.bufStride * UInt64(L.buffers)
+        L.stubBytes = UInt64(L.stubCapacity * 5)
+        L.bufOff = up(L.rwOff + (L.rwFileEnd - L.rwVaddr), page)
+        L.storeOff = L.bufOff
+        L.storeVaddr = up(L.stubsAt + L.stubBytes, page)
+        return L
+    }
+
+    /// What the image laid out as `L` occupies in memory.
+    func account(_ L: ImageLayout) -> MemoryAccount {
+        MemoryAccount(
+            residentText: resident.size, managerCode: Int(L.managerTextSize),
+            thunks: jumpThunks.count * 15 + callThunks.count * 10,
+            managerData: Int(L.rwFileEnd - L.rwVaddr),
+            managerZero: Int(L.rwMemEnd - L.bssAt) + Int(L.stubBytes),
+            buffers: Int(L.bufStride) * L.buffers, exact: true,
+            note: "measured on the layout ovl rewrite writes")
+    }
+
+    /// The memory the image would occupy, without writing it.
+    mutating func plan() throws -> MemoryAccount {
+        try prepare()
+        return account(try layout(manager: try ManagerLinker.sizes(buffers: s.config.buffers)))
+    }
+
+    mutating func build() throws -> RewriteResult {
+        try prepare()
+        guard let linker else { throw OvlError("internal: building an image needs the manager's linker") }
+        let probe = try linker.link(text: 0x40_0000, data: 0x1000_0000, bss: 0)
+        let L = try layout(manager: ManagerLinker.Sizes(text: probe.text.count, data: probe.data.count, bss: probe.bssSize))
+        let page = ImageLayout.page
+        let up = ImageLayout.up
+        let (rxOff, rxVaddr, managerText, managerTextSize) = (L.rxOff, L.rxVaddr, L.managerText, L.managerTextSize)
+        let (jthunkAt, cthunkAt, residentAt) = (L.jthunkAt, L.cthunkAt, L.residentAt)
+        let rxSize = L.rxEnd - L.rxVaddr
+        let (rwOff, rwVaddr, entriesAt, clusterTableAt, countersAt) = (L.rwOff, L.rwVaddr, L.entriesAt, L.clusterTableAt, L.countersAt)
+        let (bssAt, stubKeysAt, stubHashAt, rwMemEnd) = (L.bssAt, L.stubKeysAt, L.stubHashAt, L.rwMemEnd)
+        let (stubCapacity, stubHashSize) = (L.stubCapacity, L.stubHashSize)
+        let (bufVaddr, stubsAt, stubBytes, bufOff, storeOff, storeVaddr) = (L.bufVaddr, L.stubsAt, L.stubBytes, L.bufOff, L.storeOff, L.storeVaddr)
+        let keptPhdrs = keptProgramHeaders()
+        let clusterUnits = self.clusterUnits, resident = self.resident
         let linked = try linker.link(text: managerText, data: rwVaddr, bss: bssAt)
         guard linked.text.count == probe.text.count, linked.data.count == probe.data.count, linked.bssSize == probe.bssSize else {
             throw OvlError("internal: the overlay manager changed size between links")
@@ -543,7 +607,6 @@ struct Builder {
             guard let v = linked.symbols[n] else { throw OvlError("internal: the overlay manager has no symbol \(n)") }
             return v
         }
-
         // Resolving references outside a unit.
         let prog = p
         let blockChain = s.chains.blockChain, finalCluster = chainCluster
@@ -574,9 +637,14 @@ struct Builder {
         var clusterBytes: [Int] = []
         for u in clusterUnits {
             clusterStart.append(UInt32(store.count))
-            let bytes = try u.encode(base: bufVaddr, resolve: resolve)
-            clusterBytes.append(bytes.count)
-            store += bytes
+            // One copy linked for each buffer: the manager copies the one for the buffer
+            // it chose.
+            for j in 0..<L.buffers {
+                let bytes = try u.encode(base: bufVaddr + UInt64(j) * L.bufStride, resolve: resolve)
+                if j == 0 { clusterBytes.append(bytes.count) }
+                guard bytes.count == clusterBytes.last! else { throw OvlError("internal: a cluster's copies differ in size") }
+                store += bytes
+            }
         }
         clusterStart.append(UInt32(store.count))
         var thunks: [UInt8] = []
@@ -609,7 +677,8 @@ struct Builder {
         var data = linked.data
         let imageAt = Int(try sym("ovl_image") - linked.dataAddress)
         let fields: [UInt64] = [
-            0x45474d494c564f, bufVaddr, UInt64(s.config.bufferSize), entriesAt, UInt64(thunkBlocks.count),
+            0x45474d494c564f, bufVaddr, UInt64(s.config.bufferSize), UInt64(L.buffers), L.bufStride,
+            entriesAt, UInt64(thunkBlocks.count),
             jthunkAt, jthunkAt + UInt64(jumpThunks.count * 15), cthunkAt, cthunkAt + UInt64(callThunks.count * 10),
             UInt64(clusterCount), clusterTableAt, backend == .memory ? 0 : 1, backend == .memory ? storeVaddr : 0, storeOff,
             countersAt, stubsAt, UInt64(stubCapacity), stubKeysAt, stubHashAt, UInt64(stubHashSize),
@@ -653,7 +722,7 @@ struct Builder {
             (".ovl.text", residentAt, UInt64(residentBytes.count), 0x6, rxOff + (residentAt - rxVaddr), 1),
             (".ovl.data", rwVaddr, UInt64(rw.count), 0x3, rwOff, 1),
             (".ovl.bss", bssAt, rwMemEnd - bssAt, 0x3, rwOff + UInt64(rw.count), 8),
-            (".ovl.buffer", bufVaddr, UInt64(s.config.bufferSize), 0x6, bufOff, 8),
+            (".ovl.buffer", bufVaddr, stubsAt - bufVaddr, 0x6, bufOff, 8),
             (".ovl.restore", stubsAt, stubBytes, 0x6, bufOff, 8),
             (".ovl.store", backend == .memory ? storeVaddr : 0, UInt64(store.count), backend == .memory ? 0x2 : 0, storeOff, 1),
         ]
@@ -665,7 +734,7 @@ struct Builder {
         symbols.append(("ovl_cluster_address_table", clusterTableAt, UInt64((clusterCount + 1) * 4), 3, ELFFile.STT_OBJECT))
         symbols.append(("ovl_entries", entriesAt, UInt64(entries.count), 3, ELFFile.STT_OBJECT))
         symbols.append(("ovl_restore_stubs", stubsAt, stubBytes, 6, ELFFile.STT_OBJECT))
-        symbols.append(("ovl_code_buffer", bufVaddr, UInt64(s.config.bufferSize), 5, ELFFile.STT_OBJECT))
+        symbols.append(("ovl_code_buffer", bufVaddr, stubsAt - bufVaddr, 5, ELFFile.STT_OBJECT))
         for k in 0..<clusterCount {
             let v = (backend == .memory ? storeVaddr : 0) + UInt64(clusterStart[k])
             symbols.append(("ovl_cluster_\(k)", v, UInt64(clusterBytes[k]), 7, ELFFile.STT_OBJECT))
@@ -680,13 +749,14 @@ struct Builder {
         w.symbols = symbols
         let out = try w.write()
 
-        let stubMemory = Int(rwMemEnd - stubKeysAt) + Int(stubBytes)
+        let memory = account(L)
+        guard memory.thunks == thunks.count, memory.residentText == residentBytes.count, memory.managerData == rw.count else {
+            throw OvlError("internal: the image's parts differ from its planned sizes")
+        }
         return RewriteResult(
             image: out, chainCluster: chainCluster, clusterCount: clusterCount, demotedClusters: demoted,
-            clusterBytes: clusterBytes, managerCodeBytes: Int(managerTextSize), thunkBytes: thunks.count,
-            residentTextBytes: residentBytes.count, managerDataBytes: rw.count,
-            managerZeroBytes: Int(stubKeysAt - bssAt) + stubMemory, bufferBytes: s.config.bufferSize,
-            storeBytes: store.count, originalTextBytes: p.textSectionBytes, directCallsFromBuffer: directCalls)
+            clusterBytes: clusterBytes, memory: memory, storeBytes: store.count,
+            originalTextBytes: p.textSectionBytes, directCallsFromBuffer: directCalls)
     }
 }
 
@@ -694,4 +764,23 @@ func readLE(_ b: [UInt8], _ o: Int, _ n: Int) -> UInt64 {
     var v: UInt64 = 0
     for i in 0..<n { v |= UInt64(b[o + i]) << (8 * UInt64(i)) }
     return v
+}
+
+/// Where the parts of a rewritten image go (addresses and file offsets).
+struct ImageLayout {
+    static let page: UInt64 = 0x1000
+    static func up(_ v: UInt64, _ a: UInt64) -> UInt64 { (v + a - 1) / a * a }
+
+    var base: UInt64 = 0
+    var rxOff: UInt64 = 0, rxVaddr: UInt64 = 0, rxEnd: UInt64 = 0
+    var newPhdrCount = 0
+    var managerText: UInt64 = 0, managerTextSize: UInt64 = 0
+    var jthunkAt: UInt64 = 0, cthunkAt: UInt64 = 0, residentAt: UInt64 = 0
+    var rwOff: UInt64 = 0, rwVaddr: UInt64 = 0
+    var entriesAt: UInt64 = 0, clusterTableAt: UInt64 = 0, countersAt: UInt64 = 0, rwFileEnd: UInt64 = 0
+    var bssAt: UInt64 = 0, stubKeysAt: UInt64 = 0, stubHashAt: UInt64 = 0, rwMemEnd: UInt64 = 0
+    var stubCapacity = 0, stubHashSize = 0
+    var bufVaddr: UInt64 = 0, bufferSize: UInt64 = 0, bufStride: UInt64 = 0, buffers = 1
+    var stubsAt: UInt64 = 0, stubBytes: UInt64 = 0
+    var bufOff: UInt64 = 0, storeOff: UInt64 = 0, storeVaddr: UInt64 = 0
 }

@@ -1,0 +1,122 @@
+/// What an overlaid image occupies in memory, part by part: the figure every reduction
+/// and every paging comparison uses. For an image `ovl rewrite` can write, it is measured
+/// on the very layout the rewriter writes (`Rewriter.account`), so `analyze` and the
+/// written image agree byte for byte; otherwise (a kernel, an image without relocations)
+/// it is estimated part by part from the clustering (`MemoryAccount.estimate`) and says so.
+public struct MemoryAccount: Codable, Sendable, Equatable {
+    /// The program's code kept in memory, as rewritten (branches relaxed, hot loop heads
+    /// aligned, chain ends given explicit jumps).
+    public var residentText: Int
+    /// The overlay manager: dynamic loader, `_dynamic_call`, `_dynamic_jmp`, the restore
+    /// path and the exit hook, with their constants.
+    public var managerCode: Int
+    /// Entry thunks: one for each cold block that resident code, data or another cluster
+    /// transfers to (15 B for a jump thunk, 10 B for a call thunk).
+    public var thunks: Int
+    /// Initialised manager data: its variables, the entry table (8 B a thunk target), the
+    /// cluster address table (4 B a cluster, plus one) and the load counters (16 B a cluster).
+    public var managerData: Int
+    /// Zero-filled manager memory: its own variables and the restore-stub pool with its
+    /// keys and hash (one stub for each return site in cluster code).
+    public var managerZero: Int
+    /// The code buffers.
+    public var buffers: Int
+    /// Measured on the rewriter's layout (true) or estimated.
+    public var exact: Bool
+    /// Where the figure comes from, in words.
+    public var note: String
+
+    public var total: Int { residentText + managerCode + thunks + managerData + managerZero + buffers }
+
+    public init(residentText: Int, managerCode: Int, thunks: Int, managerData: Int, managerZero: Int, buffers: Int, exact: Bool, note: String) {
+        self.residentText = residentText; self.managerCode = managerCode; self.thunks = thunks
+        self.managerData = managerData; self.managerZero = managerZero; self.buffers = buffers
+        self.exact = exact; self.note = note
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case residentText, managerCode, thunks, managerData, managerZero, buffers, exact, note, total
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        residentText = try c.decode(Int.self, forKey: .residentText)
+        managerCode = try c.decode(Int.self, forKey: .managerCode)
+        thunks = try c.decode(Int.self, forKey: .thunks)
+        managerData = try c.decode(Int.self, forKey: .managerData)
+        managerZero = try c.decode(Int.self, forKey: .managerZero)
+        buffers = try c.decode(Int.self, forKey: .buffers)
+        exact = try c.decode(Bool.self, forKey: .exact)
+        note = try c.decode(String.self, forKey: .note)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(residentText, forKey: .residentText)
+        try c.encode(managerCode, forKey: .managerCode)
+        try c.encode(thunks, forKey: .thunks)
+        try c.encode(managerData, forKey: .managerData)
+        try c.encode(managerZero, forKey: .managerZero)
+        try c.encode(buffers, forKey: .buffers)
+        try c.encode(exact, forKey: .exact)
+        try c.encode(note, forKey: .note)
+        try c.encode(total, forKey: .total)
+    }
+
+    /// The parts in words, for text output: "resident text 2,018 + manager 3,959 + …".
+    public var breakdown: String {
+        "resident text \(Describe.count(residentText)) + manager \(Describe.count(managerCode)) + thunks \(Describe.count(thunks))"
+            + " + manager data \(Describe.count(managerData)) + restore stubs and manager variables \(Describe.count(managerZero))"
+            + " + buffers \(Describe.count(buffers))"
+    }
+}
+
+extension MemoryAccount {
+    /// The parts estimated from the clustering, for an image the rewriter cannot write
+    /// (`why` says what it refused): the manager as built for this number of buffers
+    /// (measured with the system's C compiler when there is one), Figure 1's resident
+    /// code, one thunk and one entry for each cold chain entered from another unit or
+    /// whose function's address is taken, and one restore stub for each call site in
+    /// cluster code that leaves its cluster.
+    public static func estimate(session s: Session, clustering c: Clustering, why: String) -> MemoryAccount {
+        let g = s.graph
+        let unit = c.chainCluster
+        var jumpTargets = Set<Int32>(), callTargets = Set<Int32>()
+        var sites = 0
+        for e in 0..<g.edgeCount {
+            let a = g.edgeA[e], b = g.edgeB[e]
+            let ua = unit[Int(a)], ub = unit[Int(b)]
+            guard ua != ub else { continue }
+            // Calls from buffer code go through a call thunk, and so do calls into a cluster.
+            if g.edgeCallAB[e] > 0 && (ua >= 0 || ub >= 0) {
+                callTargets.insert(b)
+                if ua >= 0 { sites += max(1, Int(g.edgeCallAB[e]) / max(1, StubModel.callStubBytes - 5)) }
+            }
+            if g.edgeCallBA[e] > 0 && (ua >= 0 || ub >= 0) {
+                callTargets.insert(a)
+                if ub >= 0 { sites += max(1, Int(g.edgeCallBA[e]) / max(1, StubModel.callStubBytes - 5)) }
+            }
+            if g.edgeJumpAB[e] > 0 && ub >= 0 { jumpTargets.insert(b) }
+            if g.edgeJumpBA[e] > 0 && ua >= 0 { jumpTargets.insert(a) }
+        }
+        let p = s.program
+        for f in p.addressTakenFunctions where p.functions[Int(f)].blockCount > 0 {
+            let ch = s.chains.blockChain[Int(p.functions[Int(f)].firstBlock)]
+            if unit[Int(ch)] >= 0 { jumpTargets.insert(ch) }
+        }
+        let targets = jumpTargets.union(callTargets).count
+        let manager = try? ManagerLinker.sizes(buffers: s.config.buffers)
+        let clusters = c.clusterCount
+        var hash = 16
+        while hash < 2 * max(1, sites) { hash *= 2 }
+        let stride = (s.config.bufferSize + 15) / 16 * 16
+        return MemoryAccount(
+            residentText: c.residentCodeBytes,
+            managerCode: manager?.text ?? 0,
+            thunks: jumpTargets.count * 15 + callTargets.count * 10,
+            managerData: (manager?.data ?? 0) + targets * 8 + (clusters + 1) * 4 + clusters * 16,
+            managerZero: (manager?.bss ?? 0) + max(1, sites) * 13 + hash * 2,
+            buffers: stride * s.config.buffers, exact: false,
+            note: "estimated (\(why))" + (manager == nil ? "; the manager's size is unknown: no C compiler to build it" : ""))
+    }
+}
