@@ -49,6 +49,12 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Built-in core set: auto, static, linux or none.", valueName: "preset"))
     var preset: String?
 
+    @Option(help: ArgumentHelp("Clustering method: figure2 (the paper's coalescing) or affinity (what ovl optimize chooses).", valueName: "method"))
+    var method: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --method affinity: bytes of executed code kept resident beyond core (K and M allowed).", valueName: "bytes"))
+    var residentBudget: String?
+
     /// The configuration: the file, then flags on top.
     func resolvedConfig() throws -> Config {
         var c = try config.map { try Config.load(path: $0) } ?? Config()
@@ -66,6 +72,11 @@ struct ConfigOptions: ParsableArguments {
             guard let v = CorePreset(rawValue: p) else { throw OvlError("--preset must be auto, static, linux or none, not '\(p)'") }
             c.corePreset = v
         }
+        if let m = method {
+            guard let v = ClusteringMethod(rawValue: m) else { throw OvlError("--method must be figure2 or affinity, not '\(m)'") }
+            c.method = v
+        }
+        if let b = residentBudget { c.residentBudget = try parseSize(b, what: "--resident-budget") }
         c.coreFunctions += core
         try c.validate(source: "command line")
         return c

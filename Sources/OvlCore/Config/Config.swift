@@ -19,6 +19,15 @@ public enum StorageBackend: String, Sendable, CaseIterable, Codable {
     case file
 }
 
+/// How code is grouped into clusters.
+public enum ClusteringMethod: String, Sendable, CaseIterable, Codable {
+    /// The paper's Figure 2: greedy coalescing by edge weight, core growing within γ.
+    case figure2
+    /// `AffinityLayout`: resident code chosen by entries per byte within
+    /// `resident_budget`, clusters by temporal affinity, unseen code by address.
+    case affinity
+}
+
 /// Everything that decides a clustering and its cost. Read from TOML; command-line flags
 /// override single fields; the explorer edits it live and exports it back as TOML.
 public struct Config: Sendable, Equatable {
@@ -42,12 +51,16 @@ public struct Config: Sendable, Equatable {
     public var pageSize: Int = 2048
     public var pageReadMicroseconds: Double = 130.9
     public var storage: StorageBackend = .memory
+    /// The clustering method; Figure 2 unless `ovl optimize` chose otherwise.
+    public var method: ClusteringMethod = .figure2
+    /// With `method = affinity`: bytes of executed code kept resident beyond core.
+    public var residentBudget: Int = 0
 
     public init() {}
 
     /// Keys a configuration file may hold, by table.
     static let knownKeys: [String: [String]] = [
-        "": ["gamma", "buffer_size", "buffers", "granularity", "exclude_sections", "defragment_into_core", "storage", "core", "flash"],
+        "": ["gamma", "buffer_size", "buffers", "granularity", "exclude_sections", "defragment_into_core", "storage", "method", "resident_budget", "core", "flash"],
         "core": ["preset", "functions", "exclude"],
         "flash": ["page_size", "page_read_us"],
     ]
@@ -113,6 +126,13 @@ public struct Config: Sendable, Equatable {
             guard let v = StorageBackend(rawValue: s) else { throw OvlError.file(path, "storage must be \"memory\" or \"file\", not \"\(s)\"") }
             c.storage = v
         }
+        if let m = try string("method", in: table) {
+            guard let v = ClusteringMethod(rawValue: m) else {
+                throw OvlError.file(path, "method must be one of \(ClusteringMethod.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), not \"\(m)\"")
+            }
+            c.method = v
+        }
+        if let b = try integer("resident_budget", in: table) { c.residentBudget = b }
         if let v = table["core"] {
             guard let core = v.table else { throw OvlError.file(path, "core must be a table ([core])") }
             if let p = try string("preset", in: core, "core.") {
@@ -154,6 +174,7 @@ public struct Config: Sendable, Equatable {
         guard bufferSize > 0 else { throw bad("buffer size must be a positive number of bytes, not \(bufferSize)") }
         guard bufferSize <= 1 << 30 else { throw bad("buffer size \(bufferSize) is larger than 1 GiB") }
         guard buffers >= 1 && buffers <= 64 else { throw bad("buffers must be between 1 and 64, not \(buffers)") }
+        guard residentBudget >= 0 else { throw bad("resident budget must be 0 or more bytes, not \(residentBudget)") }
         guard pageSize > 0 else { throw bad("flash page size must be a positive number of bytes, not \(pageSize)") }
         guard pageReadMicroseconds.isFinite, pageReadMicroseconds >= 0 else { throw bad("flash page read time must be 0 or more microseconds") }
     }
@@ -189,7 +210,9 @@ public struct Config: Sendable, Equatable {
         s += "granularity = \(q(granularity.rawValue))\n"
         s += "exclude_sections = \(list(excludeSections))\n"
         s += "defragment_into_core = \(defragmentIntoCore)\n"
-        s += "storage = \(q(storage.rawValue))\n\n"
+        s += "storage = \(q(storage.rawValue))\n"
+        s += "method = \(q(method.rawValue))   # figure2 (the paper) or affinity (ovl optimize)\n"
+        s += "resident_budget = \(residentBudget)   # affinity: executed code kept resident beyond core, bytes\n\n"
         s += "[core]\npreset = \(q(corePreset.rawValue))\n"
         s += "functions = [\n" + coreFunctions.map { "  \(q($0)),\n" }.joined() + "]\n"
         s += "exclude = \(list(coreExclude))\n\n"

@@ -78,7 +78,8 @@ extension MemoryAccount {
     /// code, one thunk and one entry for each cold chain entered from another unit or
     /// whose function's address is taken, and one restore stub for each call site in
     /// cluster code that leaves its cluster.
-    public static func estimate(session s: Session, clustering c: Clustering, why: String) -> MemoryAccount {
+    public static func estimate(session s: Session, clustering c: Clustering, why: String, config: Config? = nil) -> MemoryAccount {
+        let cfg = config ?? s.config
         let g = s.graph
         let unit = c.chainCluster
         var jumpTargets = Set<Int32>(), callTargets = Set<Int32>()
@@ -105,18 +106,18 @@ extension MemoryAccount {
             if unit[Int(ch)] >= 0 { jumpTargets.insert(ch) }
         }
         let targets = jumpTargets.union(callTargets).count
-        let manager = try? ManagerLinker.sizes(buffers: s.config.buffers)
+        let manager = try? ManagerLinker.sizes(buffers: cfg.buffers)
         let clusters = c.clusterCount
         var hash = 16
         while hash < 2 * max(1, sites) { hash *= 2 }
-        let stride = (s.config.bufferSize + 15) / 16 * 16
+        let stride = (cfg.bufferSize + 15) / 16 * 16
         return MemoryAccount(
             residentText: c.residentCodeBytes,
             managerCode: manager?.text ?? 0,
             thunks: jumpTargets.count * 15 + callTargets.count * 10,
             managerData: (manager?.data ?? 0) + targets * 8 + (clusters + 1) * 4 + clusters * 16,
             managerZero: (manager?.bss ?? 0) + max(1, sites) * 13 + hash * 2,
-            buffers: stride * s.config.buffers, exact: false,
+            buffers: stride * cfg.buffers, exact: false,
             note: "estimated (\(why))" + (manager == nil ? "; the manager's size is unknown: no C compiler to build it" : ""))
     }
 }

@@ -73,9 +73,12 @@ public final class Session: @unchecked Sendable {
                             defragmentIntoCore: config.defragmentIntoCore, recordEvents: recordEvents)
     }
 
-    /// Runs Figure 2 for the current configuration.
+    /// Clusters the code with the configured method: Figure 2, or the affinity layout.
     public func cluster(recordEvents: Bool = true) -> Clustering {
-        Coalescer.run(graph, parameters(recordEvents: recordEvents))
+        switch config.method {
+        case .figure2: return Coalescer.run(graph, parameters(recordEvents: recordEvents))
+        case .affinity: return AffinityLayout.run(session: self, residentBudget: config.residentBudget, bufferSize: config.bufferSize)
+        }
     }
 
     /// Table 1's statistics for a clustering.
