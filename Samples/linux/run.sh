@@ -7,6 +7,8 @@
 #   Samples/linux/run.sh --clean    # remove Samples/linux/out/ first
 #   Samples/linux/run.sh --until build|boot   # stop after that step
 #   Samples/linux/run.sh --extract  # also rewrite the committed CI extract (extract/)
+#   Samples/linux/run.sh --workload alt   # boot and trace the second workload (init-alt.c)
+#                                         # into out/alt-boot.trace, out/alt-workload.trace
 #
 # Outputs, all in Samples/linux/out/: vmlinux, bzImage, init, initramfs.cpio,
 # boot.trace, workload.trace, serial.log, table1.txt, table.json, fig5.svg, pins.txt,
@@ -23,21 +25,33 @@ config="$here/linux.toml"
 jobs="${JOBS:-2}"
 until=""
 extract=0
+workload=main
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --clean) rm -rf "$out"; shift ;;
         --until) until="$2"; shift 2 ;;
         --extract) extract=1; shift ;;
+        --workload) workload="$2"; shift 2 ;;
         -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
 
 mkdir -p "$out"
+# The workload's init and where its traces go: init.c's, or the second one's.
+case "$workload" in
+    main) init_src="$here/init.c"; init_bin="$out/init"; cpio="$out/initramfs.cpio"; tag="" ;;
+    alt) init_src="$here/init-alt.c"; init_bin="$out/init-alt"; cpio="$out/initramfs-alt.cpio"; tag="alt-" ;;
+    *) echo "run.sh: --workload must be main or alt, not $workload" >&2; exit 2 ;;
+esac
+boot_trace="$out/${tag}boot.trace"
+work_trace="$out/${tag}workload.trace"
+serial="$out/${tag}serial.log"
 log() { printf '\n== %s\n' "$*" >&2; }
 # times.txt holds "key value" lines; later runs replace a key rather than append it.
 record() {
+    [ "$workload" = main ] || return 0   # times.txt holds the main workload's figures
     touch "$out/times.txt"
     grep -v "^$1 " "$out/times.txt" > "$out/times.txt.new" || true
     echo "$1 $2" >> "$out/times.txt.new"
@@ -102,14 +116,14 @@ if [ ! -x "$ovl" ]; then
 fi
 
 # 6. Init and initramfs -----------------------------------------------------------------
-if [ ! -f "$out/init" ] || [ "$here/init.c" -nt "$out/init" ]; then
-    log "building the init"
-    musl-gcc -static -O2 -Wall -Wextra -o "$out/init" "$here/init.c"
-    rm -f "$out/initramfs.cpio" "$out/boot.trace" "$out/workload.trace"
+if [ ! -f "$init_bin" ] || [ "$init_src" -nt "$init_bin" ]; then
+    log "building the init ($workload workload)"
+    musl-gcc -static -O2 -Wall -Wextra -o "$init_bin" "$init_src"
+    rm -f "$cpio" "$boot_trace" "$work_trace"
 fi
-marker="$(nm "$out/init" | awk '$3 == "workload_begin" { print $1 }')"
+marker="$(nm "$init_bin" | awk '$3 == "workload_begin" { print $1 }')"
 [ -n "$marker" ] || { echo "init has no workload_begin symbol" >&2; exit 1; }
-if [ ! -f "$out/initramfs.cpio" ]; then
+if [ ! -f "$cpio" ]; then
     log "packing the initramfs"
     cat > "$out/initramfs.list" <<EOF
 dir /dev 0755 0 0
@@ -118,10 +132,10 @@ nod /dev/null 0666 0 0 c 1 3
 dir /proc 0755 0 0
 dir /sys 0755 0 0
 dir /tmp 01777 0 0
-file /init $out/init 0755 0 0
+file /init $init_bin 0755 0 0
 EOF
-    "$src/usr/gen_init_cpio" "$out/initramfs.list" > "$out/initramfs.cpio.tmp"
-    mv "$out/initramfs.cpio.tmp" "$out/initramfs.cpio"
+    "$src/usr/gen_init_cpio" "$out/initramfs.list" > "$cpio.tmp"
+    mv "$cpio.tmp" "$cpio"
 fi
 
 # 7. Boot, trace and convert ------------------------------------------------------------
@@ -129,24 +143,24 @@ fi
 # written and splits it at the first execution of the init's workload_begin, so no
 # multi-gigabyte log ever reaches the disk. -icount keeps the virtual clock tied to
 # instructions, so the 70× slower traced run sees as many timer ticks as a normal one.
-if [ ! -f "$out/boot.trace" ] || [ ! -f "$out/workload.trace" ]; then
+if [ ! -f "$boot_trace" ] || [ ! -f "$work_trace" ]; then
     log "booting under QEMU (TCG, traced); split at workload_begin = 0x$marker"
     fifo="$out/qemu-exec.fifo"
-    rm -f "$fifo" "$out/boot.trace" "$out/workload.trace"
+    rm -f "$fifo" "$boot_trace" "$work_trace"
     mkfifo "$fifo"
     # tee + wc count what went through the pipe: the size the log would have had on disk.
     ( tee >(wc -lc > "$out/log-count.txt") < "$fifo" \
         | "$ovl" convert - --image "$out/vmlinux" --no-progress \
-            -o "$out/boot.trace" --split-at "0x$marker" -o "$out/workload.trace" ) \
+            -o "$boot_trace" --split-at "0x$marker" -o "$work_trace" ) \
         2> "$out/convert.log" &
     conv=$!
     t0=$(now)
     set +e
     timeout 1800 qemu-system-x86_64 -m 256M -nographic -no-reboot \
-        -kernel "$out/bzImage" -initrd "$out/initramfs.cpio" \
+        -kernel "$out/bzImage" -initrd "$cpio" \
         -append "console=ttyS0 nokaslr panic=-1 quiet loglevel=6" \
         -icount shift=3,sleep=off -d exec,nochain -D "$fifo" \
-        < /dev/null > "$out/serial.log" 2> "$out/qemu.log"
+        < /dev/null > "$serial" 2> "$out/qemu.log"
     qrc=$?
     t1=$(now)
     wait $conv
@@ -156,8 +170,8 @@ if [ ! -f "$out/boot.trace" ] || [ ! -f "$out/workload.trace" ]; then
     rm -f "$fifo"
     if [ $qrc -ne 0 ] || [ $crc -ne 0 ]; then
         echo "boot failed: qemu $qrc, convert $crc" >&2
-        tail -5 "$out/serial.log" "$out/qemu.log" "$out/convert.log" >&2
-        rm -f "$out/boot.trace" "$out/workload.trace"
+        tail -5 "$serial" "$out/qemu.log" "$out/convert.log" >&2
+        rm -f "$boot_trace" "$work_trace"
         exit 1
     fi
     record boot_traced_seconds "$(elapsed "$t0" "$t1")"
@@ -165,7 +179,7 @@ if [ ! -f "$out/boot.trace" ] || [ ! -f "$out/workload.trace" ]; then
     # The same boot without the exec log: what tracing costs.
     t0=$(now)
     timeout 600 qemu-system-x86_64 -m 256M -nographic -no-reboot \
-        -kernel "$out/bzImage" -initrd "$out/initramfs.cpio" \
+        -kernel "$out/bzImage" -initrd "$cpio" \
         -append "console=ttyS0 nokaslr panic=-1 quiet loglevel=6" \
         -icount shift=3,sleep=off < /dev/null > "$out/serial-untraced.log" 2>&1 || true
     t1=$(now)
@@ -174,6 +188,11 @@ if [ ! -f "$out/boot.trace" ] || [ ! -f "$out/workload.trace" ]; then
     read -r lines bytes < "$out/log-count.txt" || true
     record log_lines "${lines:-0}"
     record log_bytes "${bytes:-0}"
+fi
+if [ "$workload" != main ]; then
+    grep -q 'ovl-init: workload done' "$serial" || { echo "$serial: the init's workload did not finish" >&2; exit 1; }
+    log "traced the $workload workload: $boot_trace, $work_trace"
+    exit 0
 fi
 # The workload's run time on real hardware: the same init, as an ordinary process on this
 # machine's kernel, its files on a fresh tmpfs directory (best of 5 runs).

@@ -64,7 +64,7 @@ import Testing
 
     /// analyze's total memory, part by part, equals the written image's: the sizes of its
     /// .ovl sections as readelf reads them (manager code, thunks, resident text, manager
-    /// data, zero-filled manager memory, buffers, restore stubs).
+    /// data, zero-filled manager memory with the return stack, buffers).
     @Test(arguments: ["crc", "dijkstra", "fnptr", "sortcb", "sortcb-glibc", "interp-glibc"])
     func analyzeReportsTheMemoryTheWrittenImageHolds(_ binary: String) throws {
         let dir = Fixture.tempDir()
@@ -89,7 +89,7 @@ import Testing
                 guard f.count > 5, f[1].hasPrefix(".ovl.") else { continue }
                 sizes[String(f[1])] = Int(f[5], radix: 16)
             }
-            let inMemory = [".ovl.manager", ".ovl.thunks", ".ovl.text", ".ovl.data", ".ovl.bss", ".ovl.buffer", ".ovl.restore"]
+            let inMemory = [".ovl.manager", ".ovl.thunks", ".ovl.text", ".ovl.data", ".ovl.bss", ".ovl.buffer"]
             for n in inMemory { #expect(sizes[n] != nil, "\(binary): no section \(n) in \(sizes.keys.sorted())") }
             let sum = inMemory.compactMap { sizes[$0] }.reduce(0, +)
             #expect(json["totalMemory"] as? Int == sum, "\(binary) \(flags): analyze says \(json["totalMemory"] ?? "nothing"), the image's sections hold \(sum)")

@@ -71,6 +71,12 @@ public struct CoreSet: Sendable {
             if let r = f.requiredResidentReason { core.add(Int32(i), .required, r) }
         }
         if let entry = p.function(containing: p.elf.entry) { core.add(Int32(entry), .required, "entry point") }
+        // A call to a function that returns twice (setjmp, vfork) saves its return address
+        // in a context that a later longjmp or the child's exit resumes: that return site
+        // must be where it was, so its function stays resident.
+        for (f, callee) in callersOfReturnsTwice(p) where core.reasons[f]?.origin != .required {
+            core.add(f, .required, "calls \(callee), which returns twice")
+        }
         let handlers = signalHandlers(p)
         for (f, site) in handlers {
             core.add(f, .required, "signal handler (installed at 0x\(String(site, radix: 16)))")
@@ -82,6 +88,22 @@ public struct CoreSet: Sendable {
             core.add(f, .required, "called from signal handler \(p.functions[Int(callee)].name)")
         }
         return core
+    }
+
+    /// Functions with a direct call to a function that returns twice, with its name.
+    static func callersOfReturnsTwice(_ p: Program) -> [(Int32, String)] {
+        var twice: [Int32: String] = [:]
+        for (i, f) in p.functions.enumerated() {
+            if let n = ([f.name] + f.aliases).first(where: CallReach.returnsTwice.contains) { twice[Int32(i)] = n }
+        }
+        guard !twice.isEmpty else { return [] }
+        var out: [(Int32, String)] = []
+        for (i, f) in p.functions.enumerated() {
+            for b in f.blocks where p.blockKind[b] == .call && p.blockTarget[b] >= 0 {
+                if let n = twice[p.blockFunction[Int(p.blockTarget[b])]], !twice.keys.contains(Int32(i)) { out.append((Int32(i), n)); break }
+            }
+        }
+        return out
     }
 
     /// Functions reachable from `roots` through direct calls, direct jumps and resolved jump

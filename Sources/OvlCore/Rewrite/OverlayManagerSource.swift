@@ -10,17 +10,20 @@
 ///   (the `lea` steps over the 128-byte red zone of leaf code). Finds entry `id`, loads
 ///   its cluster when the buffer does not hold it (rule 1), jumps there (`ret $128`).
 /// - `_dynamic_call`: reached from a call thunk `push $id; jmp` that a `call` went to,
-///   so the stack holds `[id][return address]`. When the return address lies in the code
-///   buffer it is replaced by the address of a restore stub for that return site: the
-///   paper's restore stub. A stub is `call _ovl_restore` (5 bytes) in a pool beside the
-///   buffer; its index names (cluster, buffer offset) in a table. Stubs are made on
-///   demand (the pool grows) and kept: one per return site ever used, never per call, so
-///   recursion needs no more of them and `longjmp`, or a `setjmp` returning twice, finds
-///   its stub still meaning the same thing.
+///   so the stack holds `[id][return address]`. When the return address lies in a code
+///   buffer, the manager records (where that return address is on the stack, the cluster
+///   in that buffer, the offset in it) on its return stack and puts the address of
+///   `_ovl_return` in its place: the paper's restore stub, made once per call in flight
+///   rather than once per call site, so its memory is the deepest nesting of such calls,
+///   not the program's size.
 /// - `_dynamic_call_ind`: `call *x` in buffer code becomes `push x; call
 ///   _dynamic_call_ind`; `x` is a resident address or a jump thunk's address.
-/// - `_ovl_restore`: called by a restore stub; reloads the stub's cluster when the buffer
-///   does not hold it (rule 1) and continues at the stub's offset.
+/// - `_ovl_return`: where such a callee returns. The record on top of the return stack
+///   for that stack slot names the cluster and offset to go back to; the cluster is loaded
+///   again when no buffer holds it (rule 1). Records whose slots lie below the returning
+///   one belong to frames that `longjmp` abandoned and are dropped. (A function that calls
+///   one that returns twice — `setjmp`, `vfork` — is kept resident by the core set, so a
+///   second return never needs a record.)
 /// - `_ovl_exit_hook`: called from the first instruction of `_Exit`/`_exit`; writes the
 ///   load counters as JSON when the environment names a file in `OVL_STATS`.
 enum OverlayManagerSource {
@@ -49,14 +52,19 @@ struct ovl_image {
                                                 each buffer, back to back */
     uint64_t storage, store_addr, store_file_offset;
     uint64_t counters;                       /* uint64 loads[count], bytes[count] */
-    uint64_t stubs, stub_cap, stub_keys, stub_hash, stub_hash_size, restore_entry;
-    uint64_t prot_lo, prot_len;              /* the pages of the buffer and the stub pool */
+    uint64_t ret_stack, ret_cap, return_entry; /* the return stack (ret_cap records) and
+                                                `_ovl_return` */
+    uint64_t prot_lo, prot_len;              /* the pages of the code buffers */
 };
 __attribute__((used, section(".data"))) struct ovl_image ovl_image = { 0x45474d494c564fULL };
 
 static ovl_buffer_state state;
 static int inited;
-static uint64_t stub_count;
+/* A call in flight from buffer code: the stack slot of its return address, and the
+   cluster (high half) and buffer offset (low half) it returns to. */
+typedef struct { uint64_t slot, key; } ovl_return_record;
+static ovl_return_record *rets;
+static uint64_t ret_top, ret_cap, ret_peak;
 static long store_fd = -1;
 static int stats_written;
 
@@ -90,7 +98,7 @@ static void die(const char *msg) {
     for (;;) {}
 }
 
-/* The buffer's and the stub pool's pages are mapped read+execute; they are writable only
+/* The buffers' pages are mapped read+execute; they are writable only
    while the manager writes code into them. Besides keeping code never writable and
    executable at once, this is what makes a load cheap: a store into a page the processor
    has been executing from is self-modifying code, which costs a pipeline clear per cache
@@ -181,33 +189,35 @@ static uint64_t resolve_pointer(uint64_t x) {
     return x;
 }
 
-/* The return address in *slot is about to be used by a callee: if it points into the
-   buffer, send the callee's return to the restore stub of that return site. */
+/* The return stack starts in the image (sized to the deepest nesting the image needs
+   without recursion) and moves to fresh pages, twice the size, when recursion in cold code
+   goes deeper. */
+static void grow_returns(void) {
+    if (!rets) { rets = (ovl_return_record *)ovl_image.ret_stack; ret_cap = ovl_image.ret_cap; if (ret_top < ret_cap) return; }
+    uint64_t cap = ret_cap ? ret_cap * 2 : 64;
+    long p = sys4(9 /* mmap */, 0, (long)(cap * sizeof(ovl_return_record)), 3, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */);
+    if (p < 0 && p > -4096) die("cannot grow the return stack");
+    copy((void *)p, rets, ret_top * sizeof(ovl_return_record));
+    rets = (ovl_return_record *)p;
+    ret_cap = cap;
+}
+
+static inline __attribute__((always_inline)) void push_return(uint64_t *slot, int32_t cluster, uint64_t off) {
+    rets[ret_top].slot = (uint64_t)slot;
+    rets[ret_top].key = ((uint64_t)(uint32_t)cluster << 32) | (uint32_t)off;
+    ret_top++;
+    if (ret_top > ret_peak) ret_peak = ret_top;
+    *slot = ovl_image.return_entry;
+}
+
+/* The return address in *slot is about to be used by a callee: if it points into a
+   buffer, record where it goes and send the callee's return to `_ovl_return`. */
 static void protect_return(uint64_t *slot) {
-    uint64_t ret = *slot, off;
-    int32_t b = buffer_of(ret, &off);
+    uint64_t off;
+    int32_t b = buffer_of(*slot, &off);
     if (b < 0) return;
-    uint64_t key = ((uint64_t)(uint32_t)state.holds[b] << 32) | (uint32_t)off;
-    uint64_t *keys = (uint64_t *)ovl_image.stub_keys;
-    uint16_t *hash = (uint16_t *)ovl_image.stub_hash;
-    uint64_t mask = ovl_image.stub_hash_size - 1;
-    uint64_t h = (key * 0x9E3779B97F4A7C15ULL) >> 40;
-    for (;; h++) {
-        uint16_t e = hash[h & mask];
-        if (e == 0) break;
-        if (keys[e - 1] == key) { *slot = ovl_image.stubs + 5 * (uint64_t)(e - 1); return; }
-    }
-    if (stub_count >= ovl_image.stub_cap) die("restore stub pool exhausted");
-    uint64_t i = stub_count++;
-    keys[i] = key;
-    hash[h & mask] = (uint16_t)(i + 1);
-    uint8_t *stub = (uint8_t *)(ovl_image.stubs + 5 * i);
-    int32_t rel = (int32_t)(ovl_image.restore_entry - (uint64_t)(stub + 5));
-    writable(1);
-    stub[0] = 0xE8;
-    copy(stub + 1, &rel, 4);
-    writable(0);
-    *slot = (uint64_t)stub;
+    if (!rets || ret_top == ret_cap) grow_returns();
+    push_return(slot, state.holds[b], off);
 }
 
 /* frame[0] = id; becomes the target. */
@@ -228,18 +238,20 @@ void ovl_on_call_ind(uint64_t *frame) {
     frame[0] = resolve_pointer(x);
 }
 
-/* frame[0] = the address after the restore stub's call; becomes the target. */
-void ovl_on_restore(uint64_t *frame) {
-    uint64_t i = (frame[0] - ovl_image.stubs) / 5 - 1;
-    if (i >= stub_count) die("return through an unknown restore stub");
-    uint64_t key = ((const uint64_t *)ovl_image.stub_keys)[i];
+/* frame is the slot the returning `ret` read (`_ovl_return` stepped back onto it);
+   frame[0] becomes the target. */
+void ovl_on_return(uint64_t *frame) {
+    uint64_t slot = (uint64_t)frame;
+    while (ret_top > 0 && rets[ret_top - 1].slot < slot) ret_top--;   /* abandoned by longjmp */
+    if (ret_top == 0 || rets[ret_top - 1].slot != slot) die("a return through the overlay manager that it has no record of");
+    uint64_t key = rets[--ret_top].key;
     frame[0] = enter((int32_t)(key >> 32), (uint32_t)key);
 }
 
 /* Fast paths. Most transfers through the manager load nothing: the target is resident
-   or its cluster is the one in the buffer, and a return site in the buffer already has its
-   restore stub. These functions handle exactly those cases and nothing else — they never
-   load, never make a stub, never die — and return 0 to send everything else down the
+   or its cluster is in a buffer, and a return record fits on the return stack. These
+   functions handle exactly those cases and nothing else — they never load, never grow
+   the return stack, never die — and return 0 to send everything else down the
    slow path, which does the same work through the same rules. They save every register
    they touch (no_caller_saved_registers), so the entry points call them after saving only
    the flags, %rax (the answer) and %rdi (the frame). */
@@ -254,31 +266,21 @@ static inline __attribute__((always_inline)) uint64_t fast_target(uint64_t id) {
     return at ? at + e->value : 0;
 }
 
-/* The restore stub already made for a return address in the buffer, the address itself
-   when it is not in the buffer, 0 when a stub would have to be made. */
-static inline __attribute__((always_inline)) uint64_t fast_return(uint64_t ret) {
-    uint64_t off;
-    int32_t b = buffer_of(ret, &off);
-    if (b < 0) return ret;
-    uint64_t key = ((uint64_t)(uint32_t)state.holds[b] << 32) | (uint32_t)off;
-    const uint64_t *keys = (const uint64_t *)ovl_image.stub_keys;
-    const uint16_t *hash = (const uint16_t *)ovl_image.stub_hash;
-    uint64_t mask = ovl_image.stub_hash_size - 1;
-    for (uint64_t h = (key * 0x9E3779B97F4A7C15ULL) >> 40;; h++) {
-        uint16_t e = hash[h & mask];
-        if (e == 0) return 0;
-        if (keys[e - 1] == key) return ovl_image.stubs + 5 * (uint64_t)(e - 1);
-    }
+/* Whether a return address needs a record (it lies in a buffer), and room for it. */
+static inline __attribute__((always_inline)) int return_ready(uint64_t ret, int32_t *b, uint64_t *off) {
+    *b = buffer_of(ret, off);
+    return *b < 0 || (rets && ret_top < ret_cap);
 }
 
 /* Decides the return first, so that a miss leaves no trace in the state. */
 OVL_FAST uint64_t ovl_fast_call(uint64_t *frame) {
-    uint64_t ret = inited ? fast_return(frame[1]) : 0;
-    if (!ret) return 0;
+    int32_t b; uint64_t off;
+    if (!inited || !return_ready(frame[1], &b, &off)) return 0;
+    int32_t back = b >= 0 ? state.holds[b] : -1;
     uint64_t target = fast_target(frame[0]);
     if (!target) return 0;
     frame[0] = target;
-    frame[1] = ret;
+    if (b >= 0) push_return(&frame[1], back, off);
     return 1;
 }
 
@@ -297,24 +299,26 @@ OVL_FAST uint64_t ovl_fast_call_ind(uint64_t *frame) {
     uint64_t x = frame[1], target, id = ~0ULL;
     if (x >= ovl_image.jthunk_lo && x < ovl_image.jthunk_hi) id = *(const uint32_t *)(x + 6);
     else if (x >= ovl_image.cthunk_lo && x < ovl_image.cthunk_hi) id = *(const uint32_t *)(x + 1);
-    /* fast_target answers only for a resident target or one in the loaded cluster, so a
-       target that stays cannot unload the caller: its return needs no stub. */
+    /* fast_target answers only for a resident target or one in a loaded cluster, so a
+       target that stays cannot unload the caller: its return needs no record. */
     int stays = id != ~0ULL && id < ovl_image.entry_count && ((const ovl_entry *)ovl_image.entries)[id].stays;
-    uint64_t ret = stays ? frame[0] : fast_return(frame[0]);
-    if (!ret) return 0;
+    int32_t b = -1; uint64_t off = 0;
+    if (!stays && !return_ready(frame[0], &b, &off)) return 0;
+    int32_t back = b >= 0 ? state.holds[b] : -1;
     target = id != ~0ULL ? fast_target(id) : x;
     if (!target) return 0;
+    frame[1] = frame[0];
     frame[0] = target;
-    frame[1] = ret;
+    if (b >= 0) push_return(&frame[1], back, off);
     return 1;
 }
 
-OVL_FAST uint64_t ovl_fast_restore(uint64_t *frame) {
-    uint64_t i = (frame[0] - ovl_image.stubs) / 5 - 1;
-    if (i >= stub_count) return 0;
-    uint64_t key = ((const uint64_t *)ovl_image.stub_keys)[i];
-    uint64_t at = inited ? touch((int32_t)(key >> 32)) : 0;
+OVL_FAST uint64_t ovl_fast_return(uint64_t *frame) {
+    if (!ret_top || rets[ret_top - 1].slot != (uint64_t)frame) return 0;
+    uint64_t key = rets[ret_top - 1].key;
+    uint64_t at = touch((int32_t)(key >> 32));
     if (!at) return 0;
+    ret_top--;
     frame[0] = at + (uint32_t)key;
     return 1;
 }
@@ -369,7 +373,7 @@ void ovl_on_exit(void) {
     for (k = 0; k < count; k++) { loads += c[k]; bytes += c[count + k]; }
     put(w, "{\"loads\": "); putn(w, loads); put(w, ", \"bytesLoaded\": "); putn(w, bytes);
     put(w, ", \"storage\": \""); put(w, ovl_image.storage ? "file" : "memory");
-    put(w, "\", \"restoreStubs\": "); putn(w, stub_count);
+    put(w, "\", \"returnStackPeak\": "); putn(w, ret_peak);
     put(w, ", \"clusters\": [");
     for (k = 0; k < count; k++) {
         if (k) put(w, ", ");
@@ -416,10 +420,12 @@ __asm__(
     OVL_FAST_PATH("ovl_fast_call_ind", OVL_JUMP_TOP)
     OVL_SAVE OVL_CALL("ovl_on_call_ind") OVL_RESTORE " ret\n"
     ".size _dynamic_call_ind, .-_dynamic_call_ind\n"
-    ".globl _ovl_restore\n.type _ovl_restore,@function\n_ovl_restore:\n"
-    OVL_FAST_PATH("ovl_fast_restore", OVL_JUMP_TOP)
-    OVL_SAVE OVL_CALL("ovl_on_restore") OVL_RESTORE " ret\n"
-    ".size _ovl_restore, .-_ovl_restore\n"
+    /* Reached by `ret`: step back onto the slot it read, which becomes the target. */
+    ".globl _ovl_return\n.type _ovl_return,@function\n_ovl_return:\n"
+    " lea -8(%rsp), %rsp\n"
+    OVL_FAST_PATH("ovl_fast_return", OVL_JUMP_TOP)
+    OVL_SAVE OVL_CALL("ovl_on_return") OVL_RESTORE OVL_JUMP_TOP "\n"
+    ".size _ovl_return, .-_ovl_return\n"
     ".globl _ovl_exit_hook\n.type _ovl_exit_hook,@function\n_ovl_exit_hook:\n"
     " lea -8(%rsp), %rsp\n"
     OVL_SAVE OVL_CALL("ovl_on_exit") OVL_RESTORE " lea 8(%rsp), %rsp\n ret\n"

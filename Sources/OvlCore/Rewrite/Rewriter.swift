@@ -69,7 +69,7 @@ public enum Rewriter {
         let p = s.program
         try check(p.elf)
         guard s.config.bufferSize >= Rewriter.minimumBufferSize else {
-            throw OvlError("the code buffer (\(s.config.bufferSize) B) is too small for the overlay manager: it needs at least \(Rewriter.minimumBufferSize) B (the 16-byte-aligned buffer is followed by the restore-stub pool, and a smaller buffer holds no cluster worth a load)")
+            throw OvlError("the code buffer (\(s.config.bufferSize) B) is too small for the overlay manager: it needs at least \(Rewriter.minimumBufferSize) B (a smaller buffer holds no cluster worth a load)")
         }
         if let f = p.functions.first(where: { $0.requiredResidentReason != nil && !$0.isGap }) {
             throw OvlError("cannot rewrite: \(f.name) is \(f.requiredResidentReason!)")
@@ -546,23 +546,20 @@ struct Builder {
         L.countersAt = up(L.clusterTableAt + UInt64((clusterCount + 1) * 4), 8)
         L.rwFileEnd = L.countersAt + UInt64(clusterCount * 16)
         L.bssAt = up(L.rwFileEnd, 64)
-        L.stubKeysAt = up(L.bssAt + UInt64(m.bss), 64)
-        let sites = returnSites()
-        guard sites < 65_535 else { throw OvlError("cannot rewrite: \(sites) call sites in clusters, more than the restore-stub table indexes (65,534)") }
-        L.stubCapacity = max(1, sites)
-        L.stubHashSize = 16
-        while L.stubHashSize < 2 * L.stubCapacity { L.stubHashSize *= 2 }
-        L.stubHashAt = L.stubKeysAt + UInt64(L.stubCapacity * 8)
-        L.rwMemEnd = L.stubHashAt + UInt64(L.stubHashSize * 2)
+        // The return stack: one 16-byte record per call from buffer code in flight. Without
+        // recursion no more are in flight than there are such call sites; deeper nesting
+        // moves the stack to fresh pages at run time.
+        L.retStackAt = up(L.bssAt + UInt64(m.bss), 16)
+        L.retCapacity = ImageLayout.returnStackCapacity(sites: returnSites())
+        L.rwMemEnd = L.retStackAt + UInt64(L.retCapacity * 16)
         L.bufVaddr = up(L.rwMemEnd, page)
         L.buffers = s.config.buffers
         L.bufferSize = UInt64(s.config.bufferSize)
         L.bufStride = up(UInt64(s.config.bufferSize), 16)
-        L.stubsAt = L.bufVaddr + L.bufStride * UInt64(L.buffers)
-        L.stubBytes = UInt64(L.stubCapacity * 5)
+        L.buffersEnd = L.bufVaddr + L.bufStride * UInt64(L.buffers)
         L.bufOff = up(L.rwOff + (L.rwFileEnd - L.rwVaddr), page)
         L.storeOff = L.bufOff
-        L.storeVaddr = up(L.stubsAt + L.stubBytes, page)
+        L.storeVaddr = up(L.buffersEnd, page)
         return L
     }
 
@@ -572,7 +569,7 @@ struct Builder {
             residentText: resident.size, managerCode: Int(L.managerTextSize),
             thunks: jumpThunks.count * 15 + callThunks.count * 10,
             managerData: Int(L.rwFileEnd - L.rwVaddr),
-            managerZero: Int(L.rwMemEnd - L.bssAt) + Int(L.stubBytes),
+            managerZero: Int(L.rwMemEnd - L.bssAt),
             buffers: Int(L.bufStride) * L.buffers, exact: true,
             note: "measured on the layout ovl rewrite writes")
     }
@@ -594,9 +591,8 @@ struct Builder {
         let (jthunkAt, cthunkAt, residentAt) = (L.jthunkAt, L.cthunkAt, L.residentAt)
         let rxSize = L.rxEnd - L.rxVaddr
         let (rwOff, rwVaddr, entriesAt, clusterTableAt, countersAt) = (L.rwOff, L.rwVaddr, L.entriesAt, L.clusterTableAt, L.countersAt)
-        let (bssAt, stubKeysAt, stubHashAt, rwMemEnd) = (L.bssAt, L.stubKeysAt, L.stubHashAt, L.rwMemEnd)
-        let (stubCapacity, stubHashSize) = (L.stubCapacity, L.stubHashSize)
-        let (bufVaddr, stubsAt, stubBytes, bufOff, storeOff, storeVaddr) = (L.bufVaddr, L.stubsAt, L.stubBytes, L.bufOff, L.storeOff, L.storeVaddr)
+        let (bssAt, rwMemEnd) = (L.bssAt, L.rwMemEnd)
+        let (bufVaddr, buffersEnd, bufOff, storeOff, storeVaddr) = (L.bufVaddr, L.buffersEnd, L.bufOff, L.storeOff, L.storeVaddr)
         let keptPhdrs = keptProgramHeaders()
         let clusterUnits = self.clusterUnits, resident = self.resident
         let linked = try linker.link(text: managerText, data: rwVaddr, bss: bssAt)
@@ -681,8 +677,8 @@ struct Builder {
             entriesAt, UInt64(thunkBlocks.count),
             jthunkAt, jthunkAt + UInt64(jumpThunks.count * 15), cthunkAt, cthunkAt + UInt64(callThunks.count * 10),
             UInt64(clusterCount), clusterTableAt, backend == .memory ? 0 : 1, backend == .memory ? storeVaddr : 0, storeOff,
-            countersAt, stubsAt, UInt64(stubCapacity), stubKeysAt, stubHashAt, UInt64(stubHashSize),
-            try sym("_ovl_restore"), bufVaddr, up(stubsAt + stubBytes, page) - bufVaddr,
+            countersAt, L.retStackAt, UInt64(L.retCapacity),
+            try sym("_ovl_return"), bufVaddr, up(buffersEnd, page) - bufVaddr,
         ]
         for (i, v) in fields.enumerated() { data.replaceSubrange((imageAt + i * 8)..<(imageAt + i * 8 + 8), with: le(v, 8)) }
         var rw = data
@@ -714,7 +710,7 @@ struct Builder {
         w.keptPhdrs = keptPhdrs
         w.rx = (rxOff, rxVaddr, rx)
         w.rw = (rwOff, rwVaddr, rw, rwMemEnd - rwVaddr)
-        w.buffer = (bufOff, bufVaddr, stubsAt + stubBytes - bufVaddr)
+        w.buffer = (bufOff, bufVaddr, buffersEnd - bufVaddr)
         w.store = (storeOff, backend == .memory ? storeVaddr : 0, store)
         w.sections = [
             (".ovl.manager", managerText, managerTextSize, 0x6, rxOff + (managerText - rxVaddr), 1),
@@ -722,22 +718,21 @@ struct Builder {
             (".ovl.text", residentAt, UInt64(residentBytes.count), 0x6, rxOff + (residentAt - rxVaddr), 1),
             (".ovl.data", rwVaddr, UInt64(rw.count), 0x3, rwOff, 1),
             (".ovl.bss", bssAt, rwMemEnd - bssAt, 0x3, rwOff + UInt64(rw.count), 8),
-            (".ovl.buffer", bufVaddr, stubsAt - bufVaddr, 0x6, bufOff, 8),
-            (".ovl.restore", stubsAt, stubBytes, 0x6, bufOff, 8),
+            (".ovl.buffer", bufVaddr, buffersEnd - bufVaddr, 0x6, bufOff, 8),
             (".ovl.store", backend == .memory ? storeVaddr : 0, UInt64(store.count), backend == .memory ? 0x2 : 0, storeOff, 1),
         ]
         var symbols: [(String, UInt64, UInt64, Int, UInt8)] = []  // name, value, size, section (new index), type
-        for n in ["_dynamic_jmp", "_dynamic_call", "_dynamic_call_ind", "_ovl_restore", "_ovl_exit_hook"] {
+        for n in ["_dynamic_jmp", "_dynamic_call", "_dynamic_call_ind", "_ovl_return", "_ovl_exit_hook"] {
             symbols.append((n, try sym(n), 0, 0, ELFFile.STT_FUNC))
         }
         symbols.append(("ovl_image", try sym("ovl_image"), UInt64(fields.count * 8), 3, ELFFile.STT_OBJECT))
         symbols.append(("ovl_cluster_address_table", clusterTableAt, UInt64((clusterCount + 1) * 4), 3, ELFFile.STT_OBJECT))
         symbols.append(("ovl_entries", entriesAt, UInt64(entries.count), 3, ELFFile.STT_OBJECT))
-        symbols.append(("ovl_restore_stubs", stubsAt, stubBytes, 6, ELFFile.STT_OBJECT))
-        symbols.append(("ovl_code_buffer", bufVaddr, stubsAt - bufVaddr, 5, ELFFile.STT_OBJECT))
+        symbols.append(("ovl_return_stack", L.retStackAt, UInt64(L.retCapacity * 16), 4, ELFFile.STT_OBJECT))
+        symbols.append(("ovl_code_buffer", bufVaddr, buffersEnd - bufVaddr, 5, ELFFile.STT_OBJECT))
         for k in 0..<clusterCount {
             let v = (backend == .memory ? storeVaddr : 0) + UInt64(clusterStart[k])
-            symbols.append(("ovl_cluster_\(k)", v, UInt64(clusterBytes[k]), 7, ELFFile.STT_OBJECT))
+            symbols.append(("ovl_cluster_\(k)", v, UInt64(clusterBytes[k]), 6, ELFFile.STT_OBJECT))
         }
         for f in p.functions where !f.isGap && f.blockCount > 0 {
             guard unit(ofBlock: f.firstBlock) == 0, let i = resident.addrItem[f.address] else { continue }
@@ -778,9 +773,13 @@ struct ImageLayout {
     var jthunkAt: UInt64 = 0, cthunkAt: UInt64 = 0, residentAt: UInt64 = 0
     var rwOff: UInt64 = 0, rwVaddr: UInt64 = 0
     var entriesAt: UInt64 = 0, clusterTableAt: UInt64 = 0, countersAt: UInt64 = 0, rwFileEnd: UInt64 = 0
-    var bssAt: UInt64 = 0, stubKeysAt: UInt64 = 0, stubHashAt: UInt64 = 0, rwMemEnd: UInt64 = 0
-    var stubCapacity = 0, stubHashSize = 0
+    var bssAt: UInt64 = 0, retStackAt: UInt64 = 0, rwMemEnd: UInt64 = 0
+    var retCapacity = 0
     var bufVaddr: UInt64 = 0, bufferSize: UInt64 = 0, bufStride: UInt64 = 0, buffers = 1
-    var stubsAt: UInt64 = 0, stubBytes: UInt64 = 0
+    var buffersEnd: UInt64 = 0
+
+    /// Return records the image starts with: one per call site in cluster code that goes
+    /// through the manager, at most 128 (2 KB); recursion beyond that grows the stack.
+    static func returnStackCapacity(sites: Int) -> Int { min(128, max(1, sites)) }
     var bufOff: UInt64 = 0, storeOff: UInt64 = 0, storeVaddr: UInt64 = 0
 }
