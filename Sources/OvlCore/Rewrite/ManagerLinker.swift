@@ -14,8 +14,10 @@ struct ManagerLinker {
         var symbols: [String: UInt64]
     }
 
-    let workDir: String
-    let objects: [String]
+    /// The compiled manager and rules, kept in memory: the temporary directory the tools
+    /// work in exists only while they run (`withWorkDirectory`), so nothing is left in
+    /// /tmp whichever way the rewrite ends (an error, Ctrl-C, a crash in the layout).
+    let objects: [(name: String, bytes: [UInt8])]
 
     /// Where `rules.c` and `ovl_rules.h` are: `OVL_RULES_DIR` when set, else the source
     /// tree this file was built from. The rewriter compiles that file, never a copy.
@@ -30,22 +32,35 @@ struct ManagerLinker {
         return dir
     }
 
-    /// Compiles the manager and the rules once per rewrite.
-    init() throws {
+    /// Runs `body` in a fresh temporary directory and removes it afterwards, also when
+    /// the process is killed by a signal meanwhile (`TempCleanup`).
+    static func withWorkDirectory<T>(_ body: (String) throws -> T) throws -> T {
         let dir = NSTemporaryDirectory() + "ovl-manager-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        workDir = dir
-        let rules = try ManagerLinker.rulesDirectory()
-        try OverlayManagerSource.text.write(toFile: dir + "/manager.c", atomically: true, encoding: .utf8)
-        let flags = ["-ffreestanding", "-fno-pic", "-fno-stack-protector", "-mno-red-zone", "-mgeneral-regs-only",
-                     "-O2", "-fno-asynchronous-unwind-tables", "-fcf-protection=none", "-fno-tree-loop-distribute-patterns",
-                     "-I", rules + "/include"]
-        try ManagerLinker.run("cc", flags + ["-c", dir + "/manager.c", "-o", dir + "/manager.o"])
-        try ManagerLinker.run("cc", flags + ["-c", rules + "/rules.c", "-o", dir + "/rules.o"])
-        objects = [dir + "/manager.o", dir + "/rules.o"]
+        TempCleanup.register(dir)
+        defer {
+            try? FileManager.default.removeItem(atPath: dir)
+            TempCleanup.unregister()
+        }
+        return try body(dir)
     }
 
-    func cleanUp() { try? FileManager.default.removeItem(atPath: workDir) }
+    /// Compiles the manager and the rules once per rewrite.
+    init() throws {
+        let rules = try ManagerLinker.rulesDirectory()
+        objects = try ManagerLinker.withWorkDirectory { dir in
+            try OverlayManagerSource.text.write(toFile: dir + "/manager.c", atomically: false, encoding: .utf8)
+            let flags = ["-ffreestanding", "-fno-pic", "-fno-stack-protector", "-mno-red-zone", "-mgeneral-regs-only",
+                         "-O2", "-fno-asynchronous-unwind-tables", "-fcf-protection=none", "-fno-tree-loop-distribute-patterns",
+                         "-I", rules + "/include"]
+            try ManagerLinker.run("cc", flags + ["-c", dir + "/manager.c", "-o", dir + "/manager.o"])
+            try ManagerLinker.run("cc", flags + ["-c", rules + "/rules.c", "-o", dir + "/rules.o"])
+            return try ["manager.o", "rules.o"].map { name in
+                guard let d = FileManager.default.contents(atPath: dir + "/" + name) else { throw OvlError("cc wrote no \(name)") }
+                return (name, [UInt8](d))
+            }
+        }
+    }
 
     /// Links the manager with its code at `text`, initialised data at `data` and
     /// zero-filled data at `bss` (0 puts it right after the data).
@@ -59,10 +74,17 @@ struct ManagerLinker {
           /DISCARD/ : { *(.comment) *(.note*) *(.eh_frame*) }
         }
         """
-        try script.write(toFile: workDir + "/manager.ld", atomically: true, encoding: .utf8)
-        let out = workDir + "/manager.elf"
-        try ManagerLinker.run("ld", ["-static", "-nostdlib", "-T", workDir + "/manager.ld", "-o", out] + objects)
-        let elf = try ELFFile(path: out)
+        let elf = try ManagerLinker.withWorkDirectory { dir -> ELFFile in
+            try script.write(toFile: dir + "/manager.ld", atomically: false, encoding: .utf8)
+            var paths: [String] = []
+            for o in objects {
+                try Data(o.bytes).write(to: URL(fileURLWithPath: dir + "/" + o.name))
+                paths.append(dir + "/" + o.name)
+            }
+            let out = dir + "/manager.elf"
+            try ManagerLinker.run("ld", ["-static", "-nostdlib", "-T", dir + "/manager.ld", "-o", out] + paths)
+            return try ELFFile(path: out)
+        }
         guard let t = elf.section(named: ".text"), let d = elf.section(named: ".data") else {
             throw OvlError("linking the overlay manager produced no .text or .data")
         }
