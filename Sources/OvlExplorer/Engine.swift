@@ -136,26 +136,6 @@ public enum FileWriter {
     }
 
     public static func writeAtomically(_ data: Data, to path: String, inputs: [String], executable: Bool = false) throws {
-        let target = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
-        for i in inputs where i != "-" {
-            if URL(fileURLWithPath: i).standardizedFileURL.resolvingSymlinksInPath().path == target {
-                throw OvlError.file(path, "is an input of this session; refusing to overwrite it")
-            }
-        }
-        let dir = (target as NSString).deletingLastPathComponent
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDir), isDir.boolValue else {
-            throw OvlError.file(path, "cannot be written: no directory \(dir)")
-        }
-        let tmp = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
-            throw OvlError.file(path, "cannot be written")
-        }
-        if executable { chmod(tmp, 0o755) }
-        if rename(tmp, path) != 0 {
-            let err = String(cString: strerror(errno))
-            unlink(tmp)
-            throw OvlError.file(path, "cannot be written (\(err))")
-        }
+        try OutputFile.write(data, to: path, inputs: inputs, executable: executable)
     }
 }

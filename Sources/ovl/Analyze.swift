@@ -87,6 +87,7 @@ struct Sweep: ParsableCommand {
                 return d
             }
             guard !values.isEmpty else { throw OvlError("--gammas is empty") }
+            if let svg { try OutputFile.check(outputs: [("--svg", svg)], inputs: options.inputFiles) }
             let s = try options.openSession()
             var rows: [SweepRow] = []
             let model = CostModel(session: s)
@@ -103,7 +104,7 @@ struct Sweep: ParsableCommand {
             progress.finish()
             if let svg {
                 let title = "Load cost and memory reduction against γ: \((s.program.path as NSString).lastPathComponent), buffer \(s.config.bufferSize) B"
-                try writeAtomically(Figure5.svg(rows: rows, title: title), to: svg, inputs: [options.image] + options.profiles)
+                try writeAtomically(Figure5.svg(rows: rows, title: title), to: svg, inputs: options.inputFiles.map(\.path))
             }
             if json {
                 try printJSON(rows)
@@ -144,9 +145,7 @@ struct Record: ParsableCommand {
             var cmd = command
             if cmd.first == "--" { cmd.removeFirst() }
             guard let program = cmd.first else { throw OvlError("record needs a program: ovl record -o T -- PROGRAM ARGS…") }
-            if URL(fileURLWithPath: output).standardizedFileURL.path == URL(fileURLWithPath: program).standardizedFileURL.path {
-                throw OvlError.file(output, "is the program itself; refusing to overwrite it")
-            }
+            try OutputFile.check(outputs: [("-o", output)], inputs: [("the program", program)])
             let r = try Recorder.record(output: output, program: program, arguments: Array(cmd.dropFirst()), qemu: qemu)
             status = r.exitStatus
         }

@@ -17,6 +17,11 @@ struct ImageOptions: ParsableArguments {
 
     func resolvedConfig() throws -> Config { try settings.resolvedConfig() }
 
+    /// Every file this run reads, for `OutputFile.check`.
+    var inputFiles: [(what: String, path: String)] {
+        [("the image", image)] + profiles.map { ("a profile", $0) } + (settings.config.map { [("the configuration", $0)] } ?? [])
+    }
+
     func openSession() throws -> Session {
         let c = try resolvedConfig()
         return try Session.open(image: image, profiles: profiles, config: c, showProgress: !noProgress && Progress.stderrIsTerminal)
@@ -105,21 +110,7 @@ func writeAtomically(_ text: String, to path: String, inputs: [String] = []) thr
 }
 
 func writeAtomically(_ data: Data, to path: String, inputs: [String] = []) throws {
-    let target = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
-    for i in inputs where i != "-" {
-        if URL(fileURLWithPath: i).standardizedFileURL.resolvingSymlinksInPath().path == target {
-            throw OvlError.file(path, "is an input of this run; refusing to overwrite it")
-        }
-    }
-    let tmp = path + ".tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: tmp, contents: data) else {
-        throw OvlError.file(path, "cannot be written")
-    }
-    if rename(tmp, path) != 0 {
-        let err = String(cString: strerror(errno))
-        unlink(tmp)
-        throw OvlError.file(path, "cannot be written (\(err))")
-    }
+    try OutputFile.write(data, to: path, inputs: inputs)
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {

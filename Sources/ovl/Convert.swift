@@ -41,9 +41,7 @@ struct Convert: ParsableCommand {
             guard output.count == (split == nil ? 1 : 2) else {
                 throw OvlError(split == nil ? "convert needs one -o TRACE" : "--split-at needs two outputs: -o FIRST -o SECOND")
             }
-            for o in output where o == log || o == image {
-                throw OvlError.file(o, "is an input of this run; refusing to overwrite it")
-            }
+            try OutputFile.check(outputs: output.map { ("-o", $0) }, inputs: [("the log", log), ("the image", image)])
             let elf = try ELFFile(path: image)
             let hash = TraceFile.codeHash(of: elf)
             let name = (image as NSString).lastPathComponent

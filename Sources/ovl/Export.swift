@@ -31,6 +31,8 @@ struct Export: ParsableCommand {
 
     func run() throws {
         try guarded {
+            let outputs = [("--toml", toml), ("--dot", dot), ("--ld-script", ldScript)].compactMap { o, p in p.map { (option: o, path: $0) } }
+            try OutputFile.check(outputs: outputs, inputs: options.inputFiles)
             let cfg = try options.resolvedConfig()
             if ldScript != nil && cfg.granularity != .function {
                 throw OvlError("--ld-script lists whole functions, so it needs --granularity function (or granularity = \"function\" in the configuration)")
@@ -38,7 +40,7 @@ struct Export: ParsableCommand {
             let s = try options.openSession()
             let c = s.cluster(recordEvents: false)
             let row = s.statistics(c)
-            let inputs = [options.image] + options.profiles
+            let inputs = options.inputFiles.map(\.path)
             var clusterLoads = [UInt64](repeating: 0, count: c.clusterCount)
             if dot != nil || ldScript != nil {
                 let model = CostModel(session: s)

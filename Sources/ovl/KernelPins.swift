@@ -34,6 +34,9 @@ struct KernelPinsCommand: ParsableCommand {
 
     func run() throws {
         try guarded {
+            if let out = writeConfig {
+                try OutputFile.check(outputs: [("--write-config", out)], inputs: [("the image", image)] + (config.map { [("the configuration", $0)] } ?? []))
+            }
             let c = try config.map { try Config.load(path: $0) } ?? Config()
             try c.validate(source: config ?? "configuration")
             let program = try Program.load(path: image, options: ProgramOptions(excludedSections: c.excludeSections))

@@ -27,6 +27,7 @@ struct Rewrite: ParsableCommand {
 
     func run() throws {
         try guarded {
+            try OutputFile.check(outputs: [("-o", output)], inputs: options.inputFiles)
             let backend: StorageBackend?
             if let st = storage {
                 guard let v = StorageBackend(rawValue: st) else { throw OvlError("--storage must be memory or file, not '\(st)'") }
@@ -42,7 +43,7 @@ struct Rewrite: ParsableCommand {
             }
             let c = s.cluster(recordEvents: false)
             let r = try Rewriter.rewrite(session: s, clustering: c, storage: backend)
-            try writeAtomically(Data(r.image), to: output, inputs: [options.image] + options.profiles)
+            try writeAtomically(Data(r.image), to: output, inputs: options.inputFiles.map(\.path))
             chmod(output, 0o755)
             let summary = RewriteSummary(r)
             if json { try printJSON(summary); return }
