@@ -86,7 +86,7 @@ public final class ExplorerEngine: @unchecked Sendable {
             try session.update(analysis.config)
             let r = try Rewriter.rewrite(session: session, clustering: analysis.clustering, storage: analysis.config.storage)
             try FileWriter.writeAtomically(Data(r.image), to: path, inputs: [model.imagePath] + session.profiles.map(\.source), executable: true)
-            return "wrote the rewritten image to \(path) (\(Describe.count(r.image.count)) B, \(r.clusterCount) clusters; OVL_STATS=file counts its loads)"
+            return "wrote the rewritten image to \(path) (\(Describe.count(r.image.count)) B, \(Describe.count(r.clusterCount, "cluster")); OVL_STATS=file counts its loads)"
         }
         let text = try exportText(kind, analysis: analysis)
         try FileWriter.writeAtomically(text, to: path, inputs: [model.imagePath] + session.profiles.map(\.source))

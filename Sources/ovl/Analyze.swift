@@ -45,11 +45,17 @@ struct Analyze: ParsableCommand {
                 for e in report.evaluations {
                     let u = e.unseenFunctions ?? []
                     if !u.isEmpty {
-                        out += "\(e.phase): \(u.count) functions ran that the training profiles never saw: \(u.prefix(12).joined(separator: ", "))\(u.count > 12 ? ", …" : "")\n"
+                        out += "\(e.phase): \(Describe.count(u.count, "function")) ran that the training profiles never saw: \(u.prefix(12).joined(separator: ", "))\(u.count > 12 ? ", …" : "")\n"
                     }
                 }
             }
-            if !report.oversize.isEmpty {
+            if report.oversize.count > 12 {
+                // A buffer smaller than most chains: one sentence, not a list of them all.
+                var largest = 0
+                for ch in 0..<s.chains.count { largest = max(largest, Int(s.graph.chainBytes[ch]) + Int(s.graph.chainIndirectStubBytes[ch])) }
+                out += "the \(Describe.count(s.config.bufferSize)) B buffer is smaller than \(Describe.count(report.oversize.count)) of \(Describe.count(s.chains.count)) chains, which stay resident; "
+                out += "the largest chain takes \(Describe.count(largest)) B with its stubs (--clusters lists them)\n"
+            } else if !report.oversize.isEmpty {
                 out += "kept resident, larger than the buffer: \(report.oversize.joined(separator: ", "))\n"
             }
             if clusters {

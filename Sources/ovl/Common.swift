@@ -24,7 +24,9 @@ struct ImageOptions: ParsableArguments {
 
     func openSession() throws -> Session {
         let c = try resolvedConfig()
-        return try Session.open(image: image, profiles: profiles, config: c, showProgress: !noProgress && Progress.stderrIsTerminal)
+        let s = try Session.open(image: image, profiles: profiles, config: c, showProgress: !noProgress && Progress.stderrIsTerminal)
+        warnAboutUnmatchedGlobs(s)
+        return s
     }
 }
 
@@ -74,6 +76,13 @@ struct ConfigOptions: ParsableArguments {
         c.coreFunctions += core
         try c.validate(source: "command line")
         return c
+    }
+}
+
+/// A core glob that names no function is most likely a typo: say so (the run goes on).
+func warnAboutUnmatchedGlobs(_ s: Session) {
+    for g in s.core.unmatchedGlobs {
+        FileHandle.standardError.write(Data("ovl: warning: core glob '\(g)' matches no function in \(s.program.path)\n".utf8))
     }
 }
 

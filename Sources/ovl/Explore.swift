@@ -59,6 +59,7 @@ struct Explore: ParsableCommand {
                 throw OvlError("ovl explore needs a terminal; to print one screen as text, give --screen 120x40")
             }
             let session = try Session.open(image: imagePath!, profiles: profilePaths, config: cfg, showProgress: Progress.stderrIsTerminal)
+            if size != nil { warnAboutUnmatchedGlobs(session) }
             let engine = ExplorerEngine(session: session)
             if let (w, h) = size {
                 let driver = ExplorerDriver(engine: engine, config: cfg, width: w, height: h, glyphs: ascii ? .ascii : .unicode)

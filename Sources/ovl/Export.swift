@@ -62,7 +62,7 @@ struct Export: ParsableCommand {
                 try writeAtomically(try Exports.linkerScript(session: s, clustering: c, config: s.config, clusterLoads: clusterLoads), to: ldScript, inputs: inputs)
                 wrote.append("ld script \(ldScript)")
             }
-            FileHandle.standardError.write(Data("ovl: \(row.clusters) clusters, total memory \(Describe.count(row.totalMemory)) B (\(Describe.percent(row.reductionPercent)) less); wrote \(wrote.joined(separator: ", "))\n".utf8))
+            FileHandle.standardError.write(Data("ovl: \(Describe.count(row.clusters, "cluster")), total memory \(Describe.count(row.totalMemory)) B (\(Describe.percent(row.reductionPercent)) less); wrote \(wrote.joined(separator: ", "))\n".utf8))
         }
     }
 }

@@ -47,7 +47,7 @@ struct Rewrite: ParsableCommand {
             chmod(output, 0o755)
             let summary = RewriteSummary(r)
             if json { try printJSON(summary); return }
-            var out = "wrote \(output): \(r.clusterCount) clusters (\(Describe.count(r.storeBytes)) B in the \(backend ?? s.config.storage) store), "
+            var out = "wrote \(output): \(Describe.count(r.clusterCount, "cluster")) (\(Describe.count(r.storeBytes)) B in the \(backend ?? s.config.storage) store), "
             out += "resident code \(Describe.count(r.residentCodeBytes)) B (manager \(r.managerCodeBytes), thunks \(r.thunkBytes), text \(r.residentTextBytes)), "
             out += "buffer \(Describe.count(r.bufferBytes)) B, total memory \(Describe.count(r.totalMemoryBytes)) B against \(Describe.count(r.originalTextBytes)) B of code; "
             out += "\(Describe.count(r.directCallsFromBuffer)) calls in clusters go straight to callees that cannot unload them\n"
