@@ -14,7 +14,7 @@ struct Analyze: ParsableCommand {
     @Flag(help: "List every cluster and its members.")
     var clusters = false
 
-    @Option(name: .customLong("evaluate"), help: ArgumentHelp("A held-out trace to replay against the clustering made from --profile (repeatable).", valueName: "trace"))
+    @Option(name: .customLong("evaluate"), help: ArgumentHelp("A held-out trace to replay against the clustering made from --profile (repeatable).", valueName: "trace"), completion: .file())
     var evaluate: [String] = []
 
     func run() throws {
@@ -81,7 +81,7 @@ struct Sweep: ParsableCommand {
     @Flag(help: "Print a JSON array of rows, one per γ.")
     var json = false
 
-    @Option(help: ArgumentHelp("Write Figure 5 (estimated cost against γ, memory reduction on a second axis) as SVG.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write Figure 5 (estimated cost against γ, memory reduction on a second axis) as SVG.", valueName: "file"), completion: .file(extensions: ["svg"]))
     var svg: String?
 
     func run() throws {
@@ -136,13 +136,13 @@ struct Record: ParsableCommand {
         abstract: "Run a static program under qemu-x86_64 and write its trace.",
         discussion: "The program's standard input, output and exit status pass through, so `ovl record -o t.trace -- prog args | other` works in a pipeline.")
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("The trace file to write.", valueName: "trace"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("The trace file to write.", valueName: "trace"), completion: .file())
     var output: String
 
-    @Option(help: ArgumentHelp("The QEMU user-mode emulator to use.", valueName: "path"))
+    @Option(help: ArgumentHelp("The QEMU user-mode emulator to use.", valueName: "path"), completion: .file())
     var qemu: String?
 
-    @Argument(parsing: .captureForPassthrough, help: "-- PROGRAM ARGS…")
+    @Argument(parsing: .captureForPassthrough, help: "-- PROGRAM ARGS…", completion: .file())
     var command: [String] = []
 
     func run() throws {

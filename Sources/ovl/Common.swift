@@ -4,10 +4,10 @@ import OvlCore
 
 /// Options shared by every command that opens an image.
 struct ImageOptions: ParsableArguments {
-    @Argument(help: "The ELF image: a static x86-64 program or a Linux vmlinux.")
+    @Argument(help: "The ELF image: a static x86-64 program, or a Linux vmlinux (which rewrite refuses).", completion: .file())
     var image: String
 
-    @Option(name: .customLong("profile"), help: ArgumentHelp("A profile: an ovl trace, a QEMU -d exec log or a BOLT .fdata file; `-` reads standard input. Repeat for phases (boot, workload).", valueName: "file"))
+    @Option(name: .customLong("profile"), help: ArgumentHelp("A profile: an ovl trace, a QEMU -d exec log or a BOLT .fdata file; `-` reads standard input. Repeat for phases (boot, workload).", valueName: "file"), completion: .file())
     var profiles: [String] = []
 
     @OptionGroup var settings: ConfigOptions
@@ -33,7 +33,7 @@ struct ImageOptions: ParsableArguments {
 /// The configuration flags every command that clusters takes (analyze, sweep, explore,
 /// export, rewrite): a file, then single settings on top.
 struct ConfigOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A TOML configuration file (core functions, γ, buffer size, flash model).", valueName: "file"))
+    @Option(help: ArgumentHelp("A TOML configuration file (core functions, γ, buffer size, flash model).", valueName: "file"), completion: .file(extensions: ["toml"]))
     var config: String?
 
     // `.unconditional` takes the next word even when it starts with "-", so that
@@ -47,13 +47,13 @@ struct ConfigOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Number of code buffers (least recently used is replaced).", valueName: "n"))
     var buffers: Int?
 
-    @Option(help: ArgumentHelp("Coalescing unit: block (the paper's chains) or function.", valueName: "unit"))
+    @Option(help: ArgumentHelp("Coalescing unit: block (the paper's chains) or function.", valueName: "unit"), completion: .list(Granularity.allCases.map(\.rawValue)))
     var granularity: String?
 
     @Option(name: .customLong("core"), help: ArgumentHelp("Add core functions by name or glob (repeatable); `section:NAME` pins a section.", valueName: "glob"))
     var core: [String] = []
 
-    @Option(help: ArgumentHelp("Built-in core set: auto, static, linux or none.", valueName: "preset"))
+    @Option(help: ArgumentHelp("Built-in core set: auto, static, linux or none.", valueName: "preset"), completion: .list(CorePreset.allCases.map(\.rawValue)))
     var preset: String?
 
     /// The configuration: the file, then flags on top.

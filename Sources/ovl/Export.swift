@@ -14,13 +14,13 @@ struct Export: ParsableCommand {
 
     @OptionGroup var options: ImageOptions
 
-    @Option(help: ArgumentHelp("Write the configuration as TOML.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write the configuration as TOML.", valueName: "file"), completion: .file(extensions: ["toml"]))
     var toml: String?
 
-    @Option(help: ArgumentHelp("Write the cluster graph as Graphviz DOT.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write the cluster graph as Graphviz DOT.", valueName: "file"), completion: .file(extensions: ["dot"]))
     var dot: String?
 
-    @Option(name: .customLong("ld-script"), help: ArgumentHelp("Write a GNU ld script with one OVERLAY section per cluster (needs --granularity function).", valueName: "file"))
+    @Option(name: .customLong("ld-script"), help: ArgumentHelp("Write a GNU ld script with one OVERLAY section per cluster (needs --granularity function).", valueName: "file"), completion: .file())
     var ldScript: String?
 
     func validate() throws {

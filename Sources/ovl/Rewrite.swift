@@ -13,10 +13,10 @@ struct Rewrite: ParsableCommand {
 
     @OptionGroup var options: ImageOptions
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("The image to write (never the input).", valueName: "file"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("The image to write (never the input).", valueName: "file"), completion: .file())
     var output: String
 
-    @Option(help: ArgumentHelp("Overlay store: memory (a separate section, copied) or file (read from the image on demand). Overrides the configuration.", valueName: "backend"))
+    @Option(help: ArgumentHelp("Overlay store: memory (a separate section, copied) or file (read from the image on demand). Overrides the configuration.", valueName: "backend"), completion: .list(StorageBackend.allCases.map(\.rawValue)))
     var storage: String?
 
     @Flag(help: "Use the smallest code buffer that holds the largest chain (with --gamma 0: the stress configuration).")

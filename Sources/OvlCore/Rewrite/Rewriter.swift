@@ -54,9 +54,10 @@ public enum Rewriter {
     /// Refuses images the rewriter cannot handle, with what is missing and how to fix it.
     public static func check(_ elf: ELFFile) throws {
         if elf.type == ELFFile.ET_DYN {
-            throw OvlError.file(elf.path, "is position-independent (PIE or shared object); the rewriter handles static non-PIE executables: relink with -static -no-pie -Wl,--emit-relocs")
+            let what = elf.isDynamicallyLinked ? "position-independent and dynamically linked (a PIE)" : "position-independent (PIE or shared object)"
+            throw OvlError.file(elf.path, "is \(what); the rewriter handles static non-PIE executables: relink with -static -no-pie -Wl,--emit-relocs")
         }
-        if elf.programHeaders.contains(where: { $0.type == ELFFile.PT_INTERP }) || elf.section(named: ".dynamic") != nil {
+        if elf.isDynamicallyLinked || elf.section(named: ".dynamic") != nil {
             throw OvlError.file(elf.path, "is dynamically linked; the rewriter handles static executables: relink with -static -no-pie -Wl,--emit-relocs")
         }
         if elf.symbols.contains(where: { $0.name == "start_kernel" && $0.isFunction }) {
