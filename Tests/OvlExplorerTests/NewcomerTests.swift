@@ -86,3 +86,47 @@ struct NewcomerTests {
         #expect(d.state.message?.isError != true)
     }
 }
+
+@Suite("First use: the partition list")
+struct PartitionReadabilityTests {
+    /// The what-if column uses one convention: a signed count of loads saved per KB (+
+    /// better, − worse, ∞ when pinning adds no resident code), under a heading with units.
+    @Test func whatIfColumnIsSigned() throws {
+        let d = try Fixture.driver(width: 120)
+        while d.state.partition.sort != .whatIf { d.type("s") }  // sorting by what-if computes every value
+        let s = d.state
+        let a = try #require(s.current)
+        #expect(d.screen.contains("pin: loads saved/KB"))
+        var signed = 0
+        for f in 0..<s.model.functionCount {
+            let (text, _) = PartitionView.whatIfText(f, a.placement[f], s, .unicode)
+            #expect(text != "free" && text != "worse" && (text == "-" || !text.hasPrefix("-")), "\(s.model.program.functions[f].name): \(text)")
+            if let w = s.whatIf[Int32(f)], w.savedLoads != 0 {
+                #expect(text.hasPrefix(w.savedLoads > 0 ? "+" : "−"), "\(text)")
+                signed += 1
+            }
+        }
+        #expect(signed > 0, "no what-if value was computed")
+    }
+
+    /// Two functions of one name are told apart by their addresses.
+    @Test func duplicateNamesShowTheirAddress() throws {
+        guard let cc = Fixture.which("musl-gcc") ?? Fixture.which("gcc") else { return }
+        let dir = Fixture.tempDir()
+        try "static int __attribute__((noinline)) helper(int x) { return x * 3; }\nint a(int x) { return helper(x); }\n"
+            .write(toFile: dir + "/a.c", atomically: true, encoding: .utf8)
+        try "static int __attribute__((noinline)) helper(int x) { return x + 7; }\nint a(int);\nint main(int c, char **v) { (void)v; return a(c) + helper(c); }\n"
+            .write(toFile: dir + "/b.c", atomically: true, encoding: .utf8)
+        let r = try Fixture.run(cc, ["-static", "-O1", "-o", dir + "/dup", dir + "/a.c", dir + "/b.c"])
+        try #require(r.status == 0, "\(r.err)")
+        let engine = try ExplorerEngine.open(image: dir + "/dup", profiles: [], config: Fixture.config, clock: { 0 })
+        let m = engine.model
+        let helpers = (0..<m.functionCount).filter { m.program.functions[$0].name == "helper" }
+        try #require(helpers.count == 2)
+        let shown = helpers.map { m.displayName($0) }
+        #expect(shown[0] != shown[1])
+        for (f, name) in zip(helpers, shown) { #expect(name == "helper @\(String(m.program.functions[f].address, radix: 16))") }
+        let main = try #require(m.program.functionIndex(named: "main"))
+        #expect(m.displayName(main) == "main")
+    }
+}
