@@ -16,6 +16,11 @@ import Testing
             #expect(TOMLGuard.check(text)?.line == line, "\(text.debugDescription)")
         }
         #expect(TOMLGuard.check("gamma = 4\0")?.message.contains("NUL") == true)
+        // Array elements toml++'s parse_value() asserts on.
+        for (text, line) in [("a = [}]", 1), ("a = [1,\n  # c\n  }\n]", 3), ("a = [\u{2028}1]", 1), ("a = [[1], \u{85}]", 1), ("[core]\nfunctions = [{}, }]", 2)] {
+            #expect(TOMLGuard.check(text)?.line == line, "\(text.debugDescription)")
+            #expect(throws: OvlError.self) { try Config.parse(text, path: "c.toml") }
+        }
     }
 
     /// Lines that look like bad headers but sit inside strings or arrays are left alone,
@@ -27,6 +32,7 @@ import Testing
             "[core]\nfunctions = [\"\"\"\n[ = [\n\"\"\"]\n",
             "[core]\nfunctions = ['''\n[\n''']\n",
             "[core]\nfunctions = [\"a\\\"[\"]\n",
+            "[core]\nfunctions = [ # first\n  \"a\", # }\n  \"}\",\n]\n",
             "[ \"core\" ]\npreset = \"none\"\n",
             "[core] # note\nexclude = ['''x''''']\n[flash]\npage_size = 4096\n",
             "\u{feff}gamma = 2\r\n[core]\r\npreset = \"static\"\r\n",

@@ -2,7 +2,8 @@
 ///
 /// TOMLKit bundles the C++ parser toml++, which reports almost every malformed document
 /// as an error but *asserts* (aborting the process) when a table header's `[` or `[[` is
-/// followed by something that cannot start a key — `[ = [`, or `[` and a line break. In
+/// followed by something that cannot start a key — `[ = [`, or `[` and a line break —
+/// and when an array element starts with `}` or a non-ASCII line break. In
 /// a build without assertions the same spot is undefined behaviour. A dependency's
 /// compiler flags cannot be changed from this package, so ovl finds those headers itself
 /// and reports them as ordinary errors; everything else is still left to toml++.
@@ -10,8 +11,9 @@
 /// The scan follows TOML's structure far enough to know which lines start a statement of
 /// the document (and so may be table headers): it skips comments, quoted keys, and values
 /// including strings of all four kinds and arrays and inline tables over several lines.
-/// It never rejects a valid document: it only complains about a header that cannot be
-/// valid TOML, and about NUL bytes (which toml++ would take for the end of the text).
+/// It never rejects a valid document: it only complains about a header or array element
+/// that cannot be valid TOML, and about NUL bytes (which toml++ would take for the end of
+/// the text).
 enum TOMLGuard {
     struct Problem: Equatable {
         let line: Int
@@ -73,29 +75,60 @@ enum TOMLGuard {
             }
         }
 
+        /// Whether the text at `i` is a character toml++ takes for the end of a value
+        /// where an array element must start: `}` and the non-ASCII line breaks (U+0085,
+        /// U+2028, U+2029), which its array loop does not skip (its parse_value() asserts).
+        func valueTerminatorAhead() -> String? {
+            guard let c = peek() else { return nil }
+            if c == UInt8(ascii: "}") { return "'}'" }
+            if c == 0xc2 && peek(1) == 0x85 { return "U+0085" }
+            if c == 0xe2 && peek(1) == 0x80, let d = peek(2), d == 0xa8 || d == 0xa9 { return d == 0xa8 ? "U+2028" : "U+2029" }
+            return nil
+        }
+
         /// Skips a value: a string, an array or inline table (over several lines), or a
-        /// bare scalar up to the end of its line.
-        mutating func skipValue() {
+        /// bare scalar up to the end of its line. Returns a problem toml++ would assert on.
+        mutating func skipValue() -> Problem? {
             skipBlanks()
-            guard let c = peek() else { return }
-            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") { skipString(); return }
+            guard let c = peek() else { return nil }
+            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") { skipString(); return nil }
             guard c == UInt8(ascii: "[") || c == UInt8(ascii: "{") else {
                 while let d = peek(), d != 0x0a, d != UInt8(ascii: "#") { i += 1 }
-                return
+                return nil
             }
-            var depth = 0
+            var open: [UInt8] = []
+            // In an array, right after '[' or ',': where an element starts.
+            var elementStart = false
             while let d = peek() {
+                if elementStart {
+                    switch d {
+                    case 0x20, 0x09, 0x0d: i += 1; continue
+                    case 0x0a: line += 1; i += 1; continue
+                    case UInt8(ascii: "#"): while let e = peek(), e != 0x0a { i += 1 }; continue
+                    default:
+                        elementStart = false
+                        if let t = valueTerminatorAhead() {
+                            return Problem(line: line, message: "an array holds \(t) where a value should be")
+                        }
+                    }
+                }
                 switch d {
-                case UInt8(ascii: "["), UInt8(ascii: "{"): depth += 1; i += 1
+                case UInt8(ascii: "["), UInt8(ascii: "{"):
+                    open.append(d); i += 1
+                    elementStart = d == UInt8(ascii: "[")
                 case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                    depth -= 1; i += 1
-                    if depth == 0 { return }
+                    open.removeLast(); i += 1
+                    if open.isEmpty { return nil }
+                case UInt8(ascii: ","):
+                    i += 1
+                    elementStart = open.last == UInt8(ascii: "[")
                 case UInt8(ascii: "\""), UInt8(ascii: "'"): skipString()
                 case UInt8(ascii: "#"): while let e = peek(), e != 0x0a { i += 1 }
                 case 0x0a: line += 1; i += 1
                 default: i += 1
                 }
             }
+            return nil
         }
 
         mutating func run() -> Problem? {
@@ -126,7 +159,7 @@ enum TOMLGuard {
                     }
                     if peek() == UInt8(ascii: "=") {
                         i += 1
-                        skipValue()
+                        if let p = skipValue() { return p }
                     }
                     skipLine()
                 }
