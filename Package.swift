@@ -47,6 +47,11 @@ let package = Package(
             name: "ovl-bench",
             dependencies: ["OvlCore", "OvlExplorer"]
         ),
+        // In-process mutation fuzzing of every parser of outside input (scripts/fuzz.sh).
+        .executableTarget(
+            name: "ovl-fuzz",
+            dependencies: ["OvlCore"]
+        ),
         // Paths every test target shares (the package root, the built `ovl`).
         .target(name: "OvlTestSupport", path: "Tests/OvlTestSupport"),
         .testTarget(name: "OvlCoreTests", dependencies: ["OvlCore", "OvlTestSupport"]),

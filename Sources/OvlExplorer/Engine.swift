@@ -86,7 +86,7 @@ public final class ExplorerEngine: @unchecked Sendable {
             try session.update(analysis.config)
             let r = try Rewriter.rewrite(session: session, clustering: analysis.clustering, storage: analysis.config.storage)
             try FileWriter.writeAtomically(Data(r.image), to: path, inputs: [model.imagePath] + session.profiles.map(\.source), executable: true)
-            return "wrote the rewritten image to \(path) (\(Describe.count(r.image.count)) B, \(r.clusterCount) clusters; OVL_STATS=file counts its loads)"
+            return "wrote the rewritten image to \(path) (\(Describe.count(r.image.count)) B, \(Describe.count(r.clusterCount, "cluster")); OVL_STATS=file counts its loads)"
         }
         let text = try exportText(kind, analysis: analysis)
         try FileWriter.writeAtomically(text, to: path, inputs: [model.imagePath] + session.profiles.map(\.source))
@@ -136,26 +136,6 @@ public enum FileWriter {
     }
 
     public static func writeAtomically(_ data: Data, to path: String, inputs: [String], executable: Bool = false) throws {
-        let target = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
-        for i in inputs where i != "-" {
-            if URL(fileURLWithPath: i).standardizedFileURL.resolvingSymlinksInPath().path == target {
-                throw OvlError.file(path, "is an input of this session; refusing to overwrite it")
-            }
-        }
-        let dir = (target as NSString).deletingLastPathComponent
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDir), isDir.boolValue else {
-            throw OvlError.file(path, "cannot be written: no directory \(dir)")
-        }
-        let tmp = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
-            throw OvlError.file(path, "cannot be written")
-        }
-        if executable { chmod(tmp, 0o755) }
-        if rename(tmp, path) != 0 {
-            let err = String(cString: strerror(errno))
-            unlink(tmp)
-            throw OvlError.file(path, "cannot be written (\(err))")
-        }
+        try OutputFile.write(data, to: path, inputs: inputs, executable: executable)
     }
 }

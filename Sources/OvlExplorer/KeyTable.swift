@@ -151,7 +151,7 @@ public enum KeyTable {
     public static let glossary: [(term: String, meaning: String)] = [
         ("heat, runs", "times the function's (chain's) hottest block ran, all phases; the bar is on a log scale"),
         ("loads", "cluster loads caused by entering the function's (chain's) code, replaying the traces"),
-        ("≈saved/KB", "estimate: loads saved per KB of resident code if the function were pinned (clustered and replayed again)"),
+        ("saved/KB", "estimate: loads saved per KB of resident code if the function were pinned (clustered and replayed again); + fewer loads, − more, ∞ when pinning adds no resident code"),
         ("core: pinned", "named by you (core.functions); core: glob, preset: matched by a glob or the built-in set"),
         ("core: required", "must stay resident for correctness (entry point, signal handler, undecodable code)"),
         ("hot", "absorbed into core within γ: resident; cold cN: in overlay cluster N; hot + cN: some of each"),

@@ -23,6 +23,9 @@ public final class ExplorerModel: @unchecked Sendable {
     public let functionChains: [Range<Int>]
     /// Function names, lower-cased, for searching.
     let lowerNames: [String]
+    /// Functions whose name another function has too (local symbols of several files):
+    /// lists show their address beside the name.
+    public let sharesName: [Bool]
     public let granularity: Granularity
 
     public init(session s: Session) {
@@ -61,10 +64,20 @@ public final class ExplorerModel: @unchecked Sendable {
         maxFunctionHeat = fh.max() ?? 0
         functionChains = fc
         lowerNames = s.program.functions.map { $0.name.lowercased() }
+        var seen: [String: Int] = [:]
+        for f in s.program.functions where !f.isGap { seen[f.name, default: 0] += 1 }
+        sharesName = s.program.functions.map { !$0.isGap && (seen[$0.name] ?? 0) > 1 }
         granularity = s.chains.granularity
     }
 
     public var functionCount: Int { program.functions.count }
+
+    /// A function's name as lists show it: with its address when another function has
+    /// the same name.
+    public func displayName(_ f: Int) -> String {
+        let fn = program.functions[f]
+        return sharesName[f] ? "\(fn.name) @\(String(fn.address, radix: 16))" : fn.name
+    }
 
     /// Where a chain starts: `function` or `function+0x1c`.
     public func chainName(_ c: Int) -> String {

@@ -20,7 +20,9 @@ public enum Explorer {
         switch input {
         case .key(let k):
             s.message = nil
+            let armed = s.quitArmed
             fx = key(&s, k)
+            if armed { s.quitArmed = false }
         case .mouse(let kind, let x, let y):
             fx = mouse(&s, kind, x: x, y: y)
         case .resize(let w, let h):
@@ -93,7 +95,14 @@ public enum Explorer {
         case .open: return open(&s)
         case .back: back(&s)
         case .quit:
-            if case .drill = list { back(&s) } else { s.exitStatus = 0 }
+            if case .drill = list { back(&s); break }
+            if s.config != s.savedConfig && !s.quitArmed {
+                let n = s.undoStack.count
+                s.quitArmed = true
+                s.message = Message(text: "\(n == 0 ? "the configuration has" : n == 1 ? "1 edit has" : "\(n) edits have") not been exported: q again quits and loses \(n == 1 ? "it" : "them"), E then t writes them as TOML", isError: true)
+                return []
+            }
+            s.exitStatus = 0
         case .help: s.overlay = .help(top: 0)
         case .redraw: return [.redraw]
         case .nextView: show(&s, ViewID(rawValue: s.view.rawValue % ViewID.allCases.count + 1)!)
@@ -155,11 +164,11 @@ public enum Explorer {
             c.gamma = max(0, (c.gamma - 1).rounded(.up))
             if c.gamma == s.config.gamma { s.message = Message(text: "γ is 0% already", isError: false); return [] }
             return change(&s, to: c, label: "γ \(Describe.gamma(c.gamma))%")
-        case .setGamma: s.prompt = Prompt(kind: .gamma, label: "γ (%)", text: Describe.gamma(s.config.gamma))
-        case .setBuffer: s.prompt = Prompt(kind: .buffer, label: "code buffer size (bytes, or 4K)", text: String(s.config.bufferSize))
+        case .setGamma: s.prompt = Prompt(kind: .gamma, label: "γ (%)", text: Describe.gamma(s.config.gamma), selected: true)
+        case .setBuffer: s.prompt = Prompt(kind: .buffer, label: "code buffer size (bytes, or 4K)", text: String(s.config.bufferSize), selected: true)
         case .setPageModel:
             s.prompt = Prompt(kind: .pageModel, label: "flash page size and read time (bytes µs)",
-                              text: "\(s.config.pageSize) \(Describe.number(s.config.pageReadMicroseconds))")
+                              text: "\(s.config.pageSize) \(Describe.number(s.config.pageReadMicroseconds))", selected: true)
         case .addCoreGlob: s.prompt = Prompt(kind: .coreGlob, label: "add core glob (name, glob or section:NAME)", text: "")
         case .addExclude: s.prompt = Prompt(kind: .excludeGlob, label: "add core exclusion (name or glob)", text: "")
         case .deleteEntry:
@@ -342,11 +351,11 @@ public enum Explorer {
         guard s.configCursor.row < rows.count else { return [] }
         var c = s.config
         switch rows[s.configCursor.row] {
-        case .gamma: s.prompt = Prompt(kind: .gamma, label: "γ (%)", text: Describe.gamma(c.gamma))
-        case .bufferSize: s.prompt = Prompt(kind: .buffer, label: "code buffer size (bytes, or 4K)", text: String(c.bufferSize))
-        case .buffers: s.prompt = Prompt(kind: .buffers, label: "code buffers (1-64)", text: String(c.buffers))
-        case .pageSize: s.prompt = Prompt(kind: .pageSize, label: "flash page size (bytes)", text: String(c.pageSize))
-        case .pageRead: s.prompt = Prompt(kind: .pageRead, label: "flash page read time (µs)", text: Describe.number(c.pageReadMicroseconds))
+        case .gamma: s.prompt = Prompt(kind: .gamma, label: "γ (%)", text: Describe.gamma(c.gamma), selected: true)
+        case .bufferSize: s.prompt = Prompt(kind: .buffer, label: "code buffer size (bytes, or 4K)", text: String(c.bufferSize), selected: true)
+        case .buffers: s.prompt = Prompt(kind: .buffers, label: "code buffers (1-64)", text: String(c.buffers), selected: true)
+        case .pageSize: s.prompt = Prompt(kind: .pageSize, label: "flash page size (bytes)", text: String(c.pageSize), selected: true)
+        case .pageRead: s.prompt = Prompt(kind: .pageRead, label: "flash page read time (µs)", text: Describe.number(c.pageReadMicroseconds), selected: true)
         case .preset:
             let all = CorePreset.allCases
             c.corePreset = all[(all.firstIndex(of: c.corePreset)! + 1) % all.count]
@@ -388,11 +397,17 @@ public enum Explorer {
             s.prompt = nil
             return submit(&s, p)
         case .backspace:
-            if !p.text.isEmpty { p.text.removeLast() }
+            if p.selected { p.text = "" } else if !p.text.isEmpty { p.text.removeLast() }
+            p.selected = false
         case .ctrl("u"):
             p.text = ""
+            p.selected = false
         case .char(let c):
+            if p.selected { p.text = "" }
+            p.selected = false
             p.text.append(c)
+        case .right, .end:
+            p.selected = false
         default:
             return []
         }
@@ -470,10 +485,11 @@ public enum Explorer {
         case .filter:
             s.partition.filter = text
             rebuildPartition(&s)
-            s.message = Message(text: text.isEmpty ? "filter cleared" : "\(s.partition.rows.count) functions match '\(text)'", isError: false)
+            s.message = Message(text: text.isEmpty ? "filter cleared" : "\(Describe.count(s.partition.rows.count, "function")) \(s.partition.rows.count == 1 ? "matches" : "match") '\(text)'", isError: false)
         case .exportPath(let kind):
             guard !text.isEmpty else { return bad("no file name given") }
             guard let a = s.current else { return bad("the clustering is still running; export again when it is done") }
+            s.pendingSave = kind == .toml ? a.config : nil
             return [.export(kind, path: text, analysis: a)]
         }
         return []
@@ -640,7 +656,10 @@ public enum Explorer {
             s.sweep.points[i] = p
         case .exported(let m):
             s.message = Message(text: m, isError: false)
+            if let saved = s.pendingSave { s.savedConfig = saved }
+            s.pendingSave = nil
         case .exportFailed(let m):
+            s.pendingSave = nil
             s.message = Message(text: m, isError: true)
         }
         return []
@@ -653,7 +672,11 @@ public enum Explorer {
             guard let old = s.analysis, s.clusters.cursor.row < s.clusters.rows.count else { return nil }
             return old.clustering.clusterChains[Int(s.clusters.rows[s.clusters.cursor.row])].first
         }()
+        let previous = s.analysis
         s.analysis = a
+        if let g = a.core.unmatchedGlobs.last(where: { previous?.core.unmatchedGlobs.contains($0) != true }) {
+            s.message = Message(text: "core glob '\(g)' matches no function", isError: true)
+        }
         // Orders by heat, size or name over all functions do not depend on the clustering.
         let independent = [PartitionSort.heat, .size, .name].contains(s.partition.sort) && s.partition.show == .all
         if !independent || s.partition.rows.isEmpty { rebuildPartition(&s) }

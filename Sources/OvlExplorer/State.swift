@@ -158,6 +158,9 @@ public struct Prompt: Sendable, Equatable {
     public var text: String
     /// For the incremental search: where the cursor was when the prompt opened.
     var origin: Int = 0
+    /// The text is the old value, selected: the first character typed replaces it
+    /// (Backspace clears it, Right or End keeps it for editing).
+    public var selected = false
 }
 
 public enum Overlay: Sendable, Equatable {
@@ -213,10 +216,18 @@ public struct ExplorerState: Sendable {
     public var exitStatus: Int32? = nil
     /// Where exports are offered to go by default.
     public var exportDirectory = ""
+    /// The configuration as last written out (TOML export) or opened: quitting with
+    /// another one on screen asks first.
+    public var savedConfig: Config
+    /// A TOML export under way, which becomes `savedConfig` when it succeeds.
+    var pendingSave: Config? = nil
+    /// `q` was pressed once with unsaved edits; a second `q` quits.
+    var quitArmed = false
 
     public init(model: ExplorerModel, config: Config, width: Int, height: Int) {
         self.model = model
         self.config = config
+        self.savedConfig = config
         self.width = width
         self.height = height
     }

@@ -14,7 +14,7 @@ struct Analyze: ParsableCommand {
     @Flag(help: "List every cluster and its members.")
     var clusters = false
 
-    @Option(name: .customLong("evaluate"), help: ArgumentHelp("A held-out trace to replay against the clustering made from --profile (repeatable).", valueName: "trace"))
+    @Option(name: .customLong("evaluate"), help: ArgumentHelp("A held-out trace to replay against the clustering made from --profile (repeatable).", valueName: "trace"), completion: .file())
     var evaluate: [String] = []
 
     func run() throws {
@@ -45,11 +45,17 @@ struct Analyze: ParsableCommand {
                 for e in report.evaluations {
                     let u = e.unseenFunctions ?? []
                     if !u.isEmpty {
-                        out += "\(e.phase): \(u.count) functions ran that the training profiles never saw: \(u.prefix(12).joined(separator: ", "))\(u.count > 12 ? ", …" : "")\n"
+                        out += "\(e.phase): \(Describe.count(u.count, "function")) ran that the training profiles never saw: \(u.prefix(12).joined(separator: ", "))\(u.count > 12 ? ", …" : "")\n"
                     }
                 }
             }
-            if !report.oversize.isEmpty {
+            if report.oversize.count > 12 {
+                // A buffer smaller than most chains: one sentence, not a list of them all.
+                var largest = 0
+                for ch in 0..<s.chains.count { largest = max(largest, Int(s.graph.chainBytes[ch]) + Int(s.graph.chainIndirectStubBytes[ch])) }
+                out += "the \(Describe.count(s.config.bufferSize)) B buffer is smaller than \(Describe.count(report.oversize.count)) of \(Describe.count(s.chains.count)) chains, which stay resident; "
+                out += "the largest chain takes \(Describe.count(largest)) B with its stubs (--clusters lists them)\n"
+            } else if !report.oversize.isEmpty {
                 out += "kept resident, larger than the buffer: \(report.oversize.joined(separator: ", "))\n"
             }
             if clusters {
@@ -75,7 +81,7 @@ struct Sweep: ParsableCommand {
     @Flag(help: "Print a JSON array of rows, one per γ.")
     var json = false
 
-    @Option(help: ArgumentHelp("Write Figure 5 (estimated cost against γ, memory reduction on a second axis) as SVG.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write Figure 5 (estimated cost against γ, memory reduction on a second axis) as SVG.", valueName: "file"), completion: .file(extensions: ["svg"]))
     var svg: String?
 
     func run() throws {
@@ -87,6 +93,7 @@ struct Sweep: ParsableCommand {
                 return d
             }
             guard !values.isEmpty else { throw OvlError("--gammas is empty") }
+            if let svg { try OutputFile.check(outputs: [("--svg", svg)], inputs: options.inputFiles) }
             let s = try options.openSession()
             var rows: [SweepRow] = []
             let model = CostModel(session: s)
@@ -103,7 +110,7 @@ struct Sweep: ParsableCommand {
             progress.finish()
             if let svg {
                 let title = "Load cost and memory reduction against γ: \((s.program.path as NSString).lastPathComponent), buffer \(s.config.bufferSize) B"
-                try writeAtomically(Figure5.svg(rows: rows, title: title), to: svg, inputs: [options.image] + options.profiles)
+                try writeAtomically(Figure5.svg(rows: rows, title: title), to: svg, inputs: options.inputFiles.map(\.path))
             }
             if json {
                 try printJSON(rows)
@@ -129,13 +136,13 @@ struct Record: ParsableCommand {
         abstract: "Run a static program under qemu-x86_64 and write its trace.",
         discussion: "The program's standard input, output and exit status pass through, so `ovl record -o t.trace -- prog args | other` works in a pipeline.")
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("The trace file to write.", valueName: "trace"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("The trace file to write.", valueName: "trace"), completion: .file())
     var output: String
 
-    @Option(help: ArgumentHelp("The QEMU user-mode emulator to use.", valueName: "path"))
+    @Option(help: ArgumentHelp("The QEMU user-mode emulator to use.", valueName: "path"), completion: .file())
     var qemu: String?
 
-    @Argument(parsing: .captureForPassthrough, help: "-- PROGRAM ARGS…")
+    @Argument(parsing: .captureForPassthrough, help: "-- PROGRAM ARGS…", completion: .file())
     var command: [String] = []
 
     func run() throws {
@@ -144,9 +151,7 @@ struct Record: ParsableCommand {
             var cmd = command
             if cmd.first == "--" { cmd.removeFirst() }
             guard let program = cmd.first else { throw OvlError("record needs a program: ovl record -o T -- PROGRAM ARGS…") }
-            if URL(fileURLWithPath: output).standardizedFileURL.path == URL(fileURLWithPath: program).standardizedFileURL.path {
-                throw OvlError.file(output, "is the program itself; refusing to overwrite it")
-            }
+            try OutputFile.check(outputs: [("-o", output)], inputs: [("the program", program)])
             let r = try Recorder.record(output: output, program: program, arguments: Array(cmd.dropFirst()), qemu: qemu)
             status = r.exitStatus
         }

@@ -4,10 +4,10 @@ import OvlCore
 
 /// Options shared by every command that opens an image.
 struct ImageOptions: ParsableArguments {
-    @Argument(help: "The ELF image: a static x86-64 program or a Linux vmlinux.")
+    @Argument(help: "The ELF image: a static x86-64 program, or a Linux vmlinux (which rewrite refuses).", completion: .file())
     var image: String
 
-    @Option(name: .customLong("profile"), help: ArgumentHelp("A profile: an ovl trace, a QEMU -d exec log or a BOLT .fdata file; `-` reads standard input. Repeat for phases (boot, workload).", valueName: "file"))
+    @Option(name: .customLong("profile"), help: ArgumentHelp("A profile: an ovl trace, a QEMU -d exec log or a BOLT .fdata file; `-` reads standard input. Repeat for phases (boot, workload).", valueName: "file"), completion: .file())
     var profiles: [String] = []
 
     @OptionGroup var settings: ConfigOptions
@@ -17,16 +17,23 @@ struct ImageOptions: ParsableArguments {
 
     func resolvedConfig() throws -> Config { try settings.resolvedConfig() }
 
+    /// Every file this run reads, for `OutputFile.check`.
+    var inputFiles: [(what: String, path: String)] {
+        [("the image", image)] + profiles.map { ("a profile", $0) } + (settings.config.map { [("the configuration", $0)] } ?? [])
+    }
+
     func openSession() throws -> Session {
         let c = try resolvedConfig()
-        return try Session.open(image: image, profiles: profiles, config: c, showProgress: !noProgress && Progress.stderrIsTerminal)
+        let s = try Session.open(image: image, profiles: profiles, config: c, showProgress: !noProgress && Progress.stderrIsTerminal)
+        warnAboutUnmatchedGlobs(s)
+        return s
     }
 }
 
 /// The configuration flags every command that clusters takes (analyze, sweep, explore,
 /// export, rewrite): a file, then single settings on top.
 struct ConfigOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A TOML configuration file (core functions, γ, buffer size, flash model).", valueName: "file"))
+    @Option(help: ArgumentHelp("A TOML configuration file (core functions, γ, buffer size, flash model).", valueName: "file"), completion: .file(extensions: ["toml"]))
     var config: String?
 
     // `.unconditional` takes the next word even when it starts with "-", so that
@@ -40,13 +47,13 @@ struct ConfigOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Number of code buffers (least recently used is replaced).", valueName: "n"))
     var buffers: Int?
 
-    @Option(help: ArgumentHelp("Coalescing unit: block (the paper's chains) or function.", valueName: "unit"))
+    @Option(help: ArgumentHelp("Coalescing unit: block (the paper's chains) or function.", valueName: "unit"), completion: .list(Granularity.allCases.map(\.rawValue)))
     var granularity: String?
 
     @Option(name: .customLong("core"), help: ArgumentHelp("Add core functions by name or glob (repeatable); `section:NAME` pins a section.", valueName: "glob"))
     var core: [String] = []
 
-    @Option(help: ArgumentHelp("Built-in core set: auto, static, linux or none.", valueName: "preset"))
+    @Option(help: ArgumentHelp("Built-in core set: auto, static, linux or none.", valueName: "preset"), completion: .list(CorePreset.allCases.map(\.rawValue)))
     var preset: String?
 
     @Option(help: ArgumentHelp("Clustering method: figure2 (the paper's coalescing) or affinity (what ovl optimize chooses).", valueName: "method"))
@@ -83,6 +90,13 @@ struct ConfigOptions: ParsableArguments {
     }
 }
 
+/// A core glob that names no function is most likely a typo: say so (the run goes on).
+func warnAboutUnmatchedGlobs(_ s: Session) {
+    for g in s.core.unmatchedGlobs {
+        FileHandle.standardError.write(Data("ovl: warning: core glob '\(g)' matches no function in \(s.program.path)\n".utf8))
+    }
+}
+
 /// "2048", "2K", "1M".
 func parseSize(_ s: String, what: String) throws -> Int {
     let t = s.trimmingCharacters(in: .whitespaces).uppercased()
@@ -116,21 +130,7 @@ func writeAtomically(_ text: String, to path: String, inputs: [String] = []) thr
 }
 
 func writeAtomically(_ data: Data, to path: String, inputs: [String] = []) throws {
-    let target = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
-    for i in inputs where i != "-" {
-        if URL(fileURLWithPath: i).standardizedFileURL.resolvingSymlinksInPath().path == target {
-            throw OvlError.file(path, "is an input of this run; refusing to overwrite it")
-        }
-    }
-    let tmp = path + ".tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: tmp, contents: data) else {
-        throw OvlError.file(path, "cannot be written")
-    }
-    if rename(tmp, path) != 0 {
-        let err = String(cString: strerror(errno))
-        unlink(tmp)
-        throw OvlError.file(path, "cannot be written (\(err))")
-    }
+    try OutputFile.write(data, to: path, inputs: inputs)
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {

@@ -6,22 +6,25 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Turn a QEMU -d exec log into ovl's compact trace, optionally split into phases.",
         discussion: """
-            The log is read as a stream (a file, a named pipe, or - for standard input), so a
+            The log is read as a stream (a file, a named pipe, or - for standard input), so a \
             qemu-system-x86_64 boot can be converted while it runs:
+
               mkfifo log; qemu-system-x86_64 ... -d exec,nochain -D log &
-              ovl convert log --image vmlinux -o boot.trace --split-at 0x401a30 -o workload.trace
-            With --split-at, addresses before the first execution of ADDR go to the first
-            output and the rest to the second (the marker is typically a function of the
+              ovl convert log --image vmlinux -o boot.trace \\
+                  --split-at 0x401a30 -o workload.trace
+
+            With --split-at, addresses before the first execution of ADDR go to the first \
+            output and the rest to the second (the marker is typically a function of the \
             workload's own program, which lies outside the image and is otherwise set aside).
             """)
 
-    @Argument(help: "The QEMU exec log (`-` for standard input).")
+    @Argument(help: "The QEMU exec log (`-` for standard input).", completion: .file())
     var log: String
 
-    @Option(help: ArgumentHelp("The image the log was taken of (its code hash goes into the trace).", valueName: "elf"))
+    @Option(help: ArgumentHelp("The image the log was taken of (its code hash goes into the trace).", valueName: "elf"), completion: .file())
     var image: String
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Output trace; give twice with --split-at.", valueName: "trace"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("Output trace; give twice with --split-at.", valueName: "trace"), completion: .file())
     var output: [String] = []
 
     @Option(help: ArgumentHelp("Start the second output at the first execution of this address (hex).", valueName: "addr"))
@@ -41,9 +44,7 @@ struct Convert: ParsableCommand {
             guard output.count == (split == nil ? 1 : 2) else {
                 throw OvlError(split == nil ? "convert needs one -o TRACE" : "--split-at needs two outputs: -o FIRST -o SECOND")
             }
-            for o in output where o == log || o == image {
-                throw OvlError.file(o, "is an input of this run; refusing to overwrite it")
-            }
+            try OutputFile.check(outputs: output.map { ("-o", $0) }, inputs: [("the log", log), ("the image", image)])
             let elf = try ELFFile(path: image)
             let hash = TraceFile.codeHash(of: elf)
             let name = (image as NSString).lastPathComponent

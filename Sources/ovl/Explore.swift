@@ -14,10 +14,10 @@ struct Explore: ParsableCommand {
             Colours follow NO_COLOR; the ASCII look is used when the locale is not UTF-8.
             """)
 
-    @Argument(help: "The ELF image: a static x86-64 program or a Linux vmlinux (default: the bundled sample).")
+    @Argument(help: "The ELF image: a static x86-64 program or a Linux vmlinux (default: the bundled sample).", completion: .file())
     var image: String?
 
-    @Option(name: .customLong("profile"), help: ArgumentHelp("A profile: an ovl trace, a QEMU -d exec log or a BOLT .fdata file. Repeat for phases (boot, workload).", valueName: "file"))
+    @Option(name: .customLong("profile"), help: ArgumentHelp("A profile: an ovl trace, a QEMU -d exec log or a BOLT .fdata file. Repeat for phases (boot, workload).", valueName: "file"), completion: .file())
     var profiles: [String] = []
 
     @OptionGroup var settings: ConfigOptions
@@ -59,6 +59,7 @@ struct Explore: ParsableCommand {
                 throw OvlError("ovl explore needs a terminal; to print one screen as text, give --screen 120x40")
             }
             let session = try Session.open(image: imagePath!, profiles: profilePaths, config: cfg, showProgress: Progress.stderrIsTerminal)
+            if size != nil { warnAboutUnmatchedGlobs(session) }
             let engine = ExplorerEngine(session: session)
             if let (w, h) = size {
                 let driver = ExplorerDriver(engine: engine, config: cfg, width: w, height: h, glyphs: ascii ? .ascii : .unicode)

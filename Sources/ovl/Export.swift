@@ -14,13 +14,13 @@ struct Export: ParsableCommand {
 
     @OptionGroup var options: ImageOptions
 
-    @Option(help: ArgumentHelp("Write the configuration as TOML.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write the configuration as TOML.", valueName: "file"), completion: .file(extensions: ["toml"]))
     var toml: String?
 
-    @Option(help: ArgumentHelp("Write the cluster graph as Graphviz DOT.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write the cluster graph as Graphviz DOT.", valueName: "file"), completion: .file(extensions: ["dot"]))
     var dot: String?
 
-    @Option(name: .customLong("ld-script"), help: ArgumentHelp("Write a GNU ld script with one OVERLAY section per cluster (needs --granularity function).", valueName: "file"))
+    @Option(name: .customLong("ld-script"), help: ArgumentHelp("Write a GNU ld script with one OVERLAY section per cluster (needs --granularity function).", valueName: "file"), completion: .file())
     var ldScript: String?
 
     func validate() throws {
@@ -31,6 +31,8 @@ struct Export: ParsableCommand {
 
     func run() throws {
         try guarded {
+            let outputs = [("--toml", toml), ("--dot", dot), ("--ld-script", ldScript)].compactMap { o, p in p.map { (option: o, path: $0) } }
+            try OutputFile.check(outputs: outputs, inputs: options.inputFiles)
             let cfg = try options.resolvedConfig()
             if ldScript != nil && cfg.granularity != .function {
                 throw OvlError("--ld-script lists whole functions, so it needs --granularity function (or granularity = \"function\" in the configuration)")
@@ -38,7 +40,7 @@ struct Export: ParsableCommand {
             let s = try options.openSession()
             let c = s.cluster(recordEvents: false)
             let row = s.statistics(c)
-            let inputs = [options.image] + options.profiles
+            let inputs = options.inputFiles.map(\.path)
             var clusterLoads = [UInt64](repeating: 0, count: c.clusterCount)
             if dot != nil || ldScript != nil {
                 let model = CostModel(session: s)
@@ -60,7 +62,7 @@ struct Export: ParsableCommand {
                 try writeAtomically(try Exports.linkerScript(session: s, clustering: c, config: s.config, clusterLoads: clusterLoads), to: ldScript, inputs: inputs)
                 wrote.append("ld script \(ldScript)")
             }
-            FileHandle.standardError.write(Data("ovl: \(row.clusters) clusters, total memory \(Describe.count(row.totalMemory)) B (\(Describe.percent(row.reductionPercent)) less); wrote \(wrote.joined(separator: ", "))\n".utf8))
+            FileHandle.standardError.write(Data("ovl: \(Describe.count(row.clusters, "cluster")), total memory \(Describe.count(row.totalMemory)) B (\(Describe.percent(row.reductionPercent)) less); wrote \(wrote.joined(separator: ", "))\n".utf8))
         }
     }
 }

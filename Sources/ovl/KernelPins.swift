@@ -7,20 +7,20 @@ struct KernelPinsCommand: ParsableCommand {
         commandName: "kernel-pins",
         abstract: "List the kernel tables that reference code and the functions they keep from moving.",
         discussion: """
-            Needs a vmlinux linked with its relocations (x86-64: CONFIG_RELOCATABLE and
-            CONFIG_RANDOMIZE_BASE). Every non-code section whose relocations point into
-            analysed code is listed with its reference count, the functions it points into and
-            a verdict: `pins` (looked up or patched by address while the kernel runs: the code
-            cannot move), `rewrite` (boot-time patch sites or unwind data: movable once the
-            entries are rewritten) or `pointer` (function pointers: movable behind a stub).
-            Sections the configuration excludes (exclude_sections, e.g. .init.text) are not
+            Needs a vmlinux linked with its relocations (x86-64: CONFIG_RELOCATABLE and \
+            CONFIG_RANDOMIZE_BASE). Every non-code section whose relocations point into \
+            analysed code is listed with its reference count, the functions it points into and \
+            a verdict: `pins` (looked up or patched by address while the kernel runs: the code \
+            cannot move), `rewrite` (boot-time patch sites or unwind data: movable once the \
+            entries are rewritten) or `pointer` (function pointers: movable behind a stub). \
+            Sections the configuration excludes (exclude_sections, e.g. .init.text) are not \
             analysed; references into them are counted apart.
             """)
 
-    @Argument(help: "The vmlinux.")
+    @Argument(help: "The vmlinux.", completion: .file())
     var image: String
 
-    @Option(help: ArgumentHelp("A TOML configuration (exclude_sections, the core set).", valueName: "file"))
+    @Option(help: ArgumentHelp("A TOML configuration (exclude_sections, the core set).", valueName: "file"), completion: .file(extensions: ["toml"]))
     var config: String?
 
     @Flag(help: "Print JSON instead of text.")
@@ -29,11 +29,14 @@ struct KernelPinsCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Functions named per table in the text report.", valueName: "n"))
     var list = 8
 
-    @Option(help: ArgumentHelp("Also write a configuration: the given one with the pinned functions added to core.", valueName: "file"))
+    @Option(help: ArgumentHelp("Also write a configuration: the given one with the pinned functions added to core.", valueName: "file"), completion: .file(extensions: ["toml"]))
     var writeConfig: String?
 
     func run() throws {
         try guarded {
+            if let out = writeConfig {
+                try OutputFile.check(outputs: [("--write-config", out)], inputs: [("the image", image)] + (config.map { [("the configuration", $0)] } ?? []))
+            }
             let c = try config.map { try Config.load(path: $0) } ?? Config()
             try c.validate(source: config ?? "configuration")
             let program = try Program.load(path: image, options: ProgramOptions(excludedSections: c.excludeSections))

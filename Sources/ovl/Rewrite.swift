@@ -13,10 +13,10 @@ struct Rewrite: ParsableCommand {
 
     @OptionGroup var options: ImageOptions
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("The image to write (never the input).", valueName: "file"))
+    @Option(name: .shortAndLong, help: ArgumentHelp("The image to write (never the input).", valueName: "file"), completion: .file())
     var output: String
 
-    @Option(help: ArgumentHelp("Overlay store: memory (a separate section, copied) or file (read from the image on demand). Overrides the configuration.", valueName: "backend"))
+    @Option(help: ArgumentHelp("Overlay store: memory (a separate section, copied) or file (read from the image on demand). Overrides the configuration.", valueName: "backend"), completion: .list(StorageBackend.allCases.map(\.rawValue)))
     var storage: String?
 
     @Flag(help: "Use the smallest code buffer that holds the largest chain (with --gamma 0: the stress configuration).")
@@ -27,6 +27,7 @@ struct Rewrite: ParsableCommand {
 
     func run() throws {
         try guarded {
+            try OutputFile.check(outputs: [("-o", output)], inputs: options.inputFiles)
             let backend: StorageBackend?
             if let st = storage {
                 guard let v = StorageBackend(rawValue: st) else { throw OvlError("--storage must be memory or file, not '\(st)'") }
@@ -42,11 +43,11 @@ struct Rewrite: ParsableCommand {
             }
             let c = s.cluster(recordEvents: false)
             let r = try Rewriter.rewrite(session: s, clustering: c, storage: backend)
-            try writeAtomically(Data(r.image), to: output, inputs: [options.image] + options.profiles)
+            try writeAtomically(Data(r.image), to: output, inputs: options.inputFiles.map(\.path))
             chmod(output, 0o755)
             let summary = RewriteSummary(r)
             if json { try printJSON(summary); return }
-            var out = "wrote \(output): \(r.clusterCount) clusters (\(Describe.count(r.storeBytes)) B in the \(backend ?? s.config.storage) store), "
+            var out = "wrote \(output): \(Describe.count(r.clusterCount, "cluster")) (\(Describe.count(r.storeBytes)) B in the \(backend ?? s.config.storage) store), "
             out += "resident code \(Describe.count(r.residentCodeBytes)) B (manager \(r.managerCodeBytes), thunks \(r.thunkBytes), text \(r.residentTextBytes)), "
             out += "buffer \(Describe.count(r.bufferBytes)) B, total memory \(Describe.count(r.totalMemoryBytes)) B against \(Describe.count(r.originalTextBytes)) B of code; "
             out += "\(Describe.count(r.directCallsFromBuffer)) calls in clusters go straight to callees that cannot unload them\n"

@@ -119,6 +119,9 @@ struct TerminalTests {
         try t.wait("the help screen") { $0.contains("Everywhere") && $0.contains("this help") }
         try t.send("q")
         try t.wait("the help closing") { !$0.contains("this help") }
+        // γ was changed and not exported: the first q says so, the second quits.
+        try t.send("q")
+        try t.wait("the unsaved-edits warning") { $0.contains("not been exported") }
         try t.send("q")
         let status = t.status()
         #expect(status == "0", "q exits 0")

@@ -14,6 +14,9 @@ extension Program {
     /// basic blocks and their static edges.
     public static func load(path: String, options: ProgramOptions = ProgramOptions()) throws -> Program {
         let elf = try ELFFile(path: path)
+        if elf.isDynamicallyLinked {
+            throw OvlError.file(path, "is dynamically linked (it names an interpreter, \(elf.interpreter ?? "ld.so")): its code runs beside shared libraries that are not in the image, so it is not an image ovl supports; link it with -static (ovl reads static x86-64 programs and Linux kernels)")
+        }
         return try build(elf: elf, options: options)
     }
 

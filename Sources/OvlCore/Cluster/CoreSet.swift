@@ -12,6 +12,9 @@ public struct CoreSet: Sendable {
     /// Why each core function is core.
     public private(set) var reasons: [Int32: (origin: Origin, why: String)] = [:]
 
+    /// The configuration's core globs (not the preset's) that name no function.
+    public private(set) var unmatchedGlobs: [String] = []
+
     public init() {}
 
     public var functions: [Int32] { reasons.keys.sorted() }
@@ -32,7 +35,10 @@ public struct CoreSet: Sendable {
             byName[f.name, default: []].append(Int32(i))
             for a in f.aliases { byName[a, default: []].append(Int32(i)) }
         }
-        func apply(_ pattern: String, _ why: String) {
+        @discardableResult
+        func apply(_ pattern: String, _ why: String) -> Bool {
+            let before = core.reasons.count
+            var anyMatch = false
             if pattern.hasPrefix("section:") {
                 let sec = String(pattern.dropFirst("section:".count))
                 var matched = false
@@ -40,23 +46,29 @@ public struct CoreSet: Sendable {
                     core.add(Int32(i), .configured, why)
                     matched = true
                 }
+                anyMatch = matched
                 // A kernel input section merged into vmlinux's .text: its bracketing symbols.
                 if !matched, !Glob.hasWildcards(sec), let r = KernelTextRanges.range(of: sec, in: p.elf) {
                     for (i, f) in p.functions.enumerated() where !f.isGap && r.contains(f.address) {
                         core.add(Int32(i), .configured, why)
+                        anyMatch = true
                     }
                 }
             } else if !Glob.hasWildcards(pattern) {
-                for i in byName[pattern] ?? [] { core.add(i, .configured, why) }
+                for i in byName[pattern] ?? [] { core.add(i, .configured, why); anyMatch = true }
             } else {
                 for (i, f) in p.functions.enumerated() where Glob.matches(pattern, f.name) || f.aliases.contains(where: { Glob.matches(pattern, $0) }) {
                     core.add(Int32(i), .configured, why)
+                    anyMatch = true
                 }
             }
+            return anyMatch || core.reasons.count > before
         }
         let preset = CorePresets.entries(config.corePreset, program: p)
         for e in preset { apply(e.pattern, "preset: \(e.why)") }
-        for g in config.coreFunctions { apply(g, g.hasPrefix("section:") || Glob.hasWildcards(g) ? "config: \(g)" : "config") }
+        for g in config.coreFunctions where !apply(g, g.hasPrefix("section:") || Glob.hasWildcards(g) ? "config: \(g)" : "config") {
+            if !core.unmatchedGlobs.contains(g) { core.unmatchedGlobs.append(g) }
+        }
         // Exclusions remove configured functions only.
         if !config.coreExclude.isEmpty {
             for (f, r) in core.reasons where r.origin == .configured {

@@ -76,6 +76,8 @@ public struct Config: Sendable, Equatable {
     }
 
     public static func parse(_ text: String, path: String) throws -> Config {
+        // toml++ (inside TOMLKit) aborts on some malformed table headers: catch those first.
+        if let p = TOMLGuard.check(text) { throw OvlError.file(path, "line \(p.line): \(p.message)") }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)

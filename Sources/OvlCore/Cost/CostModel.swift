@@ -152,16 +152,20 @@ public final class CostModel: @unchecked Sendable {
         return out
     }
 
+    static func saturating(_ r: (partialValue: UInt64, overflow: Bool)) -> UInt64 { r.overflow ? .max : r.partialValue }
+
     public static func summarise(phase: String, exact: Bool, loads: [UInt64], clustering c: Clustering, config cfg: Config) -> PhaseCost {
         var bytes = [UInt64](repeating: 0, count: loads.count)
         var total: UInt64 = 0, totalBytes: UInt64 = 0
         var pages: UInt64 = 0
         for k in 0..<loads.count {
             let size = UInt64(max(0, c.clusterSize[k]))
-            bytes[k] = loads[k] * size
-            total += loads[k]
-            totalBytes += bytes[k]
-            pages += (size + UInt64(cfg.pageSize) - 1) / UInt64(cfg.pageSize) * loads[k]
+            // Saturating: an edge profile's bound times a large buffer can pass 2^64.
+            bytes[k] = saturating(loads[k].multipliedReportingOverflow(by: size))
+            total = saturating(total.addingReportingOverflow(loads[k]))
+            totalBytes = saturating(totalBytes.addingReportingOverflow(bytes[k]))
+            let perLoad = (size + UInt64(cfg.pageSize) - 1) / UInt64(cfg.pageSize)
+            pages = saturating(pages.addingReportingOverflow(saturating(perLoad.multipliedReportingOverflow(by: loads[k]))))
         }
         return PhaseCost(phase: phase, exact: exact, loads: total, bytesLoaded: totalBytes,
                          estimatedCostSeconds: Double(pages) * cfg.pageReadMicroseconds / 1e6,

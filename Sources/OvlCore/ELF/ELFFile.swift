@@ -327,3 +327,17 @@ struct ByteReader {
         return String(decoding: bytes[o..<e], as: UTF8.self)
     }
 }
+
+extension ELFFile {
+    /// Whether the image is linked against shared libraries: it names an interpreter
+    /// (`PT_INTERP`, the dynamic loader). A static PIE has none.
+    public var isDynamicallyLinked: Bool { programHeaders.contains { $0.type == ELFFile.PT_INTERP } }
+
+    /// The interpreter's path, when the image names one inside the file.
+    public var interpreter: String? {
+        guard let ph = programHeaders.first(where: { $0.type == ELFFile.PT_INTERP }), ph.fileSize > 1,
+              ph.offset < UInt64(bytes.count), ph.fileSize <= UInt64(bytes.count) - ph.offset else { return nil }
+        let start = Int(ph.offset), end = start + Int(ph.fileSize)
+        return String(decoding: bytes[start..<end].prefix { $0 != 0 }, as: UTF8.self)
+    }
+}

@@ -16,57 +16,123 @@ public enum FData {
         return (f.count == 8 || f.count == 4) && ["0", "1", "2"].contains(String(f[0])) && UInt64(f[2], radix: 16) != nil
     }
 
+    /// The most a file's counts may add up to: 2^40 (about 10^12) branches, far more than
+    /// any real profile holds, and small enough that loads and bytes derived from them
+    /// (a sum over several profiles, times a cluster size) stay in range.
+    public static let maximumTotalCount: UInt64 = 1 << 40
+
+    /// Reads a `.fdata` file line by line from `stream` (memory stays bounded whatever
+    /// its size).
+    static func parse(_ stream: ByteStream, path: String, into profile: Profile, program: Program, chains: Chains) throws {
+        var reader = Reader(path: path, profile: profile, program: program, chains: chains)
+        try stream.forEachLine { line, n in try reader.line(line, n) }
+    }
+
+    /// The same from text in memory.
     static func parse(_ text: String, path: String, into profile: Profile, program: Program, chains: Chains) throws {
-        var noLBR = false
+        var reader = Reader(path: path, profile: profile, program: program, chains: chains)
+        var n = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            n += 1
+            try reader.line(Array(line.utf8)[...], n)
+        }
+    }
+
+    struct Reader {
+        let path: String
+        let profile: Profile
+        let program: Program
+        let chains: Chains
         var symbols: [String: UInt64] = [:]
-        for f in program.functions {
-            symbols[f.name] = f.address
-            for a in f.aliases { symbols[a] = f.address }
+        var noLBR = false
+        var total: UInt64 = 0
+
+        init(path: String, profile: Profile, program: Program, chains: Chains) {
+            self.path = path
+            self.profile = profile
+            self.program = program
+            self.chains = chains
+            for f in program.functions {
+                symbols[f.name] = f.address
+                for a in f.aliases { symbols[a] = f.address }
+            }
         }
-        // BOLT names local symbols `name/file/N` and may add `.cold` fragments; try the plain name too.
-        func address(_ kind: Substring, _ sym: Substring, _ off: Substring) -> UInt64? {
-            guard let o = UInt64(off, radix: 16) else { return nil }
+
+        func error(_ lineNo: Int, _ message: String) -> OvlError {
+            OvlError.file(path, "line \(lineNo): \(message)")
+        }
+
+        /// A location: nil when its symbol is not in the image; an error when the offset
+        /// is not hex or symbol + offset does not fit in 64 bits.
+        func address(_ kind: Substring, _ sym: Substring, _ off: Substring, _ lineNo: Int) throws -> UInt64? {
+            guard let o = UInt64(off, radix: 16) else { throw error(lineNo, "offset '\(off)' is not a hexadecimal number") }
             if kind == "0" { return o }
-            if let base = symbols[String(sym)] { return base + o }
-            if let slash = sym.firstIndex(of: "/"), let base = symbols[String(sym[..<slash])] { return base + o }
-            return nil
+            // BOLT names local symbols `name/file/N` and may add `.cold` fragments; try the plain name too.
+            var base = symbols[String(sym)]
+            if base == nil, let slash = sym.firstIndex(of: "/") { base = symbols[String(sym[..<slash])] }
+            guard let base else { return nil }
+            let (a, overflow) = base.addingReportingOverflow(o)
+            if overflow { throw error(lineNo, "offset 0x\(off) from \(sym) lies beyond the 64-bit address space") }
+            return a
         }
-        var lineNo = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            lineNo += 1
-            if line.hasPrefix("boltedcollection") { continue }
-            if line.hasPrefix("no_lbr") { noLBR = true; continue }
+
+        /// Adds a record's count to the file's total, refusing totals no real profile has.
+        mutating func add(_ count: UInt64, _ lineNo: Int) throws {
+            let (t, overflow) = total.addingReportingOverflow(count)
+            guard !overflow, t <= FData.maximumTotalCount else {
+                throw error(lineNo, "the counts add up to more than 2^40 (\(FData.maximumTotalCount)) branches, more than any real profile holds")
+            }
+            total = t
+        }
+
+        /// Keeps the first records whose symbols are not in the image, for messages.
+        func keepUnresolved(_ line: Substring) {
+            if profile.unresolvedRecords.count < 100 { profile.unresolvedRecords.append(String(line)) }
+        }
+
+        mutating func line(_ bytes: ArraySlice<UInt8>, _ lineNo: Int) throws {
+            var text = String(decoding: bytes, as: UTF8.self)
+            if text.hasSuffix("\r") { text.removeLast() }
+            let line = Substring(text)
+            if line.allSatisfy({ $0 == " " || $0 == "\t" }) { return }
+            if line.hasPrefix("boltedcollection") { return }
+            if line.hasPrefix("no_lbr") { noLBR = true; return }
             let f = line.split(separator: " ")
             if noLBR {
                 guard f.count == 4, let count = UInt64(f[3]) else {
-                    throw OvlError.file(path, "line \(lineNo): expected `kind symbol offset count` in a no_lbr profile")
+                    throw error(lineNo, "expected `kind symbol offset count` in a no_lbr profile")
                 }
+                try add(count, lineNo)
                 profile.stats.addresses += 1
-                guard let a = address(f[0], f[1], f[2]) else { profile.unresolvedRecords.append(String(line)); profile.stats.foreign += 1; continue }
+                guard let a = try address(f[0], f[1], f[2], lineNo) else {
+                    keepUnresolved(line); profile.stats.foreign += 1; return
+                }
                 if let b = program.block(containing: a) {
                     profile.stats.matched += 1
                     profile.blockCounts[b] += count
                 } else { profile.stats.foreign += 1 }
-                continue
+                return
             }
             guard f.count == 8, let count = UInt64(f[7]), UInt64(f[6]) != nil else {
-                throw OvlError.file(path, "line \(lineNo): expected `kind symbol offset kind symbol offset mispredictions count`")
+                throw error(lineNo, "expected `kind symbol offset kind symbol offset mispredictions count`")
             }
-            if f[0] == "2" || f[3] == "2" { continue }  // memory events
+            if f[0] == "2" || f[3] == "2" { return }  // memory events
+            try add(count, lineNo)
             profile.stats.addresses += 1
-            guard let from = address(f[0], f[1], f[2]), let to = address(f[3], f[4], f[5]) else {
-                profile.unresolvedRecords.append(String(line))
+            let from = try address(f[0], f[1], f[2], lineNo), to = try address(f[3], f[4], f[5], lineNo)
+            guard let from, let to else {
+                keepUnresolved(line)
                 profile.stats.foreign += 1
-                continue
+                return
             }
             // The source is the branch instruction, inside a block; the target starts one.
-            guard let fb = program.block(containing: from) else { profile.stats.foreign += 1; continue }
-            guard let tb = program.block(containing: to) else { profile.stats.foreign += 1; continue }
+            guard let fb = program.block(containing: from) else { profile.stats.foreign += 1; return }
+            guard let tb = program.block(containing: to) else { profile.stats.foreign += 1; return }
             if program.isInstructionStart(from) && program.isInstructionStart(to) {
                 profile.stats.matched += 1
             } else {
                 profile.stats.misaligned += 1
-                continue
+                return
             }
             profile.blockCounts[tb] += count
             profile.stats.blocksEntered += count

@@ -56,7 +56,7 @@ public final class Profile: @unchecked Sendable {
     public internal(set) var segmentFirst: [Int32] = []
     public internal(set) var segmentLast: [Int32] = []
     public internal(set) var stats = ProfileStats()
-    /// `.fdata` records whose symbols are not in the image.
+    /// `.fdata` records whose symbols are not in the image (the first 100).
     public internal(set) var unresolvedRecords: [String] = []
 
     init(source: String, format: ProfileFormat, hasSequence: Bool, blockCount: Int) {

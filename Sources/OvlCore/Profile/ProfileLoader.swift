@@ -59,8 +59,7 @@ public enum ProfileLoader {
             profile.stats.otherLines = queue.otherLines
         } else if let text = String(validatingUTF8CString: head), FData.looksLikeFData(text) {
             profile = Profile(source: path, format: .fdata, hasSequence: false, blockCount: program.blockCount)
-            let all = try stream.readAll()
-            try FData.parse(String(decoding: all, as: UTF8.self), path: path, into: profile, program: program, chains: chains)
+            try FData.parse(stream, path: path, into: profile, program: program, chains: chains)
         } else {
             throw OvlError.file(path, "is not a profile ovl reads (an ovl trace, a QEMU -d exec log, or a BOLT .fdata file)")
         }

@@ -23,6 +23,16 @@ public enum Describe {
 
     public static func percent(_ d: Double) -> String { String(format: "%.1f%%", d) }
 
+    /// "1 cluster", "14 clusters" (thousands separated).
+    public static func count<T: BinaryInteger>(_ n: T, _ noun: String) -> String {
+        "\(count(n)) \(noun)\(n == 1 ? "" : "s")"
+    }
+
+    /// A memory reduction as a change: "−81.5%" for less memory, "+4.0%" for more.
+    public static func reduction(_ d: Double, minus: String = "−") -> String {
+        d < 0 ? "+" + percent(-d) : minus + percent(d)
+    }
+
     public static func gamma(_ g: Double) -> String { Config.format(g) }
 
     /// A table with right-aligned numeric columns.

@@ -9,7 +9,7 @@ public enum Exports {
     public static func toml(session s: Session, config: Config, row: Table1Row) -> String {
         var comment = "ovl configuration for \(s.program.path)"
         if !s.profiles.isEmpty { comment += " with \(s.profiles.map(\.source).joined(separator: ", "))" }
-        comment += "\nreproduces: \(row.clusters) clusters, resident \(row.residentBytes) B, total memory \(row.totalMemory) B, reduction \(Describe.percent(row.reductionPercent))"
+        comment += "\nreproduces: \(Describe.count(row.clusters, "cluster")), resident \(row.residentBytes) B, total memory \(row.totalMemory) B, reduction \(Describe.percent(row.reductionPercent))"
         comment += "\nrun: ovl analyze \(s.program.path)\(s.profiles.map { " --profile \($0.source)" }.joined()) --config FILE"
         return config.toml(comment: comment)
     }

@@ -14,8 +14,10 @@ struct ManagerLinker {
         var symbols: [String: UInt64]
     }
 
-    let workDir: String
-    let objects: [String]
+    /// The compiled manager and rules, kept in memory: the temporary directory the tools
+    /// work in exists only while they run (`withWorkDirectory`), so nothing is left in
+    /// /tmp whichever way the rewrite ends (an error, Ctrl-C, a crash in the layout).
+    let objects: [(name: String, bytes: [UInt8])]
 
     /// Where `rules.c` and `ovl_rules.h` are: `OVL_RULES_DIR` when set, else the source
     /// tree this file was built from. The rewriter compiles that file, never a copy.
@@ -30,21 +32,34 @@ struct ManagerLinker {
         return dir
     }
 
+    /// Runs `body` in a fresh temporary directory and removes it afterwards, also when
+    /// the process is killed by a signal meanwhile (`TempCleanup`).
+    static func withWorkDirectory<T>(_ body: (String) throws -> T) throws -> T {
+        let dir = NSTemporaryDirectory() + "ovl-manager-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        TempCleanup.register(dir)
+        defer {
+            try? FileManager.default.removeItem(atPath: dir)
+            TempCleanup.unregister()
+        }
+        return try body(dir)
+    }
+
     /// Compiles the manager and the rules once per rewrite, for an image with `buffers`
     /// code buffers. Optimised for size: every byte of it stays in memory.
     init(buffers: Int) throws {
-        let dir = NSTemporaryDirectory() + "ovl-manager-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        workDir = dir
         let rules = try ManagerLinker.rulesDirectory()
-        try OverlayManagerSource.text.write(toFile: dir + "/manager.c", atomically: true, encoding: .utf8)
-        let flags = ManagerLinker.compileFlags(buffers: buffers, rules: rules)
-        try ManagerLinker.run("cc", flags + ["-c", dir + "/manager.c", "-o", dir + "/manager.o"])
-        try ManagerLinker.run("cc", flags + ["-c", rules + "/rules.c", "-o", dir + "/rules.o"])
-        objects = [dir + "/manager.o", dir + "/rules.o"]
+        objects = try ManagerLinker.withWorkDirectory { dir in
+            try OverlayManagerSource.text.write(toFile: dir + "/manager.c", atomically: false, encoding: .utf8)
+            let flags = ManagerLinker.compileFlags(buffers: buffers, rules: rules)
+            try ManagerLinker.run("cc", flags + ["-c", dir + "/manager.c", "-o", dir + "/manager.o"])
+            try ManagerLinker.run("cc", flags + ["-c", rules + "/rules.c", "-o", dir + "/rules.o"])
+            return try ["manager.o", "rules.o"].map { name in
+                guard let d = FileManager.default.contents(atPath: dir + "/" + name) else { throw OvlError("cc wrote no \(name)") }
+                return (name, [UInt8](d))
+            }
+        }
     }
-
-    func cleanUp() { try? FileManager.default.removeItem(atPath: workDir) }
 
     /// The manager's sizes: code (with its constants), initialised data, zero-filled data.
     struct Sizes: Sendable, Equatable {
@@ -79,7 +94,6 @@ struct ManagerLinker {
             }
         }
         let l = try ManagerLinker(buffers: buffers)
-        defer { l.cleanUp() }
         let linked = try l.link(text: 0x40_0000, data: 0x80_0000, bss: 0)
         let s = Sizes(text: linked.text.count, data: linked.data.count, bss: linked.bssSize)
         sizeCache[buffers] = s
@@ -109,10 +123,17 @@ struct ManagerLinker {
           /DISCARD/ : { *(.comment) *(.note*) *(.eh_frame*) }
         }
         """
-        try script.write(toFile: workDir + "/manager.ld", atomically: true, encoding: .utf8)
-        let out = workDir + "/manager.elf"
-        try ManagerLinker.run("ld", ["-static", "-nostdlib", "-T", workDir + "/manager.ld", "-o", out] + objects)
-        let elf = try ELFFile(path: out)
+        let elf = try ManagerLinker.withWorkDirectory { dir -> ELFFile in
+            try script.write(toFile: dir + "/manager.ld", atomically: false, encoding: .utf8)
+            var paths: [String] = []
+            for o in objects {
+                try Data(o.bytes).write(to: URL(fileURLWithPath: dir + "/" + o.name))
+                paths.append(dir + "/" + o.name)
+            }
+            let out = dir + "/manager.elf"
+            try ManagerLinker.run("ld", ["-static", "-nostdlib", "-T", dir + "/manager.ld", "-o", out] + paths)
+            return try ELFFile(path: out)
+        }
         guard let t = elf.section(named: ".text"), let d = elf.section(named: ".data") else {
             throw OvlError("linking the overlay manager produced no .text or .data")
         }

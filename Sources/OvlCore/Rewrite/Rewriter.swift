@@ -51,16 +51,44 @@ public enum Rewriter {
     /// Refuses images the rewriter cannot handle, with what is missing and how to fix it.
     public static func check(_ elf: ELFFile) throws {
         if elf.type == ELFFile.ET_DYN {
-            throw OvlError.file(elf.path, "is position-independent (PIE or shared object); the rewriter handles static non-PIE executables: relink with -static -no-pie -Wl,--emit-relocs")
+            let what = elf.isDynamicallyLinked ? "position-independent and dynamically linked (a PIE)" : "position-independent (PIE or shared object)"
+            throw OvlError.file(elf.path, "is \(what); the rewriter handles static non-PIE executables: relink with -static -no-pie -Wl,--emit-relocs")
         }
-        if elf.programHeaders.contains(where: { $0.type == ELFFile.PT_INTERP }) || elf.section(named: ".dynamic") != nil {
+        if elf.isDynamicallyLinked || elf.section(named: ".dynamic") != nil {
             throw OvlError.file(elf.path, "is dynamically linked; the rewriter handles static executables: relink with -static -no-pie -Wl,--emit-relocs")
         }
         if elf.symbols.contains(where: { $0.name == "start_kernel" && $0.isFunction }) {
             throw OvlError.file(elf.path, "is a Linux kernel; the rewriter writes user-space static programs (a kernel needs its exception, alternative and unwind tables rewritten and its own loader: see Samples/linux/README.md); analyse it with ovl analyze/sweep/explore")
         }
+        try checkSegments(elf)
         if !elf.hasCodeRelocations {
             throw OvlError.file(elf.path, "has no relocations for its code, so code pointers cannot be found; relink with -Wl,--emit-relocs (analysis still works without them)")
+        }
+    }
+
+    /// The loadable segments must lie inside the file and the address space, as the
+    /// kernel's loader requires; the layout of the new image is computed from them.
+    static func checkSegments(_ elf: ELFFile) throws {
+        let fileSize = UInt64(elf.bytes.count)
+        let loads = elf.programHeaders.enumerated().filter { $0.element.type == ELFFile.PT_LOAD }
+        guard !loads.isEmpty else { throw OvlError.file(elf.path, "has no loadable segment (PT_LOAD)") }
+        for (i, ph) in loads {
+            func bad(_ why: String) -> OvlError {
+                OvlError.file(elf.path, "program header \(i) (PT_LOAD at 0x\(String(ph.virtualAddress, radix: 16))) \(why); the image is damaged")
+            }
+            let (fileEnd, o1) = ph.offset.addingReportingOverflow(ph.fileSize)
+            if o1 || fileEnd > fileSize {
+                throw bad("has file bytes 0x\(String(ph.offset, radix: 16))+0x\(String(ph.fileSize, radix: 16)) beyond the file's end (\(fileSize) bytes)")
+            }
+            let (_, o2) = ph.virtualAddress.addingReportingOverflow(ph.memorySize)
+            if o2 || ph.virtualAddress + ph.memorySize > 1 << 47 {
+                throw bad("ends beyond the user address space (size 0x\(String(ph.memorySize, radix: 16)))")
+            }
+            if ph.fileSize > ph.memorySize { throw bad("has more file bytes than memory (0x\(String(ph.fileSize, radix: 16)) > 0x\(String(ph.memorySize, radix: 16)))") }
+            if ph.offset > ph.virtualAddress { throw bad("has a file offset 0x\(String(ph.offset, radix: 16)) above its address") }
+            if ph.alignment > 1 && (ph.virtualAddress &- ph.offset) % min(ph.alignment, 0x1000) != 0 {
+                throw bad("has an address and file offset that disagree modulo the page size")
+            }
         }
     }
 
@@ -80,7 +108,6 @@ public enum Rewriter {
         try checkConfiguration(s)
         let backend = storage ?? s.config.storage
         let linker = try ManagerLinker(buffers: s.config.buffers)
-        defer { linker.cleanUp() }
         var b = Builder(session: s, clustering: c, backend: backend, linker: linker)
         return try b.build()
     }

@@ -73,7 +73,42 @@ public final class ByteStream: @unchecked Sendable {
         }
     }
 
-    /// Reads everything that is left (for small inputs such as `.fdata`).
+    /// Calls `body` with every line that is left (without its newline; a last line
+    /// without one counts too) and its 1-based number, reading in chunks so that memory
+    /// stays bounded whatever the input's size. A line longer than `maxLineLength` bytes
+    /// is an error naming the file and the line.
+    public func forEachLine(maxLineLength: Int = 1 << 20, _ body: (ArraySlice<UInt8>, Int) throws -> Void) throws {
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var carry: [UInt8] = []
+        var lineNo = 0
+        while true {
+            let n = try read(into: &chunk, at: 0, count: chunk.count)
+            if n == 0 { break }
+            var start = 0
+            while let nl = chunk[start..<n].firstIndex(of: 0x0a) {
+                lineNo += 1
+                if carry.isEmpty {
+                    try body(chunk[start..<nl], lineNo)
+                } else {
+                    carry.append(contentsOf: chunk[start..<nl])
+                    guard carry.count <= maxLineLength else { throw longLine(lineNo, maxLineLength) }
+                    try body(carry[...], lineNo)
+                    carry.removeAll(keepingCapacity: true)
+                }
+                start = nl + 1
+            }
+            carry.append(contentsOf: chunk[start..<n])
+            guard carry.count <= maxLineLength else { throw longLine(lineNo + 1, maxLineLength) }
+            try Interrupt.check()
+        }
+        if !carry.isEmpty { try body(carry[...], lineNo + 1) }
+    }
+
+    private func longLine(_ line: Int, _ max: Int) -> OvlError {
+        OvlError.file(path, "line \(line) is longer than \(max) bytes")
+    }
+
+    /// Reads everything that is left (for small inputs).
     public func readAll(limit: Int = 1 << 30) throws -> [UInt8] {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 1 << 20)

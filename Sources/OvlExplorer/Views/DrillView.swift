@@ -38,13 +38,13 @@ enum DrillView {
         case .cluster(let low):
             let k = a.clustering.chainCluster[Int(low)]
             if k < 0 {
-                g.title("resident code", detail: "(the cluster of \(m.chainName(Int(low))) joined core)  \(list.count) chains, \(Describe.count(bytes)) B of instructions", y: l.bodyTop, glyphs: gl)
+                g.title("resident code", detail: "(the cluster of \(m.chainName(Int(low))) joined core)  \(Describe.count(list.count, "chain")), \(Describe.count(bytes)) B of instructions", y: l.bodyTop, glyphs: gl)
             } else {
                 let loads = a.clusterLoads[Int(k)]
-                g.title("cluster c\(k)", detail: "\(Describe.count(Int(a.clustering.clusterSize[Int(k)]))) of \(Describe.count(s.config.bufferSize)) B with stubs  \(list.count) chains  \(Describe.count(loads)) loads  \(HeaderView.seconds(a.clusterSeconds[Int(k)]))", y: l.bodyTop, glyphs: gl)
+                g.title("cluster c\(k)", detail: "\(Describe.count(Int(a.clustering.clusterSize[Int(k)]))) of \(Describe.count(s.config.bufferSize)) B with stubs  \(Describe.count(list.count, "chain"))  \(Describe.count(loads, "load"))  \(HeaderView.seconds(a.clusterSeconds[Int(k)]))", y: l.bodyTop, glyphs: gl)
             }
         case .resident:
-            g.title("resident code", detail: "\(list.count) chains, \(Describe.count(bytes)) B of instructions", y: l.bodyTop, glyphs: gl)
+            g.title("resident code", detail: "\(Describe.count(list.count, "chain")), \(Describe.count(bytes)) B of instructions", y: l.bodyTop, glyphs: gl)
         }
         let wide = g.width >= 110
         let cols = Columns([

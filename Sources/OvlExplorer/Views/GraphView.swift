@@ -90,8 +90,8 @@ enum GraphView {
             let k = Int(center)
             lines.append(("\(Describe.count(size)) / \(Describe.count(s.config.bufferSize)) B", .bold))
             lines.append((gl.bar(Double(size) / Double(max(1, s.config.bufferSize)), width: boxW - 4, empty: true), Style(color: .cyan)))
-            lines.append(("\(a.clustering.clusterChains[k].count) chains, \(a.clusterFunctionCount[k]) functions", .plain))
-            lines.append(("\(Describe.count(a.clusterLoads[k])) loads, \(HeaderView.seconds(a.clusterSeconds[k]))", .plain))
+            lines.append(("\(Describe.count(a.clustering.clusterChains[k].count, "chain")), \(Describe.count(a.clusterFunctionCount[k], "function"))", .plain))
+            lines.append(("\(Describe.count(a.clusterLoads[k], "load")), \(HeaderView.seconds(a.clusterSeconds[k]))", .plain))
             lines.append((a.clustering.clusterChains[k].first.map { m.chainName(Int($0)) } ?? "", .dim))
         }
         for (i, (t, st)) in lines.enumerated() where i < boxH - 2 {

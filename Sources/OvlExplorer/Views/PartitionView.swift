@@ -11,7 +11,8 @@ enum PartitionView {
             .fixed("heat", wide ? 10 : 6, right: false),
             .fixed("runs", wide ? 11 : 8),
             .fixed("loads", wide ? 9 : 7),
-            .fixed(wide ? "pin: ≈saved/KB" : "≈saved/KB", wide ? 14 : 9),
+            // Loads saved per KB that pinning adds to resident code: + better, − worse.
+            .fixed(wide ? "pin: loads saved/KB" : "saved/KB", wide ? 20 : 9),
             .fixed("state", wide ? 26 : 14, right: false),
         ], total: width - 2)
     }
@@ -43,7 +44,7 @@ enum PartitionView {
             let y = top + r
             let pl = a.placement[f]
             let (stateText, stateStyle) = state(f, pl, a, s, gl, wide: g.width >= 110)
-            cols.put(&g, 0, fn.name, y: y, style: pl.kind == .core ? Style(color: .cyan) : .plain, glyphs: gl)
+            cols.put(&g, 0, m.displayName(f), y: y, style: pl.kind == .core ? Style(color: .cyan) : .plain, glyphs: gl)
             cols.put(&g, 1, Describe.count(fn.size), y: y, glyphs: gl)
             let heat = m.functionHeat[f]
             let frac = heat == 0 || logMax == 0 ? 0 : log(Double(heat) + 1) / logMax
@@ -94,17 +95,18 @@ enum PartitionView {
         if pl.kind == .none { return ("", .dim) }
         guard s.current != nil else { return ("", .dim) }
         guard let w = s.whatIf[Int32(f)] else { return (gl.ellipsis, .dim) }
-        let v = w.perKB
-        if v == .infinity { return ("free", Style(color: .green, bold: true)) }
-        if v == -.infinity { return ("worse", Style(color: .red)) }
         if w.savedLoads == 0 { return ("0", .dim) }
-        return (perKB(v), v > 0 ? Style(color: .green) : Style(color: .red))
+        // One convention: a signed number of loads saved per KB; "∞" when pinning adds
+        // no resident code at all.
+        return (perKB(w.perKB, gl), w.savedLoads > 0 ? Style(color: .green, bold: w.perKB == .infinity) : Style(color: .red))
     }
 
-    static func perKB(_ v: Double) -> String {
+    static func perKB(_ v: Double, _ gl: Glyphs) -> String {
+        let sign = v < 0 ? gl.minus : "+"
+        if v.isInfinite { return sign + (gl.isUnicode ? "∞" : "inf") }
         let a = abs(v)
         let t = a >= 100 ? Describe.count(Int(a.rounded())) : a >= 10 ? String(format: "%.0f", a) : String(format: "%.1f", a)
-        return (v < 0 ? "-" : "") + t
+        return sign + t
     }
 
     /// Two lines about the selected function: what it is, and what pinning it would do.

@@ -85,7 +85,10 @@ enum HeaderView {
         let room = max(0, w - right.cells)
         pick(line1(s, gl, long: true), line1(s, gl, long: false), room).draw(&g, x: 0, y: 0, limit: room, glyphs: gl)
         g.put(right, x: w - right.cells, y: 0, style: s.isBusy ? Style(color: .yellow, bold: true, reverse: true) : Style(reverse: true))
-        pick(line2(s, gl, long: true), pick(line2(s, gl, long: true, core: false), line2(s, gl, long: false), w), w).draw(&g, x: 0, y: 1, limit: w, glyphs: gl)
+        // The page model goes first when the line is too long (the Config view shows it),
+        // then core and its limit.
+        let second = [line2(s, gl, long: true), line2(s, gl, long: true, page: false), line2(s, gl, long: true, core: false, page: false)]
+        (second.first { $0.width <= w } ?? line2(s, gl, long: false)).draw(&g, x: 0, y: 1, limit: w, glyphs: gl)
         pick(line3(s, gl, long: true), line3(s, gl, long: false), w).draw(&g, x: 0, y: 2, limit: w, glyphs: gl)
     }
 
@@ -105,29 +108,33 @@ enum HeaderView {
         return l
     }
 
-    static func line2(_ s: ExplorerState, _ gl: Glyphs, long: Bool, core: Bool = true) -> Spans {
+    static func line2(_ s: ExplorerState, _ gl: Glyphs, long: Bool, core: Bool = true, page: Bool = true) -> Spans {
         let cfg = s.config
         var l = Spans()
         l.add(" \(gl.gamma) ")
         l.add("\(Describe.gamma(cfg.gamma))%", Style(color: .yellow, bold: true))
         l.add(long ? "  buffer " : "  buf ")
         l.add(long ? "\(Describe.count(cfg.bufferSize)) B" : Describe.count(cfg.bufferSize), .bold)
-        if cfg.buffers > 1 || long { l.add(" \(gl.times)\(cfg.buffers)") }
-        l.add("  page ")
-        l.add(long ? "\(Describe.count(cfg.pageSize)) B \(Describe.number(cfg.pageReadMicroseconds)) \(gl.micro)s"
-                   : "\(Describe.count(cfg.pageSize))/\(Describe.number(cfg.pageReadMicroseconds))\(gl.micro)s", .bold)
+        if cfg.buffers > 1 { l.add(" \(gl.times)\(cfg.buffers)") }
+        if page {
+            l.add("  page ")
+            l.add(long ? "\(Describe.count(cfg.pageSize)) B \(Describe.number(cfg.pageReadMicroseconds)) \(gl.micro)s"
+                       : "\(Describe.count(cfg.pageSize))/\(Describe.number(cfg.pageReadMicroseconds))\(gl.micro)s", .bold)
+        }
         guard let a = s.analysis else { return l }
-        l.add(long ? "  \(gl.vertical)  " : " \(gl.vertical) ")
+        l.add(" \(gl.vertical) ")
         l.add(Describe.count(a.row.clusters), .bold)
-        l.add(long ? " clusters, avg " : " clusters avg ")
+        l.add(a.row.clusters == 1 ? (long ? " cluster, avg " : " cluster avg ") : (long ? " clusters, avg " : " clusters avg "))
         l.add(Describe.count(Int(a.row.averageClusterSize.rounded())), .bold)
         l.add(long ? ", max " : " max ")
         l.add(Describe.count(a.row.maxClusterSize), .bold)
         if long && !core { l.add(" B") }
         if long && core {
-            l.add(" B  \(gl.vertical)  core ")
+            // The bound in force is max(core × (1 + γ), buffer): say which one it is.
+            let limit = CoreLimit(a.clustering)
+            l.add(" B \(gl.vertical) core ")
             l.add(Describe.count(a.clustering.coreBaseBytes), .bold)
-            l.add(" B \(gl.arrowRight) limit \(Describe.count(a.clustering.coreLimit)) B")
+            l.add(" B \(gl.arrowRight) limit \(Describe.count(limit.bytes)) B (\(limit.byBuffer ? "buffer" : "\(gl.gamma)"))")
         }
         return l
     }
@@ -142,7 +149,7 @@ enum HeaderView {
         l.add("  total ")
         l.add(long ? "\(Describe.count(r.totalMemory)) B" : Describe.count(r.totalMemory), .bold)
         l.add(" (")
-        l.add("\(gl.minus)\(Describe.percent(r.reductionPercent))", Style(color: .green, bold: true))
+        l.add(Describe.reduction(r.reductionPercent, minus: gl.minus), Style(color: r.reductionPercent < 0 ? .red : .green, bold: true))
         l.add(long ? ")  \(gl.vertical) " : ") \(gl.vertical)")
         if a.phases.isEmpty { l.add(" no profile: no loads") }
         for (i, p) in a.phases.enumerated() {
@@ -232,7 +239,8 @@ enum StatusLine {
         if let p = s.prompt {
             var sp = Spans()
             sp.add(" \(words(p.label, gl)): ", Style(bold: true, reverse: true))
-            sp.add(p.text, Style(reverse: true))
+            // A selected old value is drawn highlighted: typing replaces it.
+            sp.add(p.text, p.selected ? Style(color: .cyan, bold: true) : Style(reverse: true))
             sp.add(gl.isUnicode ? "▏" : "_", Style(bold: true, reverse: true))
             let help = "  Enter accepts, Esc cancels "
             let x = sp.draw(&g, x: 0, y: y, limit: max(0, w - help.cells), glyphs: gl)
@@ -329,5 +337,17 @@ enum Frame {
             g.put(gl.vertical, x: x + w - 1, y: y + r, style: style)
         }
         if !title.isEmpty { g.put(" \(gl.fit(title, w - 4)) ", x: x + 1, y: y, style: Style(bold: true)) }
+    }
+}
+
+/// The size core may grow to in Figure 2: max(core × (1 + γ), BufSz), and which of the two
+/// it is (a core smaller than the buffer may grow to the buffer's size whatever γ is).
+struct CoreLimit {
+    let bytes: Int
+    let byBuffer: Bool
+
+    init(_ c: Clustering) {
+        byBuffer = c.parameters.bufferSize > c.coreLimit
+        bytes = max(c.coreLimit, c.parameters.bufferSize)
     }
 }

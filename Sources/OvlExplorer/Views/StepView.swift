@@ -97,9 +97,10 @@ enum StepView {
         case .refused:
             l2.add("\(sa) + \(sb) \(gl.arrowRight) \(res) B \(gl.greater) \(lim) B: ")
             l2.add("refused", Style(color: .red, bold: true))
-            l2.add(e.a < 0 || e.b < 0 ? " (core would outgrow its \(gl.gamma) allowance)" : " (would not fit in the code buffer)", .dim)
+            l2.add(e.a < 0 || e.b < 0 ? (CoreLimit(a.clustering).byBuffer ? " (core would outgrow the buffer size, its limit)" : " (core would outgrow its \(gl.gamma) allowance)")
+                                      : " (would not fit in the code buffer)", .dim)
         }
-        l3.add("after it: \(Describe.count(Int(a.liveAfter[idx]))) clusters besides core, core \(Describe.count(Int(a.coreAfter[idx]))) of \(Describe.count(a.clustering.coreLimit)) B", .plain)
+        l3.add("after it: \(Describe.count(Int(a.liveAfter[idx]), "cluster")) besides core, core \(Describe.count(Int(a.coreAfter[idx]))) of \(Describe.count(CoreLimit(a.clustering).bytes)) B", .plain)
         let endA = e.a < 0 ? "core" : (a.clustering.chainCluster[Int(e.a)] < 0 ? "resident" : "c\(a.clustering.chainCluster[Int(e.a)])")
         l3.add("  \(gl.vertical) {\(side(e.a, m))} ends in \(endA)", .dim)
         return [l1, l2, l3]

@@ -134,7 +134,7 @@ enum SweepView {
             var sp = Spans()
             sp.add("\(gl.gamma) \(Describe.gamma(sw.gammas[sw.selected]))%: ", .bold)
             if let p = sw.points[sw.selected] {
-                sp.add("\(p.clusters) clusters, total \(Describe.count(p.totalMemory)) B, reduction \(Describe.percent(p.reductionPercent)), \(Describe.count(p.loads)) loads, \(HeaderView.seconds(p.seconds))")
+                sp.add("\(Describe.count(p.clusters, "cluster")), total \(Describe.count(p.totalMemory)) B, reduction \(Describe.percent(p.reductionPercent)), \(Describe.count(p.loads)) loads, \(HeaderView.seconds(p.seconds))")
             } else {
                 sp.add("computing\(gl.ellipsis)", .dim)
             }
