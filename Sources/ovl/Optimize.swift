@@ -28,6 +28,9 @@ struct OptimizeCommand: ParsableCommand {
     @Option(name: .customLong("max-cost"), parsing: .unconditional, help: ArgumentHelp("Choose the smallest point whose estimated cost (all training phases) is at most this many seconds.", valueName: "seconds"))
     var maxCost: String?
 
+    @Option(name: .customLong("cost-phase"), help: ArgumentHelp("A training phase (profile name) whose cost the frontier minimises; repeatable; all phases when not given.", valueName: "name"))
+    var costPhases: [String] = []
+
     @Flag(help: "Print the whole frontier.")
     var frontier = false
 
@@ -76,6 +79,10 @@ struct OptimizeCommand: ParsableCommand {
             }
             let held = try evaluate.map { try ProfileLoader.load(path: $0, program: s.program, chains: s.chains, showProgress: !options.noProgress && Progress.stderrIsTerminal) }
             let opt = Optimizer(session: s, evaluate: held)
+            for name in costPhases where !s.profiles.contains(where: { $0.name == name }) {
+                throw OvlError("--cost-phase \(name) names no profile; the phases are \(s.profiles.map(\.name).joined(separator: ", "))")
+            }
+            opt.costPhases = Set(costPhases)
             var o = Optimizer.Options()
             o.bufferSizes = sizes
             o.bufferCounts = counts

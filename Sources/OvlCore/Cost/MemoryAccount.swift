@@ -75,9 +75,10 @@ extension MemoryAccount {
     /// The parts estimated from the clustering, for an image the rewriter cannot write
     /// (`why` says what it refused): the manager as built for this number of buffers
     /// (measured with the system's C compiler when there is one), Figure 1's resident
-    /// code, one thunk and one entry for each cold chain entered from another unit or
-    /// whose function's address is taken, and one restore stub for each call site in
-    /// cluster code that leaves its cluster.
+    /// code, a resident thunk and an entry for each cold chain that resident code transfers
+    /// to or whose function's address is taken (a cluster's own transfers go through
+    /// thunks inside the cluster, as the rewriter writes them when they fit), and the
+    /// return stack sized as the rewriter sizes it.
     public static func estimate(session s: Session, clustering c: Clustering, why: String, config: Config? = nil) -> MemoryAccount {
         let cfg = config ?? s.config
         let g = s.graph
@@ -88,17 +89,16 @@ extension MemoryAccount {
             let a = g.edgeA[e], b = g.edgeB[e]
             let ua = unit[Int(a)], ub = unit[Int(b)]
             guard ua != ub else { continue }
-            // Calls from buffer code go through a call thunk, and so do calls into a cluster.
-            if g.edgeCallAB[e] > 0 && (ua >= 0 || ub >= 0) {
-                callTargets.insert(b)
-                if ua >= 0 { sites += max(1, Int(g.edgeCallAB[e]) / max(1, StubModel.callStubBytes - 5)) }
+            if ua < 0 && ub >= 0 {
+                if g.edgeCallAB[e] > 0 { callTargets.insert(b) }
+                if g.edgeJumpAB[e] > 0 { jumpTargets.insert(b) }
             }
-            if g.edgeCallBA[e] > 0 && (ua >= 0 || ub >= 0) {
-                callTargets.insert(a)
-                if ub >= 0 { sites += max(1, Int(g.edgeCallBA[e]) / max(1, StubModel.callStubBytes - 5)) }
+            if ub < 0 && ua >= 0 {
+                if g.edgeCallBA[e] > 0 { callTargets.insert(a) }
+                if g.edgeJumpBA[e] > 0 { jumpTargets.insert(a) }
             }
-            if g.edgeJumpAB[e] > 0 && ub >= 0 { jumpTargets.insert(b) }
-            if g.edgeJumpBA[e] > 0 && ua >= 0 { jumpTargets.insert(a) }
+            if ua >= 0 && g.edgeCallAB[e] > 0 { sites += 1 }
+            if ub >= 0 && g.edgeCallBA[e] > 0 { sites += 1 }
         }
         let p = s.program
         for f in p.addressTakenFunctions where p.functions[Int(f)].blockCount > 0 {
@@ -108,15 +108,13 @@ extension MemoryAccount {
         let targets = jumpTargets.union(callTargets).count
         let manager = try? ManagerLinker.sizes(buffers: cfg.buffers)
         let clusters = c.clusterCount
-        var hash = 16
-        while hash < 2 * max(1, sites) { hash *= 2 }
         let stride = (cfg.bufferSize + 15) / 16 * 16
         return MemoryAccount(
             residentText: c.residentCodeBytes,
             managerCode: manager?.text ?? 0,
             thunks: jumpTargets.count * 15 + callTargets.count * 10,
             managerData: (manager?.data ?? 0) + targets * 8 + (clusters + 1) * 4 + clusters * 16,
-            managerZero: (manager?.bss ?? 0) + max(1, sites) * 13 + hash * 2,
+            managerZero: (manager?.bss ?? 0) + ImageLayout.returnStackCapacity(sites: sites) * 16,
             buffers: stride * cfg.buffers, exact: false,
             note: "estimated (\(why))" + (manager == nil ? "; the manager's size is unknown: no C compiler to build it" : ""))
     }

@@ -55,6 +55,9 @@ public final class Optimizer: @unchecked Sendable {
     public let model: CostModel
     public let held: [Profile]
     let heldCompact: [[Int32]]
+    /// The training phases whose cost the frontier minimises (all when empty): a kernel is
+    /// judged on its workload, not on the boot that runs once.
+    public var costPhases: Set<String> = []
 
     public struct Options: Sendable {
         public var bufferSizes: [Int]
@@ -137,8 +140,12 @@ public final class Optimizer: @unchecked Sendable {
             totalMemory: memory.total, memory: memory,
             reductionPercent: code == 0 ? 0 : ((Double(code - memory.total) / Double(code)) * 1000).rounded() / 10,
             phases: phases, evaluations: evals,
-            cost: phases.reduce(0) { $0 + $1.estimatedCostSeconds }, pagingCost: phases.reduce(0) { $0 + $1.pagingCostSeconds },
+            cost: counted(phases).reduce(0) { $0 + $1.estimatedCostSeconds }, pagingCost: counted(phases).reduce(0) { $0 + $1.pagingCostSeconds },
             figure2Cost: nil, figure2Memory: nil)
+    }
+
+    func counted(_ phases: [PhaseFigures]) -> [PhaseFigures] {
+        costPhases.isEmpty ? phases : phases.filter { costPhases.contains($0.phase) }
     }
 
     func figures(name: String, profile p: Profile, compact: [Int32], _ c: Clustering, _ cfg: Config, memory: Int) -> PhaseFigures {
@@ -164,7 +171,7 @@ public final class Optimizer: @unchecked Sendable {
             guard (try? s.update(cfg)) != nil else { continue }
             let c = s.cluster(recordEvents: false)
             let m = s.memory(c).total
-            let cost = model.costs(c).reduce(0) { $0 + ($1.exact ? $1.estimatedCostSeconds : 0) }
+            let cost = model.costs(c).reduce(0) { $0 + ($1.exact && (costPhases.isEmpty || costPhases.contains($1.phase)) ? $1.estimatedCostSeconds : 0) }
             fig2.append((m, cost))
         }
         return points.map { p in

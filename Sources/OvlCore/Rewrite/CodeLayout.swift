@@ -21,6 +21,12 @@ enum CodeRef: Hashable {
     case buffer(UInt64)
     /// An overlay manager entry point.
     case manager(String)
+    /// This unit's own thunk for a transfer to a block (`call` true: a call thunk, else a
+    /// jump thunk), placed at the end of the unit.
+    case localThunk(UInt64, call: Bool)
+    /// The 32-bit word a local thunk pushes for a block: its resident address, or its
+    /// cluster and offset in it with the top bit set (`OverlayManagerSource`).
+    case packed(UInt64)
 }
 
 struct CodeItem {
@@ -40,6 +46,9 @@ struct CodeItem {
         case pushIndirect
         /// `call _ovl_exit_hook`, put in front of a function's first instruction.
         case exitHook
+        /// A cluster's own thunk for a transfer that leaves it: `push $packed; jmp
+        /// _dynamic_call` (call) or `lea -128(%rsp),%rsp; push $packed; jmp _dynamic_jmp`.
+        case localThunk(call: Bool)
     }
     var kind: Kind
     /// Original address of the instruction (0 for synthesized items).
@@ -63,6 +72,7 @@ struct CodeItem {
         case .conditional: return long ? 6 : 2
         case .call, .exitHook: return 5
         case .pushIndirect: return bytes.count + 5
+        case .localThunk(let call): return call ? 10 : 15
         }
     }
 }
@@ -75,6 +85,10 @@ struct CodeUnit {
     var addrItem: [UInt64: Int] = [:]
     var offsets: [Int] = []
     var size = 0
+    /// This unit's local thunks, by (block, call).
+    var localThunkItem: [LocalThunkKey: Int] = [:]
+
+    struct LocalThunkKey: Hashable { var block: UInt64; var call: Bool }
 
     /// Lays the unit out: offsets from sizes, relaxing short branches to blocks of this
     /// unit until every displacement fits. Address-independent: only relative distances
@@ -118,6 +132,7 @@ struct CodeUnit {
         out.reserveCapacity(size)
         func address(_ r: CodeRef) throws -> UInt64 {
             if case .code(let a) = r, let i = addrItem[a] { return base + UInt64(offsets[i]) }
+            if case .localThunk(let b, let call) = r, let i = localThunkItem[LocalThunkKey(block: b, call: call)] { return base + UInt64(offsets[i]) }
             return try resolve(r)
         }
         func rel32(_ target: UInt64, from next: UInt64, at original: UInt64) throws -> [UInt8] {
@@ -167,6 +182,13 @@ struct CodeUnit {
                 out.append(0xE8); out += try rel32(try address(it.target), from: next, at: it.original)
             case .exitHook:
                 out.append(0xE8); out += try rel32(try address(.manager("_ovl_exit_hook")), from: next, at: it.original)
+            case .localThunk(let call):
+                guard case .packed(let b) = it.target else { throw OvlError("internal: a local thunk without its target") }
+                if !call { out += [0x48, 0x8D, 0x64, 0x24, 0x80] }
+                out.append(0x68)
+                out += le(try resolve(.packed(b)), 4)
+                out.append(0xE9)
+                out += try rel32(try address(.manager(call ? "_dynamic_call" : "_dynamic_jmp")), from: next, at: b)
             }
         }
         return out

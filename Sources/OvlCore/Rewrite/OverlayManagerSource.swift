@@ -173,8 +173,12 @@ static inline __attribute__((always_inline)) uint64_t touch(int32_t k) {
     return 0;
 }
 
+/* What a thunk pushed: an entry id (resident thunks), or, from a cluster's own thunks, a
+   resident address (below 2^31, above every id) or a cluster and offset with the top bit
+   set (sign-extended by `push`). */
 static uint64_t resolve(uint64_t id) {
-    if (id >= ovl_image.entry_count) die("bad overlay entry id");
+    if ((int64_t)id < 0) return enter((int32_t)((id >> 16) & 0x7fff), (uint32_t)(id & 0xffff));
+    if (id >= ovl_image.entry_count) return id;
     const ovl_entry *e = (const ovl_entry *)ovl_image.entries + id;
     if (e->cluster < 0) return e->value;
     return enter(e->cluster, e->value);
@@ -259,7 +263,12 @@ void ovl_on_return(uint64_t *frame) {
 
 /* The address control goes to for entry `id` when that loads nothing; 0 otherwise. */
 static inline __attribute__((always_inline)) uint64_t fast_target(uint64_t id) {
-    if (!inited || id >= ovl_image.entry_count) return 0;
+    if (!inited) return 0;
+    if ((int64_t)id < 0) {
+        uint64_t at = touch((int32_t)((id >> 16) & 0x7fff));
+        return at ? at + (id & 0xffff) : 0;
+    }
+    if (id >= ovl_image.entry_count) return id;
     const ovl_entry *e = (const ovl_entry *)ovl_image.entries + id;
     if (e->cluster < 0) return e->value;
     uint64_t at = touch(e->cluster);

@@ -155,6 +155,15 @@ struct Builder {
     var splitPoints = Set<UInt64>()
 
     var units: [CodeUnit] = []       // 0 = resident, k + 1 = cluster k
+    /// Clusters whose transfers out go through thunks of their own (in the cluster, so in
+    /// the overlay store rather than in memory). A cluster that would outgrow the buffer
+    /// that way shares the resident thunks instead.
+    var localThunkUnits = Set<Int>()
+    /// Targets whose thunk stays resident although their cluster has thunks of its own:
+    /// just enough of them for the cluster to fit the buffer.
+    var sharedThunkTargets: [Int: Set<CodeUnit.LocalThunkKey>] = [:]
+    /// The local thunks the unit being built needs, in order.
+    var pendingLocalThunks: [CodeUnit.LocalThunkKey] = []
     /// Set by `prepare`: the resident text, the clusters, and the code pointers in data.
     var resident = CodeUnit()
     var clusterUnits: [CodeUnit] = []
@@ -291,6 +300,8 @@ struct Builder {
                         // The callee cannot take this cluster out of the buffer: a plain call.
                         it.target = .code(t)
                         directCalls += 1
+                    } else if inBuffer && usesLocalThunk(u, t, call: true) {
+                        it.target = localThunk(t, call: true)
                     } else if inBuffer || tu != 0 { needCallThunk(t); it.target = .callThunk(t) } else { it.target = .code(t) }
                     out.append(it)
                     continue
@@ -309,6 +320,7 @@ struct Builder {
                 }
                 if tu == u { it.target = .code(t) }
                 else if tu == 0 { it.target = .code(t); if it.kind != .shortOnly { it.long = true } }
+                else if inBuffer && usesLocalThunk(u, t, call: false) { it.target = localThunk(t, call: false); if it.kind != .shortOnly { it.long = true } }
                 else { needJumpThunk(t); it.target = .jumpThunk(t); if it.kind != .shortOnly { it.long = true } }
                 if it.kind == .shortOnly && tu != u {
                     throw OvlError("cannot rewrite: loop/jrcxz at 0x\(String(at, radix: 16)) leaves its cluster")
@@ -363,15 +375,28 @@ struct Builder {
                 var it = CodeItem(kind: .jump, original: 0, bytes: [])
                 let t = p.blockStart[nb], tu = unit(of: t)
                 it.long = true
-                if tu == u || tu == 0 { it.target = .code(t) } else { needJumpThunk(t); it.target = .jumpThunk(t) }
+                if tu == u || tu == 0 { it.target = .code(t) }
+                else if inBuffer && usesLocalThunk(u, t, call: false) { it.target = localThunk(t, call: false) }
+                else { needJumpThunk(t); it.target = .jumpThunk(t) }
                 out.append(it)
             }
         }
         return out
     }
 
+    func usesLocalThunk(_ u: Int, _ b: UInt64, call: Bool) -> Bool {
+        localThunkUnits.contains(u) && !(sharedThunkTargets[u]?.contains(CodeUnit.LocalThunkKey(block: b, call: call)) ?? false)
+    }
+
+    mutating func localThunk(_ b: UInt64, call: Bool) -> CodeRef {
+        let k = CodeUnit.LocalThunkKey(block: b, call: call)
+        if !pendingLocalThunks.contains(k) { pendingLocalThunks.append(k) }
+        return .localThunk(b, call: call)
+    }
+
     mutating func buildUnit(_ u: Int, chains: [Int32]) throws -> CodeUnit {
         var unit = CodeUnit()
+        pendingLocalThunks = []
         for ch in chains {
             for bl in s.chains.blocks(of: Int(ch)) {
                 for it in try items(forBlock: Int32(bl), unit: u) {
@@ -380,6 +405,13 @@ struct Builder {
                 }
             }
         }
+        for k in pendingLocalThunks {
+            unit.localThunkItem[k] = unit.items.count
+            var it = CodeItem(kind: .localThunk(call: k.call), original: 0, bytes: [])
+            it.target = .packed(k.block)
+            unit.items.append(it)
+        }
+        pendingLocalThunks = []
         try unit.layout()
         return unit
     }
@@ -408,7 +440,25 @@ struct Builder {
         var oldIDs: [Int] = []
         // First pass: sizes (thunk bookkeeping is redone below with the final clustering).
         for k in 0..<clusterCount {
-            let u = try buildUnit(k + 1, chains: clusterChains[k])
+            localThunkUnits.insert(k + 1)
+            var u = try buildUnit(k + 1, chains: clusterChains[k])
+            if u.size > bufSize {
+                // Share the resident thunks of just enough targets (jump thunks first, the
+                // larger) for the cluster to fit; failing that, of all of them.
+                let own = u.localThunkItem.keys.sorted { a, b in a.call != b.call ? !a.call : a.block < b.block }
+                var freed = 0, shared = Set<CodeUnit.LocalThunkKey>()
+                for key in own where freed < u.size - bufSize {
+                    shared.insert(key)
+                    freed += key.call ? 10 : 15
+                }
+                sharedThunkTargets[k + 1] = shared
+                u = try buildUnit(k + 1, chains: clusterChains[k])
+                if u.size > bufSize {
+                    localThunkUnits.remove(k + 1)
+                    sharedThunkTargets[k + 1] = nil
+                    u = try buildUnit(k + 1, chains: clusterChains[k])
+                }
+            }
             if u.size > bufSize || clusterChains[k].isEmpty {
                 if !clusterChains[k].isEmpty { demoted.append(k) }
                 for ch in clusterChains[k] { chainCluster[Int(ch)] = -1 }
@@ -419,6 +469,10 @@ struct Builder {
         var n: Int32 = 0
         for k in 0..<clusterCount where !clusterChains[k].isEmpty && !demoted.contains(k) { newID[k] = n; oldIDs.append(k); n += 1 }
         for ch in 0..<chainCluster.count where chainCluster[ch] >= 0 { chainCluster[ch] = newID[Int(chainCluster[ch])] }
+        localThunkUnits = Set(localThunkUnits.compactMap { u in newID[u - 1] >= 0 ? Int(newID[u - 1]) + 1 : nil })
+        var renumbered: [Int: Set<CodeUnit.LocalThunkKey>] = [:]
+        for (u, keys) in sharedThunkTargets where newID[u - 1] >= 0 { renumbered[Int(newID[u - 1]) + 1] = keys }
+        sharedThunkTargets = renumbered
         clusterCount = Int(n)
         reach = CallReach(program: p) { unit(ofBlock: Int32($0)) }
         directCalls = 0
@@ -543,6 +597,7 @@ struct Builder {
             for it in u.items {
                 if it.kind == .pushIndirect { n += 1 }
                 if it.kind == .call, case .callThunk = it.target { n += 1 }
+                if it.kind == .call, case .localThunk(_, true) = it.target { n += 1 }
             }
         }
         return n
@@ -638,7 +693,7 @@ struct Builder {
             guard let i = resident.addrItem[b] else { throw OvlError("internal: code at 0x\(String(b, radix: 16)) is not resident") }
             return residentAt + UInt64(resident.offsets[i])
         }
-        let jIndex = jumpThunkIndex, cIndex = callThunkIndex
+        let jIndex = jumpThunkIndex, cIndex = callThunkIndex, thunkCount = thunkBlocks.count
         let resolve: (CodeRef) throws -> UInt64 = { r in
             switch r {
             case .code(let b): return try resolveResidentBlock(b)
@@ -646,6 +701,19 @@ struct Builder {
             case .callThunk(let b): return cthunkAt + UInt64(cIndex[b]! * 10)
             case .fixed(let a): return a
             case .manager(let n): return try sym(n)
+            case .packed(let b):
+                let k = unitOf(b)
+                if k == 0 {
+                    let a = try resolveResidentBlock(b)
+                    guard a < 0x8000_0000, a >= UInt64(thunkCount) else { throw OvlError("cannot rewrite: resident code at 0x\(String(a, radix: 16)) is outside the 31-bit range a cluster's thunk can name") }
+                    return a
+                }
+                guard k - 1 < 0x8000, let i = clusterUnits[k - 1].addrItem[b], clusterUnits[k - 1].offsets[i] < 0x1_0000 else {
+                    throw OvlError("cannot rewrite: a cluster's thunk cannot name 0x\(String(b, radix: 16)) (at most 32,767 clusters and 64 KB buffers)")
+                }
+                return 0x8000_0000 | UInt64(k - 1) << 16 | UInt64(clusterUnits[k - 1].offsets[i])
+            case .localThunk:
+                throw OvlError("internal: a local thunk referred to from outside its cluster")
             case .buffer(let b):
                 let k = unitOf(b)
                 guard k > 0, let i = clusterUnits[k - 1].addrItem[b] else { throw OvlError("internal: code at 0x\(String(b, radix: 16)) is in no cluster") }
