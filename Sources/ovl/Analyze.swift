@@ -120,10 +120,11 @@ struct Sweep: ParsableCommand {
             out += "buffer    \(Describe.count(s.config.bufferSize)) B × \(s.config.buffers)\n\n"
             let phaseNames = rows.first?.phases.map(\.phase) ?? []
             var header = AnalysisReport.table1Header
-            for p in phaseNames { header += ["\(p) loads", "KB", "cost (s)"] }
+            for p in phaseNames { header += ["\(p) loads", "KB", "cost (s)", "paging", "vs paging"] }
             out += Describe.table(header, rows.map { r in
                 AnalysisReport.table1Cells(r.row) + r.phases.flatMap { p in
-                    [(p.exact ? "" : "≤") + Describe.count(p.loads), Describe.count(p.bytesLoaded / 1024), String(format: "%.4f", p.estimatedCostSeconds)]
+                    [(p.exact ? "" : "≤") + Describe.count(p.loads), Describe.count(p.bytesLoaded / 1024), String(format: "%.4f", p.estimatedCostSeconds),
+                     p.paging.map { Describe.count($0.loads) } ?? "-", AnalysisReport.pagingComparison(p)]
                 }
             })
             print(out, terminator: "")

@@ -77,11 +77,17 @@ extension Session {
         return (core, Session.chainMembership(core, program: program, chains: chains))
     }
 
-    /// Runs Figure 2 for `config` without applying it to the session (γ, buffer size,
+    /// Clusters with `config`'s method without applying it to the session (γ, buffer size,
     /// core set and defragmentation are taken from `config`).
     public func cluster(_ config: Config, coreChains: [Bool], recordEvents: Bool = false) -> Clustering {
-        Coalescer.run(graph, CoalescerParameters(gamma: config.gamma, bufferSize: config.bufferSize, coreChains: coreChains,
-                                                 defragmentIntoCore: config.defragmentIntoCore, recordEvents: recordEvents))
+        switch config.method {
+        case .figure2:
+            return Coalescer.run(graph, CoalescerParameters(gamma: config.gamma, bufferSize: config.bufferSize, coreChains: coreChains,
+                                                            defragmentIntoCore: config.defragmentIntoCore, recordEvents: recordEvents))
+        case .affinity:
+            return AffinityLayout.run(graph: graph, sequences: trainingSequences, coreChains: coreChains, chainFunction: chainFunctions,
+                                      residentBudget: config.residentBudget, bufferSize: config.bufferSize, gamma: config.gamma)
+        }
     }
 }
 

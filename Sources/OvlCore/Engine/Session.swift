@@ -77,7 +77,9 @@ public final class Session: @unchecked Sendable {
     public func cluster(recordEvents: Bool = true) -> Clustering {
         switch config.method {
         case .figure2: return Coalescer.run(graph, parameters(recordEvents: recordEvents))
-        case .affinity: return AffinityLayout.run(session: self, residentBudget: config.residentBudget, bufferSize: config.bufferSize)
+        case .affinity:
+            return AffinityLayout.run(graph: graph, sequences: trainingSequences, coreChains: coreChains, chainFunction: chainFunctions,
+                                      residentBudget: config.residentBudget, bufferSize: config.bufferSize, gamma: config.gamma)
         }
     }
 
@@ -119,6 +121,11 @@ public final class Session: @unchecked Sendable {
 
     /// Function of a chain (its first block's).
     public func function(ofChain c: Int) -> Int { Int(program.blockFunction[Int(chains.firstBlock[c])]) }
+
+    /// The training traces as the chains entered, in order (`CostModel.compact`).
+    public private(set) lazy var trainingSequences: [[Int32]] = profiles.filter(\.hasSequence).map(CostModel.compact)
+    /// The function of each chain.
+    public private(set) lazy var chainFunctions: [Int32] = (0..<chains.count).map { Int32(function(ofChain: $0)) }
 
     /// Bytes of code executed in any profile.
     public private(set) lazy var executedCodeBytes: Int = {

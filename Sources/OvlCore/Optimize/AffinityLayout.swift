@@ -26,8 +26,7 @@ public enum AffinityLayout {
     public static let window = 8
 
     public static func run(session s: Session, residentBudget: Int, bufferSize: Int) -> Clustering {
-        run(graph: s.graph, sequences: s.profiles.filter(\.hasSequence).map(CostModel.compact),
-            coreChains: s.coreChains, chainFunction: (0..<s.chains.count).map { Int32(s.function(ofChain: $0)) },
+        run(graph: s.graph, sequences: s.trainingSequences, coreChains: s.coreChains, chainFunction: s.chainFunctions,
             residentBudget: residentBudget, bufferSize: bufferSize, gamma: s.config.gamma)
     }
 

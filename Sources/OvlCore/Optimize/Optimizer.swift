@@ -79,30 +79,46 @@ public final class Optimizer: @unchecked Sendable {
 
     /// Every configuration tried, in the order tried; `progress(done, total)` after each.
     /// Stops early (keeping what it has) when `shouldStop` says so.
-    public func search(_ o: Options = Options(), progress: (Int, Int) -> Void = { _, _ in },
-                       shouldStop: () -> Bool = { false }) -> [FrontierPoint] {
+    public func search(_ o: Options = Options(), progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in },
+                       shouldStop: @escaping @Sendable () -> Bool = { false }) -> [FrontierPoint] {
         let s = session
         let executed = s.executedCodeBytes
         var budgets = o.budgetFractions.map { Int((Double(executed) * $0).rounded()) }
         budgets = Array(Set(budgets)).sorted()
         let sizes = o.bufferSizes.filter { $0 >= Rewriter.minimumBufferSize }
         let total = budgets.count * sizes.count * o.bufferCounts.count
-        var out: [FrontierPoint] = []
-        var done = 0
-        outer: for b in budgets {
-            for bs in sizes {
-                let c = AffinityLayout.run(session: s, residentBudget: b, bufferSize: bs)
-                for n in o.bufferCounts {
-                    if shouldStop() { break outer }
-                    var cfg = s.config
-                    cfg.method = .affinity; cfg.residentBudget = b; cfg.bufferSize = bs; cfg.buffers = n
-                    out.append(evaluate(c, config: cfg, exactMemory: false))
-                    done += 1
-                    progress(done, total)
-                }
-            }
+        // Each (budget, buffer size) is one layout, replayed for every buffer count; the
+        // layouts are independent, so they run on every core. Paging and Belady, which
+        // only the reported points need, wait for `finish`.
+        let jobs = budgets.flatMap { b in sizes.map { (b, $0) } }
+        final class Results: @unchecked Sendable {
+            var points: [[FrontierPoint]]
+            var done = 0
+            init(_ n: Int) { points = Array(repeating: [], count: n) }
         }
-        return out
+        let results = Results(jobs.count)
+        let lock = NSLock()
+        let base = s.config
+        _ = (s.trainingSequences, s.chainFunctions)  // computed once, before the threads
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { j in
+            lock.lock(); let stop = shouldStop(); lock.unlock()
+            if stop { return }
+            let (b, bs) = jobs[j]
+            var cfg = base
+            cfg.method = .affinity; cfg.residentBudget = b; cfg.bufferSize = bs
+            let c = s.cluster(cfg, coreChains: s.coreChains)
+            var mine: [FrontierPoint] = []
+            for n in o.bufferCounts {
+                cfg.buffers = n
+                mine.append(evaluate(c, config: cfg, exactMemory: false, yardsticks: false))
+            }
+            lock.lock()
+            results.points[j] = mine
+            results.done += mine.count
+            progress(results.done, total)
+            lock.unlock()
+        }
+        return results.points.flatMap { $0 }
     }
 
     /// The points no other point beats on both memory and cost, by increasing memory.
@@ -116,7 +132,7 @@ public final class Optimizer: @unchecked Sendable {
     /// Figures for one clustering under `cfg` (which must be the configuration that made
     /// it). With `exactMemory`, memory is measured on the rewriter's layout when the image
     /// can be rewritten.
-    public func evaluate(_ c: Clustering, config cfg: Config, exactMemory: Bool) -> FrontierPoint {
+    public func evaluate(_ c: Clustering, config cfg: Config, exactMemory: Bool, yardsticks: Bool = true) -> FrontierPoint {
         let s = session
         let memory: MemoryAccount
         if exactMemory, (try? s.update(cfg)) != nil {
@@ -126,12 +142,12 @@ public final class Optimizer: @unchecked Sendable {
         }
         var phases: [PhaseFigures] = []
         for (i, p) in s.profiles.enumerated() where p.hasSequence {
-            phases.append(figures(name: p.name, profile: p, compact: model.compact[i], c, cfg, memory: memory.total))
+            phases.append(figures(name: p.name, profile: p, compact: model.compact[i], c, cfg, memory: memory.total, yardsticks: yardsticks))
         }
         var evals: [PhaseFigures] = []
         for (i, p) in held.enumerated() where p.hasSequence {
-            var f = figures(name: p.name, profile: p, compact: heldCompact[i], c, cfg, memory: memory.total)
-            f.unseenFunctions = model.unseen(p).count
+            var f = figures(name: p.name, profile: p, compact: heldCompact[i], c, cfg, memory: memory.total, yardsticks: yardsticks)
+            if yardsticks { f.unseenFunctions = model.unseen(p).count }
             evals.append(f)
         }
         let code = s.program.codeBytes
@@ -148,13 +164,13 @@ public final class Optimizer: @unchecked Sendable {
         costPhases.isEmpty ? phases : phases.filter { costPhases.contains($0.phase) }
     }
 
-    func figures(name: String, profile p: Profile, compact: [Int32], _ c: Clustering, _ cfg: Config, memory: Int) -> PhaseFigures {
+    func figures(name: String, profile p: Profile, compact: [Int32], _ c: Clustering, _ cfg: Config, memory: Int, yardsticks: Bool) -> PhaseFigures {
         let loads = CostModel.replay(compact, chainCluster: c.chainCluster, clusters: c.clusterCount, buffers: cfg.buffers)
         let pc = CostModel.summarise(phase: name, exact: true, loads: loads, clustering: c, config: cfg)
-        let paging = model.paging(p, totalMemory: memory)
-        let belady = Belady.loads(compact, chainCluster: c.chainCluster, buffers: cfg.buffers)
+        let paging = yardsticks ? model.paging(p, totalMemory: memory) : nil
+        let belady = yardsticks ? Belady.loads(compact, chainCluster: c.chainCluster, buffers: cfg.buffers) : 0
         return PhaseFigures(phase: name, loads: pc.loads, estimatedCostSeconds: pc.estimatedCostSeconds,
-                            pagingLoads: paging.loads, pagingCostSeconds: paging.estimatedCostSeconds, beladyLoads: belady, unseenFunctions: nil)
+                            pagingLoads: paging?.loads ?? 0, pagingCostSeconds: paging?.estimatedCostSeconds ?? 0, beladyLoads: belady, unseenFunctions: nil)
     }
 
     /// Measures the chosen points exactly (memory on the rewriter's layout, paging at that

@@ -93,14 +93,29 @@ public struct AnalysisReport: Encodable, Sendable {
     }
 
     /// Table 2's columns, one row per phase.
-    public static let table2Header = ["phase", "loads", "KB loaded", "est. cost (s)", "paging loads", "paging cost (s)"]
+    public static let table2Header = ["phase", "loads", "KB loaded", "est. cost (s)", "paging loads", "paging cost (s)", "vs paging"]
+
+    /// How the loads compare with paging the original layout in the same memory: "12× fewer",
+    /// "3.1× more", "none" (neither loads), "∞× fewer" (only paging loads).
+    public static func pagingComparison(_ p: PhaseCost) -> String {
+        guard let pg = p.paging else { return "-" }
+        return pagingComparison(loads: p.loads, paging: pg.loads)
+    }
+
+    public static func pagingComparison(loads: UInt64, paging: UInt64) -> String {
+        if loads == 0 { return paging == 0 ? "both 0" : "∞× fewer" }
+        if paging == 0 { return "paging 0" }
+        let r = Double(paging) / Double(loads)
+        func f(_ v: Double) -> String { v >= 10 ? String(format: "%.0f", v) : String(format: "%.1f", v) }
+        return r >= 1 ? "\(f(r))× fewer" : "\(f(1 / r))× more"
+    }
 
     public static func table2Cells(_ p: PhaseCost) -> [String] {
         let bound = p.exact ? "" : "≤"
         return [p.phase + (p.exact ? "" : " (bound)"), bound + Describe.count(p.loads),
                 bound + Describe.count(p.bytesLoaded / 1024), bound + String(format: "%.4f", p.estimatedCostSeconds),
                 p.paging.map { Describe.count($0.loads) } ?? "-",
-                p.paging.map { String(format: "%.4f", $0.estimatedCostSeconds) } ?? "-"]
+                p.paging.map { String(format: "%.4f", $0.estimatedCostSeconds) } ?? "-", pagingComparison(p)]
     }
 
     /// Table 1's columns as the paper prints them.

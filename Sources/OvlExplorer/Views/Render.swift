@@ -159,9 +159,25 @@ enum HeaderView {
             l.add((p.exact ? "" : gl.lessEqual) + Describe.count(p.loads), .bold)
             l.add(long ? " loads " : " ")
             l.add(long ? seconds(p.estimatedCostSeconds) : shortSeconds(p.estimatedCostSeconds), Style(color: .yellow))
+            // The yardstick: paging the original layout in the same memory.
+            if let pg = p.paging {
+                let better = p.loads <= pg.loads
+                l.add(long ? " vs paging \(Describe.count(pg.loads)) " : " pg \(Describe.count(pg.loads)) ")
+                l.add(long ? AnalysisReport.pagingComparison(loads: p.loads, paging: pg.loads) : shortRatio(p.loads, pg.loads),
+                      Style(color: better ? .green : .red, bold: true))
+            }
         }
         if long && !a.phases.allSatisfy(\.exact) { l.add("  (\(gl.lessEqual): edge-profile bound)") }
         return l
+    }
+
+    /// "12×" when paging needs 12 times the loads, "÷3" when it needs a third.
+    static func shortRatio(_ loads: UInt64, _ paging: UInt64) -> String {
+        if loads == 0 { return paging == 0 ? "=" : "∞×" }
+        if paging == 0 { return "÷∞" }
+        let r = Double(paging) / Double(loads)
+        func f(_ v: Double) -> String { v >= 10 ? String(format: "%.0f", v) : String(format: "%.1f", v) }
+        return r >= 1 ? "\(f(r))×" : "÷\(f(1 / r))"
     }
 
     static func shortSeconds(_ v: Double) -> String {
