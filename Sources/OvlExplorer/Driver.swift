@@ -113,6 +113,8 @@ public final class ExplorerRuntime: @unchecked Sendable {
             case .sweep(let cfg, let gammas, _):
                 currentSweep = (cfg, gammas)
                 jobs.append(e)
+            case .frontier:
+                jobs.append(e)
             case .export:
                 // Before background estimates: the user is waiting for the file.
                 let at = jobs.firstIndex { if case .analyse = $0 { return false } else { return true } } ?? jobs.count

@@ -32,7 +32,11 @@ public final class ExplorerEngine: @unchecked Sendable {
         try session.update(config)
         let c = session.cluster(recordEvents: true)
         let row = session.statistics(c)
-        let costs = costModel.attributedCosts(c, config: config)
+        var costs = costModel.attributedCosts(c, config: config)
+        // The yardstick beside every figure: paging in the same memory.
+        for i in costs.indices where session.profiles[i].hasSequence {
+            costs[i].cost.paging = costModel.paging(session.profiles[i], totalMemory: row.totalMemory)
+        }
         let ms = clock() - t0
         return Analysis(config: config, core: session.core, clustering: c, row: row, attributed: costs, model: model, milliseconds: ms)
     }
@@ -53,6 +57,14 @@ public final class ExplorerEngine: @unchecked Sendable {
         return WhatIf(savedLoads: Int64(base.totalLoads) - Int64(loads),
                       addedBytes: c.residentCodeBytes - base.clustering.residentCodeBytes,
                       savedSeconds: base.totalSeconds - seconds)
+    }
+
+    /// The optimiser's frontier (`ovl optimize --frontier`) for `config`'s core set,
+    /// profiles and page model, each point measured as analyze measures it.
+    public func frontier(_ config: Config) -> [FrontierPoint] {
+        guard (try? session.update(config)) != nil, session.profiles.contains(where: \.hasSequence) else { return [] }
+        let opt = Optimizer(session: session)
+        return Optimizer.frontier(opt.finish(Optimizer.frontier(opt.search())))
     }
 
     /// One point of the sweep: `config` as it is (its γ is the point's).
@@ -119,6 +131,8 @@ public final class ExplorerEngine: @unchecked Sendable {
                 if let p = try? sweepPoint(c) { out.append(.sweepPoint(cfg, gammas: gammas, index: i, p)) }
             }
             return out
+        case .frontier(let key):
+            return [.frontier(key, frontier(key))]
         case .export(let kind, let path, let a):
             do { return [.exported(try export(kind, path: path, analysis: a))] }
             catch { return [.exportFailed("\(error)")] }

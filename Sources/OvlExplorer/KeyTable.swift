@@ -11,6 +11,8 @@ public enum Command: Hashable, Sendable {
     // Changing
     case togglePin, gammaUp, gammaDown, setGamma, setBuffer, setPageModel, addCoreGlob, addExclude, deleteEntry
     case undo, redo, export
+    // The optimiser's frontier in the sweep view
+    case frontier
 }
 
 /// Where a binding applies. A view's own bindings come before the ones that apply
@@ -78,7 +80,8 @@ public enum KeyTable {
             // Sweep
             b([ch("h"), .left], .left, .sweep, "previous γ point", "γ point"),
             b([ch("l"), .right], .right, .sweep, "next γ point"),
-            b([.enter], .open, .sweep, "set γ to the selected point (changes the configuration)", "set γ"),
+            b([.enter], .open, .sweep, "set γ to the selected point, or adopt the selected frontier point (changes the configuration)", "adopt"),
+            b([ch("o")], .frontier, .sweep, "show the optimiser's memory/cost frontier (paging and Figure 2 beside it) or the γ sweep", "frontier"),
             // Configuration
             b([.enter], .open, .config, "edit the selected setting", "edit"),
             b([ch("D"), .delete], .deleteEntry, .config, "delete the selected core glob or exclusion", "delete"),
@@ -156,7 +159,8 @@ public enum KeyTable {
         ("core: required", "must stay resident for correctness (entry point, signal handler, undecodable code)"),
         ("hot", "absorbed into core within γ: resident; cold cN: in overlay cluster N; hot + cN: some of each"),
         ("oversize", "a chain larger than the code buffer: kept resident"),
-        ("resident, total", "resident code with the overlay manager; total adds the buffer, restore stubs and cluster table"),
+        ("resident, total", "resident code with the overlay manager and its thunks; total is what the rewritten image holds: that, the manager's data, its return stack and the buffers"),
+        ("vs paging, pg", "paging the original layout on demand in the same total memory: how many times fewer (×) or more (÷) loads ovl needs"),
         ("cost", "Est. cost = Σ ceil(size / page) × loads × page read time (paper §4.2); ≤ marks an edge-profile bound"),
         ("cluster {name}", "in the steps, a cluster is named by its first chain; core is the resident node"),
     ]

@@ -366,6 +366,8 @@ public enum Effect: Sendable {
     case whatIf(base: Analysis, functions: [Int32], generation: Int)
     /// The sweep: `config` with each γ in `gammas`.
     case sweep(Config, gammas: [Double], generation: Int)
+    /// The optimiser's frontier for a configuration's core set, profiles and page model.
+    case frontier(Config)
     case export(ExportKind, path: String, analysis: Analysis)
     /// Clear and repaint the terminal.
     case redraw
@@ -377,6 +379,7 @@ public enum EngineEvent: Sendable {
     case analysisFailed(Config, message: String, generation: Int)
     case whatIf(Config, [(function: Int32, value: WhatIf)])
     case sweepPoint(Config, gammas: [Double], index: Int, SweepPoint)
+    case frontier(Config, [FrontierPoint])
     case exported(String)
     case exportFailed(String)
 }

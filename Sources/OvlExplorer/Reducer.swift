@@ -84,10 +84,28 @@ public enum Explorer {
         case .down: move(1)
         case .pageUp: move(-page)
         case .pageDown: move(page)
+        case .up where s.view == .sweep && s.sweep.showFrontier:
+            s.sweep.frontierSelected = max(0, s.sweep.frontierSelected - 1)
+        case .down where s.view == .sweep && s.sweep.showFrontier:
+            s.sweep.frontierSelected = min(max(0, (s.sweep.frontier?.count ?? 0) - 1), s.sweep.frontierSelected + 1)
         case .top:
-            if s.view == .sweep { s.sweep.selected = 0 } else { move(-count) }
+            if s.view == .sweep && s.sweep.showFrontier { s.sweep.frontierSelected = 0 }
+            else if s.view == .sweep { s.sweep.selected = 0 } else { move(-count) }
         case .bottom:
-            if s.view == .sweep { s.sweep.selected = max(0, s.sweep.gammas.count - 1) } else { move(count) }
+            if s.view == .sweep && s.sweep.showFrontier { s.sweep.frontierSelected = max(0, (s.sweep.frontier?.count ?? 0) - 1) }
+            else if s.view == .sweep { s.sweep.selected = max(0, s.sweep.gammas.count - 1) } else { move(count) }
+        case .frontier:
+            s.sweep.showFrontier.toggle()
+            if s.sweep.showFrontier {
+                let key = frontierKey(s.config)
+                if s.sweep.frontierKey != key {
+                    s.sweep.frontierKey = key
+                    s.sweep.frontier = nil
+                    s.sweep.frontierSelected = 0
+                    s.message = Message(text: "optimising: buffer sizes, buffers and resident budgets, replayed; Enter adopts a point", isError: false)
+                    return [.frontier(key)]
+                }
+            }
         case .left:
             if s.view == .sweep { s.sweep.selected = max(0, s.sweep.selected - 1) }
         case .right:
@@ -258,6 +276,13 @@ public enum Explorer {
         case .config:
             return editConfigRow(&s)
         case .none:
+            if s.view == .sweep, s.sweep.showFrontier {
+                guard let f = s.sweep.frontier, s.sweep.frontierSelected < f.count else { return [] }
+                let p = f[s.sweep.frontierSelected]
+                var c = s.config
+                c.method = .affinity; c.residentBudget = p.residentBudget; c.bufferSize = p.bufferSize; c.buffers = p.buffers
+                return change(&s, to: c, label: "frontier point: \(p.buffers) × \(Describe.count(p.bufferSize)) B, resident budget \(Describe.count(p.residentBudget)) B")
+            }
             if s.view == .sweep, s.sweep.selected < s.sweep.gammas.count {
                 var c = s.config
                 c.gamma = s.sweep.gammas[s.sweep.selected]
@@ -651,6 +676,10 @@ public enum Explorer {
             }
             for (f, v) in values { s.whatIf[f] = v }
             if s.partition.sort == .whatIf { rebuildPartition(&s) }
+        case .frontier(let key, let points):
+            guard key == s.sweep.frontierKey else { return [] }
+            s.sweep.frontier = points
+            s.sweep.frontierSelected = min(s.sweep.frontierSelected, max(0, points.count - 1))
         case .sweepPoint(let cfg, let gammas, let i, let p):
             guard cfg == s.sweep.key, gammas == s.sweep.gammas, i < s.sweep.points.count else { return [] }
             s.sweep.points[i] = p
@@ -863,6 +892,13 @@ public enum Explorer {
             }
         }
         return fx
+    }
+
+    /// What the frontier depends on: the configuration less what the optimiser chooses.
+    static func frontierKey(_ c: Config) -> Config {
+        var k = c
+        k.method = .affinity; k.residentBudget = 0; k.bufferSize = 2048; k.buffers = 1; k.gamma = 0
+        return k
     }
 
     static func wantsWhatIf(_ s: ExplorerState, _ a: Analysis, _ f: Int32) -> Bool {

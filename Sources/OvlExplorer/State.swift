@@ -135,6 +135,12 @@ public struct SweepState: Sendable {
     public var gammas: [Double] = []
     public var points: [SweepPoint?] = []
     public var selected = 0
+    /// The optimiser's frontier instead of the γ sweep (`o`).
+    public var showFrontier = false
+    /// The configuration the frontier was computed for (`Effect.frontierKey`) and its points.
+    public var frontierKey: Config? = nil
+    public var frontier: [FrontierPoint]? = nil
+    public var frontierSelected = 0
 }
 
 /// Settings the configuration view lists.

@@ -173,13 +173,38 @@ public final class CostModel: @unchecked Sendable {
     }
 
     /// Demand paging of the original layout in `totalMemory` bytes of page frames.
+    /// The pages a trace touches are worked out once per trace and page size, and each
+    /// answer is kept: edits that leave the memory as it was cost nothing.
     public func paging(_ p: Profile, totalMemory: Int) -> PagingBaseline {
         let cfg = session.config
-        let page = UInt64(cfg.pageSize)
         let frames = max(1, totalMemory / cfg.pageSize)
-        var lru = LRUSet(capacity: frames)
-        var faults: UInt64 = 0
+        let key = "\(p.source)\u{0}\(p.name)\u{0}\(cfg.pageSize)"
+        pagingLock.lock()
+        if let hit = pagingResults[key + "\u{0}\(frames)"] { pagingLock.unlock(); return hit }
+        let pages = pageSequences[key] ?? pageSequence(p, pageSize: UInt64(cfg.pageSize))
+        pageSequences[key] = pages
+        pagingLock.unlock()
+        let faults = CostModel.lruFaults(pages.sequence, pages: pages.count, frames: frames)
+        let r = PagingBaseline(frames: frames, pageSize: cfg.pageSize, loads: faults, bytesLoaded: faults * UInt64(cfg.pageSize),
+                               estimatedCostSeconds: Double(faults) * cfg.pageReadMicroseconds / 1e6)
+        pagingLock.lock()
+        pagingResults[key + "\u{0}\(frames)"] = r
+        pagingLock.unlock()
+        return r
+    }
+
+    private var pageSequences: [String: (sequence: [UInt32], count: Int)] = [:]
+    private var pagingResults: [String: PagingBaseline] = [:]
+    private let pagingLock = NSLock()
+
+    /// The pages of the original layout a trace touches, in order, repeats folded, as dense
+    /// indices from the lowest page of the image's code.
+    func pageSequence(_ p: Profile, pageSize page: UInt64) -> (sequence: [UInt32], count: Int) {
         let prog = session.program
+        guard prog.blockCount > 0 else { return ([], 0) }
+        let base = (prog.blockStart.min() ?? 0) / page
+        var highest: UInt64 = 0
+        var out: [UInt32] = []
         var lastPage = UInt64.max
         for i in 0..<p.segmentFirst.count {
             let f = p.segmentFirst[i], l = p.segmentLast[i]
@@ -189,44 +214,54 @@ public final class CostModel: @unchecked Sendable {
             var pg = start
             while pg <= end {
                 if pg != lastPage {
-                    if lru.touch(pg) { faults += 1 }
+                    out.append(UInt32(pg - base))
+                    highest = max(highest, pg - base)
                     lastPage = pg
                 }
                 pg += 1
             }
         }
-        return PagingBaseline(frames: frames, pageSize: cfg.pageSize, loads: faults, bytesLoaded: faults * page,
-                              estimatedCostSeconds: Double(faults) * cfg.pageReadMicroseconds / 1e6)
+        return (out, out.isEmpty ? 0 : Int(highest) + 1)
+    }
+
+    /// Faults of least-recently-used replacement in `frames` frames over `sequence`
+    /// (dense page indices below `pages`): a doubly linked list in recency order.
+    static func lruFaults(_ sequence: [UInt32], pages: Int, frames: Int) -> UInt64 {
+        guard pages > 0 else { return 0 }
+        var prev = [Int32](repeating: -1, count: pages), next = [Int32](repeating: -1, count: pages)
+        var present = [Bool](repeating: false, count: pages)
+        var head: Int32 = -1, tail: Int32 = -1   // head: most recent
+        var resident = 0
+        var faults: UInt64 = 0
+        func unlink(_ x: Int32) {
+            let p = prev[Int(x)], n = next[Int(x)]
+            if p >= 0 { next[Int(p)] = n } else { head = n }
+            if n >= 0 { prev[Int(n)] = p } else { tail = p }
+        }
+        func pushFront(_ x: Int32) {
+            prev[Int(x)] = -1; next[Int(x)] = head
+            if head >= 0 { prev[Int(head)] = x }
+            head = x
+            if tail < 0 { tail = x }
+        }
+        for pg in sequence {
+            let x = Int32(pg)
+            if present[Int(pg)] {
+                if head != x { unlink(x); pushFront(x) }
+                continue
+            }
+            faults += 1
+            if resident >= frames {
+                let victim = tail
+                unlink(victim)
+                present[Int(victim)] = false
+                resident -= 1
+            }
+            present[Int(pg)] = true
+            pushFront(x)
+            resident += 1
+        }
+        return faults
     }
 }
 
-/// A set of at most `capacity` keys with least-recently-used eviction.
-struct LRUSet {
-    let capacity: Int
-    var stamp: [UInt64: UInt64] = [:]
-    var order: [UInt64: UInt64] = [:]  // stamp -> key, for eviction
-    var clock: UInt64 = 0
-    var oldest: UInt64 = 1
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    /// Uses `key`; returns true when it was not present (a fault).
-    mutating func touch(_ key: UInt64) -> Bool {
-        clock += 1
-        if let s = stamp[key] {
-            order[s] = nil
-            stamp[key] = clock
-            order[clock] = key
-            return false
-        }
-        if stamp.count >= capacity {
-            while order[oldest] == nil { oldest += 1 }
-            let victim = order[oldest]!
-            order[oldest] = nil
-            stamp[victim] = nil
-        }
-        stamp[key] = clock
-        order[clock] = key
-        return true
-    }
-}

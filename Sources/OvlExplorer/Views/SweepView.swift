@@ -43,6 +43,7 @@ enum SweepView {
     }
 
     static func draw(_ g: inout Grid, _ s: ExplorerState, _ gl: Glyphs) {
+        if s.sweep.showFrontier { return drawFrontier(&g, s, gl) }
         let l = Layout(width: s.width, height: s.height)
         let sw = s.sweep
         let done = sw.points.compactMap { $0 }
@@ -165,6 +166,57 @@ enum SweepView {
                 if i == sw.selected { g.restyle(y: y, x: tx, width: g.width - tx - 1) { $0.reverse = true } }
             }
         }
+    }
+
+    /// The optimiser's frontier (`o`): each point's total memory, buffers and resident
+    /// budget, its loads beside paging's in the same memory, its cost, and Figure 2's best
+    /// cost at no more memory; a bar per point compares its cost with paging's.
+    static func drawFrontier(_ g: inout Grid, _ s: ExplorerState, _ gl: Glyphs) {
+        let l = Layout(width: s.width, height: s.height)
+        let sw = s.sweep
+        g.title("Frontier: total memory against estimated load cost (ovl optimize), paging and Figure 2 beside it",
+                detail: sw.frontier == nil ? "computing\(gl.ellipsis)" : "\(sw.frontier!.count) points  \(gl.vertical) o: back to the \(gl.gamma) sweep",
+                y: l.bodyTop, glyphs: gl)
+        guard let front = sw.frontier else { return }
+        if front.isEmpty {
+            g.put("no frontier: the optimiser needs a trace (a profile with the order of execution)", x: 1, y: l.bodyTop + 2, style: .dim)
+            return
+        }
+        let cols = Columns([
+            .fixed("total B", 9), .fixed("red.", 6), .fixed("buffers", 10), .fixed("resident+", 9), .fixed("loads", 8),
+            .fixed("paging", 8), .fixed("vs pg", 7), .fixed("cost", 9), .fixed("Fig. 2", 9), .flex("cost against paging", min: 8),
+        ], x: 1, total: g.width - 2)
+        cols.header(&g, y: l.bodyTop + 1, glyphs: gl)
+        let fy = l.bodyTop + l.bodyHeight - 1
+        let rows = max(1, fy - 1 - (l.bodyTop + 2))
+        let first = max(0, min(sw.frontierSelected - rows / 2, front.count - rows))
+        let maxCost = front.map { max($0.cost, $0.pagingCost) }.max() ?? 0
+        for (r, i) in (first..<min(front.count, first + rows)).enumerated() {
+            let p = front[i], y = l.bodyTop + 2 + r
+            let loads = p.phases.reduce(UInt64(0)) { $0 + $1.loads }, paging = p.phases.reduce(UInt64(0)) { $0 + $1.pagingLoads }
+            cols.put(&g, 0, Describe.count(p.totalMemory) + (p.memory.exact ? "" : "~"), y: y, glyphs: gl)
+            cols.put(&g, 1, String(format: "%.1f", p.reductionPercent), y: y, style: Style(color: .green), glyphs: gl)
+            cols.put(&g, 2, "\(p.buffers)\(gl.times)\(Describe.count(p.bufferSize))", y: y, glyphs: gl)
+            cols.put(&g, 3, Describe.count(p.residentBudget), y: y, glyphs: gl)
+            cols.put(&g, 4, Describe.count(loads), y: y, glyphs: gl)
+            cols.put(&g, 5, Describe.count(paging), y: y, glyphs: gl)
+            cols.put(&g, 6, HeaderView.shortRatio(loads, paging), y: y, style: Style(color: loads <= paging ? .green : .red, bold: true), glyphs: gl)
+            cols.put(&g, 7, HeaderView.shortSeconds(p.cost), y: y, style: Style(color: .yellow), glyphs: gl)
+            cols.put(&g, 8, p.figure2Cost.map(HeaderView.shortSeconds) ?? "-", y: y, style: .dim, glyphs: gl)
+            // Two bars on one scale: ovl's cost, then paging's.
+            let w = max(2, cols.widths[9])
+            func bar(_ v: Double) -> Int { maxCost <= 0 ? 0 : max(v > 0 ? 1 : 0, Int((v / maxCost * Double(w / 2 - 1)).rounded())) }
+            cols.put(&g, 9, String(repeating: gl.barFull, count: bar(p.cost)), y: y, style: Style(color: .yellow), glyphs: gl)
+            let px = cols.xs[9] + w / 2
+            g.put(String(repeating: gl.barFull, count: bar(p.pagingCost)), x: px, y: y, style: Style(color: .red, dim: true), limit: max(0, g.width - 1 - px))
+            if i == sw.frontierSelected { g.restyle(y: y, x: 1, width: g.width - 2) { $0.reverse = true } }
+        }
+        let sel = front[min(sw.frontierSelected, front.count - 1)]
+        var sp = Spans()
+        sp.add("\(sel.buffers) \(gl.times) \(Describe.count(sel.bufferSize)) B, resident budget \(Describe.count(sel.residentBudget)) B: ", .bold)
+        sp.add(sel.phases.map { "\($0.phase) \(Describe.count($0.loads)) loads (paging \(Describe.count($0.pagingLoads)), Belady \(Describe.count($0.beladyLoads)))" }.joined(separator: ", "))
+        sp.add("  \(gl.vertical) Enter adopts it, u undoes", .dim)
+        sp.draw(&g, x: 1, y: fy, limit: g.width - 2, glyphs: gl)
     }
 
     static func label(_ g: inout Grid, _ t: String, y: Int, _ geo: Geometry) {
