@@ -1,11 +1,12 @@
 import Foundation
+import OvlTestSupport
 import Testing
 @testable import OvlCore
 
 @Suite struct DecoderTests {
     /// objdump's instruction start addresses in the executable sections of `path`.
     static func objdumpStarts(_ path: String) throws -> Set<UInt64> {
-        let r = try Fixture.run("objdump", ["-d", "--no-show-raw-insn", "-w", path])
+        let r = try Fixture.run(try Tools.path("objdump"), ["-d", "--no-show-raw-insn", "-w", path])
         var starts = Set<UInt64>()
         for line in r.out.split(separator: "\n") {
             // "  401000:\tendbr64" — an address, a colon, a tab, then the mnemonic.
@@ -21,9 +22,8 @@ import Testing
 
     /// Every instruction ovl decodes starts where objdump's does, and inside every function
     /// ovl decodes every instruction objdump shows.
-    @Test(arguments: Fixture.sampleBinaries)
+    @Test(Tools.needed("objdump"), arguments: Fixture.sampleBinaries)
     func instructionBoundariesAgreeWithObjdump(_ path: String) throws {
-        guard Fixture.have("objdump") else { return }
         let p = try Program.load(path: path)
         let theirs = try DecoderTests.objdumpStarts(path)
         let ours = Set(p.instructionStarts)

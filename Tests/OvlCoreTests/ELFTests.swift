@@ -1,4 +1,5 @@
 import Foundation
+import OvlTestSupport
 import Testing
 @testable import OvlCore
 
@@ -19,11 +20,11 @@ import Testing
         }
     }
 
-    @Test func agreesWithReadelfOnSectionsAndSymbols() throws {
-        guard Fixture.have("readelf") else { return }
+    @Test(Tools.needed("readelf"))
+    func agreesWithReadelfOnSectionsAndSymbols() throws {
         let path = Fixture.samples + "/crc"
         let elf = try ELFFile(path: path)
-        let r = try Fixture.run("readelf", ["-SW", path])
+        let r = try Fixture.run(try Tools.path("readelf"), ["-SW", path])
         // "  [ 2] .text             PROGBITS        0000000000401010 001010 005d60 00  AX  0   0 16"
         var checked = 0
         for line in r.out.split(separator: "\n") {
@@ -78,12 +79,12 @@ import Testing
         }
     }
 
-    @Test func strippedImageIsRefusedWithAReason() throws {
-        guard Fixture.have("strip") else { return }
+    @Test(Tools.needed("strip"))
+    func strippedImageIsRefusedWithAReason() throws {
         let dir = Fixture.tempDir()
         let copy = dir + "/stripped"
         try FileManager.default.copyItem(atPath: Fixture.samples + "/crc", toPath: copy)
-        try Fixture.run("strip", [copy])
+        try #require(try Fixture.run(try Tools.path("strip"), [copy]).status == 0)
         #expect(throws: OvlError.self) { try Program.load(path: copy) }
         do { _ = try Program.load(path: copy) } catch let e as OvlError { #expect(e.description.contains("no function symbols")) }
     }
