@@ -48,6 +48,7 @@ public enum Tools {
 
     public struct Missing: Error, CustomStringConvertible {
         public let tool: String
+        public init(tool: String) { self.tool = tool }
         public var description: String { "\(tool) is not installed (scripts/deps.sh installs it)" }
     }
 
