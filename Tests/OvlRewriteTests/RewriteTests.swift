@@ -37,18 +37,35 @@ enum Fixture {
 
     /// Runs a program; `cleanEnvironment` gives it `env` and nothing else.
     static func run(_ path: String, _ args: [String], env: [String: String] = [:], cleanEnvironment: Bool = false, cwd: String? = nil) throws -> Ran {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
         var e = cleanEnvironment ? [:] : ProcessInfo.processInfo.environment
         for (k, v) in env { e[k] = v }
-        p.environment = e
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        try p.run()
+        // An image written a moment ago can be "busy" for a moment: a process another
+        // test forked while the file was open for writing holds the descriptor until it
+        // execs. The kernel refuses to run it then (ETXTBSY); try again shortly.
+        var attempt = 0
+        while true {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: path)
+            p.arguments = args
+            p.environment = e
+            if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+            do {
+                try p.run()
+            } catch let error as NSError where attempt < 100
+                && (error.userInfo[NSUnderlyingErrorKey] as? NSError)?.code == Int(ETXTBSY) {
+                attempt += 1
+                usleep(20_000)
+                continue
+            }
+            return try finish(p, out: out, err: err)
+        }
+    }
+
+    private static func finish(_ p: Process, out: Pipe, err: Pipe) throws -> Ran {
         let errData = Box<Data>(Data())
         let t = Thread { errData.value = err.fileHandleForReading.readDataToEndOfFile() }
         t.start()
