@@ -63,19 +63,23 @@ else
 fi
 repo="$scratch/repo"
 logs="$scratch/logs"
-rm -rf "$repo"
+# A copy left by --keep keeps its .build: the next run then builds only what changed.
 mkdir -p "$repo" "$logs"
+find "$repo" -mindepth 1 -maxdepth 1 ! -name .build -exec rm -rf {} +
 
 # The working tree's files (tracked and new, not ignored), without .build.
 (cd "$root" && git ls-files -z --cached --others --exclude-standard) |
     (cd "$root" && tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | (cd "$repo" && tar -xf -)
 # The dependencies SwiftPM already fetched, so the copy builds without the network.
-if [ -d "$root/.build/checkouts" ]; then
+if [ -d "$root/.build/checkouts" ] && [ ! -d "$repo/.build/checkouts" ]; then
     mkdir -p "$repo/.build"
     cp -a "$root/.build/checkouts" "$root/.build/repositories" "$repo/.build/" 2>/dev/null || true
     cp -a "$root/.build/workspace-state.json" "$repo/.build/" 2>/dev/null || true
 fi
 [ -f "$root/Package.resolved" ] && cp "$root/Package.resolved" "$repo/"
+# tar keeps the files' times, and the Swift driver rebuilds only sources newer than its
+# last build: a file an earlier (interrupted) run mutated would not be compiled again.
+for m in lru stub merge; do touch "$repo/${file[$m]}"; done
 
 # Runs `swift test` on the copy with a filter; returns its status, output in $2.
 run_tests() {
@@ -86,7 +90,7 @@ run_tests() {
 
 # The names of failed tests in a log, one line.
 failed_tests() {
-    { grep -aE '✘ Test [^ ]+.* failed' "$1" | sed -E 's/.*✘ Test ([^ ]+).*/\1/'
+    { grep -aE '✘ Test [^ ]+.* failed' "$1" | grep -avE '✘ Test run with' | sed -E 's/.*✘ Test ([^ ]+).*/\1/'
       grep -aE "Test Case '.*' failed" "$1" | sed -E "s/.*Test Case '([^']+)' failed.*/\1/"
     } | sort -u | head -8 | tr '\n' ' '
 }
@@ -125,7 +129,10 @@ for m in "${chosen[@]}"; do
         echo "  NOT CAUGHT: every test passed with the bug in"
         missed=$((missed + 1))
     fi
-    mv "$f.orig" "$f"
+    # Put the file back with a new time, so that the next build compiles it again.
+    cp "$f.orig" "$f"
+    rm "$f.orig"
+    touch "$f"
 done
 
 if [ "$missed" -eq 0 ]; then
