@@ -1,4 +1,5 @@
 import Foundation
+import OvlTestSupport
 import Testing
 @testable import OvlCore
 
@@ -54,14 +55,14 @@ import Testing
         .quad 2b, 3b, 4b, 2b
     """
 
-    static func program() throws -> Program? {
-        guard Fixture.have("gcc") else { return nil }
-        let exe = try Fixture.build(asm, ext: "s", cc: "gcc", flags: ["-nostdlib"])
+    static func program() throws -> Program {
+        let exe = try Fixture.build(asm, ext: "s", cc: try Tools.path("gcc"), flags: ["-nostdlib"])
         return try Program.load(path: exe)
     }
 
-    @Test func blocksAndTransfers() throws {
-        guard let p = try CFGTests.program() else { return }
+    @Test(Tools.needed("gcc"))
+    func blocksAndTransfers() throws {
+        let p = try CFGTests.program()
         let f = try #require(p.functionIndex(named: "f"))
         let fb = p.functions[f].blocks
         #expect(fb.count == 3)
@@ -79,8 +80,9 @@ import Testing
         #expect(p.blockContinues[sb.lowerBound])  // the return site follows the call
     }
 
-    @Test func jumpTableResolvedThroughRelocations() throws {
-        guard let p = try CFGTests.program() else { return }
+    @Test(Tools.needed("gcc"))
+    func jumpTableResolvedThroughRelocations() throws {
+        let p = try CFGTests.program()
         let g = try #require(p.functionIndex(named: "g"))
         let gb = p.functions[g].blocks
         let ij = gb.lowerBound
@@ -91,8 +93,9 @@ import Testing
         #expect(p.unresolvedIndirectJumps == 0)
     }
 
-    @Test func callAtFunctionEndDoesNotFallIntoTheNextFunction() throws {
-        guard let p = try CFGTests.program() else { return }
+    @Test(Tools.needed("gcc"))
+    func callAtFunctionEndDoesNotFallIntoTheNextFunction() throws {
+        let p = try CFGTests.program()
         let h = try #require(p.functionIndex(named: "h"))
         let last = p.functions[h].blocks.upperBound - 1
         #expect(p.blockKind[last] == .call)
@@ -102,8 +105,9 @@ import Testing
         #expect(chains.blockChain[last] != chains.blockChain[p.functions[a].blocks.lowerBound])
     }
 
-    @Test func chainsFollowFallThroughAndReturnSites() throws {
-        guard let p = try CFGTests.program() else { return }
+    @Test(Tools.needed("gcc"))
+    func chainsFollowFallThroughAndReturnSites() throws {
+        let p = try CFGTests.program()
         let chains = Chains(program: p, granularity: .block)
         let f = p.functions[try #require(p.functionIndex(named: "f"))].blocks
         // f is one chain: jne falls through, add falls into L1.

@@ -135,6 +135,33 @@ extension Clustering {
         #expect(after.clusterSize == [1000])   // Z's jump now lands in resident code
     }
 
+    /// Fig. 2's re-look: a join into core shrinks other clusters (their jumps into the
+    /// absorbed code lose their stubs), so an edge refused earlier may fit later.
+    /// Core K(3000), γ 10 % (limit 3300); A(100); X(1000) jumps into A (8 B stub while A
+    /// is cold); Y(1045); Z(40) alone. Edges: X–Y w10, K–A w5, X–A w1.
+    ///  1. X–Y: 1008 + 1045 = 2053 > 2048, refused.
+    ///  2. K–A: 3000 + 100 = 3100 ≤ 3300, A becomes hot; X's jump into A needs no stub: X = 1000.
+    ///  3. X–core (the X–A edge): 3100 + 1000 > 3300, refused.
+    ///  4. Looking again: X–Y is now 1000 + 1045 = 2045 ≤ 2048: merged.
+    /// Defragmentation then finds no partner for Z (2045 + 40 > 2048). Without the
+    /// re-look, X and Y would be left apart and defragmentation would pair Z with Y
+    /// (40 + 1045), leaving X alone: {X}, {Y, Z}.
+    @Test func aRefusedEdgeIsTakenWhenItFitsLater() {
+        var g = HandGraph([3000, 100, 1000, 1045, 40])
+        g.edge(2, 3, 10)
+        g.edge(0, 1, 5)
+        g.edge(2, 1, 1, jab: 8)
+        let c = g.run(core: [0], gamma: 10)
+        #expect(c.coreLimit == 3300)
+        #expect(c.chainState == [.core, .hot, .cold, .cold, .cold])
+        #expect(c.residentCodeBytes == 3100)
+        #expect(c.groups == [[2, 3], [4]])
+        #expect(c.clusterSize == [2045, 40])
+        #expect(c.events.map(\.kind) == [.refused, .absorbedIntoCore, .refused, .merged])
+        #expect(c.events[0] == CoalesceEvent(kind: .refused, a: 2, b: 3, weight: 10, sizeA: 1008, sizeB: 1045, result: 2053, limit: 2048))
+        #expect(c.events[3] == CoalesceEvent(kind: .merged, a: 2, b: 3, weight: 10, sizeA: 1000, sizeB: 1045, result: 2045, limit: 2048))
+    }
+
     @Test func defragmentationPacksLeftoversBestFit() {
         // No edges: defragmentation alone. Sizes 1500, 1000, 900, 500, 100.
         // Smallest first: 100 joins the largest that fits (1500 → 1600); 500 joins 1000

@@ -1,4 +1,5 @@
 import Foundation
+import OvlTestSupport
 import Testing
 @testable import OvlCore
 
@@ -10,12 +11,12 @@ import Testing
 
     /// A real QEMU log and the ovl trace recorded from the same run hold the same
     /// addresses, and resolve to the same profile.
-    @Test func qemuLogAndOvlTraceAgree() throws {
-        guard Fixture.have("qemu-x86_64") else { return }
+    @Test(Tools.needed("qemu-x86_64"))
+    func qemuLogAndOvlTraceAgree() throws {
         let dir = Fixture.tempDir()
         let exe = Fixture.samples + "/interp"
         let log = dir + "/exec.log"
-        let r = try Fixture.run("qemu-x86_64", ["-d", "exec,nochain", "-D", log, exe, "fib", "12"])
+        let r = try Fixture.run(try Tools.path("qemu-x86_64"), ["-d", "exec,nochain", "-D", log, exe, "fib", "12"])
         #expect(r.status == 0 || r.status == 3)
         let trace = dir + "/t.trace"
         let rec = try Recorder.record(output: trace, program: exe, arguments: ["fib", "12"])
@@ -102,10 +103,14 @@ import Testing
         } catch let e as OvlError {
             #expect(e.description.contains("differs from"))
         }
-        // The same as a raw QEMU log: no header to check, so the addresses decide.
-        guard Fixture.have("qemu-x86_64") else { return }
+    }
+
+    /// The same as a raw QEMU log: no header to check, so the addresses decide.
+    @Test(Tools.needed("qemu-x86_64"))
+    func qemuLogOfAnotherBinaryIsRejected() throws {
+        let (p, chains) = try ProfileTests.session("crc")
         let log = Fixture.tempDir() + "/other.log"
-        try Fixture.run("qemu-x86_64", ["-d", "exec,nochain", "-D", log, Fixture.samples + "/dijkstra", "300", "42", "150"])
+        try Fixture.run(try Tools.path("qemu-x86_64"), ["-d", "exec,nochain", "-D", log, Fixture.samples + "/dijkstra", "300", "42", "150"])
         do {
             _ = try ProfileLoader.load(path: log, program: p, chains: chains, showProgress: false)
             Issue.record("accepted a log of another binary")

@@ -48,6 +48,30 @@ struct KeySequenceTests {
         #expect(d.state.undoStack.count == 1 && d.state.redoStack.count == 1)
     }
 
+    /// A new edit after an undo starts a new history: what was undone can no longer be
+    /// redone (redoing it would throw the new edit away silently).
+    @Test func aNewEditAfterUndoClearsRedo() throws {
+        let d = try Fixture.driver()
+        let start = d.state.config
+        d.type("+")
+        let raised = d.state.config
+        #expect(raised.gamma > start.gamma)
+        d.type("u")
+        #expect(d.state.config == start)
+        #expect(d.state.redoStack.count == 1, "the undone γ step can be redone")
+        d.type("B<C-u>4K<Enter>")
+        #expect(d.state.config.bufferSize == 4096 && d.state.config.gamma == start.gamma)
+        #expect(d.state.redoStack.isEmpty, "the new edit cleared redo")
+        #expect(d.state.undoStack.count == 1)
+        d.type("<C-r>")
+        #expect(d.state.config.bufferSize == 4096 && d.state.config.gamma == start.gamma, "redo changes nothing")
+        #expect(d.state.message?.text == "nothing to redo")
+        #expect(d.state.analysis?.config == d.state.config)
+        d.type("u")
+        #expect(d.state.config == start, "undo goes back past the new edit to the start")
+        #expect(d.state.undoStack.isEmpty && d.state.redoStack.count == 1)
+    }
+
     @Test func unpinningAPresetFunctionAddsAnExclusion() throws {
         let d = try Fixture.driver()
         d.type("/__init_libc<Enter>")

@@ -1,4 +1,5 @@
 import Foundation
+import OvlTestSupport
 import Testing
 
 /// The real binary in a real terminal: tmux runs `ovl explore`, keys go in with
@@ -11,9 +12,8 @@ struct TerminalTests {
         let socket = "ovl-test-\(UUID().uuidString.prefix(8))"
         let dir = Fixture.tempDir()
 
-        init?(command: String) throws {
-            guard let t = Fixture.which("tmux") else { return nil }
-            tmux = t
+        init(command: String) throws {
+            tmux = try Tools.path("tmux")
             // The shell records how the program ended and what the terminal modes were
             // afterwards, then stays so the pane can still be read. It survives Ctrl-C (a
             // trap, which the program does not inherit) to report the status.
@@ -92,12 +92,10 @@ struct TerminalTests {
         return ovl
     }
 
-    @Test func exploreShowsHeaderReactsToKeysAndQuitRestoresTheTerminal() throws {
+    @Test(Tools.needed("tmux"))
+    func exploreShowsHeaderReactsToKeysAndQuitRestoresTheTerminal() throws {
         guard let ovl = binary() else { return }
-        guard let t = try Tmux(command: "'\(ovl)' explore") else {
-            print("skipped: tmux is not installed (scripts/deps.sh installs it)")
-            return
-        }
+        let t = try Tmux(command: "'\(ovl)' explore")
         // With no arguments it opens the bundled sample.
         var s = try t.wait("the header") { $0.contains("ovl explore") && $0.contains("sortcb") && $0.contains("clustered in") }
         #expect(s.contains("1 Partition"))
@@ -130,12 +128,10 @@ struct TerminalTests {
         #expect(!s.contains("1 Partition"), "the explorer's screen is gone after exit")
     }
 
-    @Test func ctrlCRestoresTheTerminal() throws {
+    @Test(Tools.needed("tmux"))
+    func ctrlCRestoresTheTerminal() throws {
         guard let ovl = binary() else { return }
-        guard let t = try Tmux(command: "'\(ovl)' explore") else {
-            print("skipped: tmux is not installed (scripts/deps.sh installs it)")
-            return
-        }
+        let t = try Tmux(command: "'\(ovl)' explore")
         try t.wait("the header") { $0.contains("clustered in") }
         try t.send("4")
         try t.wait("the step view") { $0.contains("coalescing, step by step") }
@@ -145,12 +141,10 @@ struct TerminalTests {
         #expect(t.terminalRestored)
     }
 
-    @Test func asciiAndNoColor() throws {
+    @Test(Tools.needed("tmux"))
+    func asciiAndNoColor() throws {
         guard let ovl = binary() else { return }
-        guard let t = try Tmux(command: "NO_COLOR=1 LANG=C LC_ALL=C '\(ovl)' explore") else {
-            print("skipped: tmux is not installed (scripts/deps.sh installs it)")
-            return
-        }
+        let t = try Tmux(command: "NO_COLOR=1 LANG=C LC_ALL=C '\(ovl)' explore")
         let s = try t.wait("the header") { $0.contains("clustered in") }
         #expect(s.contains("gamma 4%"), "ASCII spells γ out")
         #expect(s.unicodeScalars.allSatisfy { $0.isASCII })

@@ -39,9 +39,19 @@ enum LinuxExtract {
         return try! JSONSerialization.jsonObject(with: d) as! [String: Any]
     }()
     static func int(_ k: String) -> Int { (expected[k] as! NSNumber).intValue }
+
+    /// XCTest's form of `Tools.needed`: the extract needs xz; without it a test is
+    /// skipped (the report says so), or fails in CI.
+    static func requireXZ() throws {
+        guard Tools.which("xz") == nil else { return }
+        if Tools.ci { throw Tools.Missing(tool: "xz") }
+        throw XCTSkip("not installed: xz (scripts/deps.sh installs xz-utils)")
+    }
 }
 
 final class LinuxImageTests: XCTestCase {
+    override func setUpWithError() throws { try LinuxExtract.requireXZ() }
+
     func testCodeBytesAgainstTextSection() throws {
         let p = LinuxExtract.program
         let text = try XCTUnwrap(p.elf.section(named: ".text"))
@@ -141,6 +151,8 @@ final class LinuxImageTests: XCTestCase {
 }
 
 final class LinuxProfileTests: XCTestCase {
+    override func setUpWithError() throws { try LinuxExtract.requireXZ() }
+
     nonisolated(unsafe) static var session: Session?
     static func open() throws -> Session {
         if let s = session { return s }

@@ -37,18 +37,35 @@ enum Fixture {
 
     /// Runs a program; `cleanEnvironment` gives it `env` and nothing else.
     static func run(_ path: String, _ args: [String], env: [String: String] = [:], cleanEnvironment: Bool = false, cwd: String? = nil) throws -> Ran {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
         var e = cleanEnvironment ? [:] : ProcessInfo.processInfo.environment
         for (k, v) in env { e[k] = v }
-        p.environment = e
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        try p.run()
+        // An image written a moment ago can be "busy" for a moment: a process another
+        // test forked while the file was open for writing holds the descriptor until it
+        // execs. The kernel refuses to run it then (ETXTBSY); try again shortly.
+        var attempt = 0
+        while true {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: path)
+            p.arguments = args
+            p.environment = e
+            if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+            do {
+                try p.run()
+            } catch let error as NSError where attempt < 100
+                && (error.userInfo[NSUnderlyingErrorKey] as? NSError)?.code == Int(ETXTBSY) {
+                attempt += 1
+                usleep(20_000)
+                continue
+            }
+            return try finish(p, out: out, err: err)
+        }
+    }
+
+    private static func finish(_ p: Process, out: Pipe, err: Pipe) throws -> Ran {
         let errData = Box<Data>(Data())
         let t = Thread { errData.value = err.fileHandleForReading.readDataToEndOfFile() }
         t.start()
@@ -92,6 +109,20 @@ final class Box<T>: @unchecked Sendable { var value: T; init(_ v: T) { value = v
 /// Same-input musl runs whose per-cluster loads equalled the replay exactly / all such runs.
 let exactRuns = Box<(Int, Int)>((0, 0))
 
+/// Around `DifferentialTests`, once: at least half the same-input musl runs counted
+/// exactly the replayed loads in every cluster. (On the committed samples 148 of 156 do;
+/// the rest differ by one load in one or two clusters, see `checkRewritten`.) A manager
+/// or replay that drifts fails this long before it leaves the per-cluster bounds.
+struct MostRunsAreExact: SuiteTrait, TestScoping {
+    var isRecursive: Bool { false }
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        exactRuns.value = (0, 0)
+        try await function()
+        let (exact, all) = exactRuns.value
+        #expect(all == 0 || exact * 2 >= all, "only \(exact) of \(all) same-input musl runs counted exactly the replayed loads")
+    }
+}
+
 /// Rewrites `run`'s program with `trace`, runs every input in `inputs` on the image with
 /// each backend, and checks output, status and the manager's load count against the
 /// replay of that input's trace.
@@ -123,9 +154,15 @@ func checkRewritten(_ binary: String, trace: String, inputs: [SampleRun], stress
             // environment's size moves it), and glibc's IFUNC resolvers pick other string
             // functions for the host than for QEMU's CPU: the AVX2/EVEX variants the host
             // gets never ran in the trace, so they sit in cold clusters and the glibc
-            // images load 1.3–6× what the replay says. So the check here is: totals and
-            // every cluster within 5% (+4) for musl; for glibc only that behaviour is
-            // identical.
+            // images load 1.3–6× what the replay says. So the check here is, for musl: the
+            // total within 5 % of the replay (+4), and every cluster within 5 % of its own
+            // predicted count (+2), so a cluster predicted at 5 loads may be off by 2, not
+            // by a share of the whole run; most same-input runs must be exact
+            // (`MostRunsAreExact`). The slack is the stack: the image runs natively with
+            // another argv[0] and environment than the QEMU recording (even the memory and
+            // file images' names differ in length), and on the committed samples that
+            // moves a handful of runs by one load in one or two clusters. For glibc only
+            // that behaviour is identical.
             let profile = try ProfileLoader.load(path: "\(Fixture.samples)/\(input.binary).\(input.input).trace", program: s.program, chains: s.chains, showProgress: false)
             let predicted = CostModel.replay(CostModel.compact(profile), chainCluster: r.chainCluster, clusters: r.clusterCount, buffers: 1)
             let counted = try Fixture.countedLoads(stats)
@@ -136,7 +173,8 @@ func checkRewritten(_ binary: String, trace: String, inputs: [SampleRun], stress
             if glibc { continue }
             #expect(abs(Int64(counted.loads) - Int64(total)) <= bound, "loads counted \(counted.loads), predicted \(total): \(what)")
             for k in 0..<min(predicted.count, counted.perCluster.count) {
-                #expect(abs(Int64(counted.perCluster[k]) - Int64(predicted[k])) <= bound, "cluster \(k): counted \(counted.perCluster[k]), predicted \(predicted[k]): \(what)")
+                let own = Int64(predicted[k] / 20) + 2
+                #expect(abs(Int64(counted.perCluster[k]) - Int64(predicted[k])) <= own, "cluster \(k): counted \(counted.perCluster[k]), predicted \(predicted[k]): \(what)")
             }
             if !glibc && input.binary == binary && trace == "\(binary).\(input.input)" {
                 exactRuns.value.0 += counted.perCluster == predicted ? 1 : 0
@@ -146,7 +184,7 @@ func checkRewritten(_ binary: String, trace: String, inputs: [SampleRun], stress
     }
 }
 
-@Suite(.serialized) struct DifferentialTests {
+@Suite(.serialized, MostRunsAreExact()) struct DifferentialTests {
     static let programs: [String] = {
         var seen: [String] = []
         for r in Fixture.runs where !seen.contains(r.binary) { seen.append(r.binary) }
