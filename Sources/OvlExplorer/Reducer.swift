@@ -80,14 +80,14 @@ public enum Explorer {
             Lists.setCursor(&s, list, c)
         }
         switch cmd {
-        case .up: move(-1)
-        case .down: move(1)
-        case .pageUp: move(-page)
-        case .pageDown: move(page)
         case .up where s.view == .sweep && s.sweep.showFrontier:
             s.sweep.frontierSelected = max(0, s.sweep.frontierSelected - 1)
         case .down where s.view == .sweep && s.sweep.showFrontier:
             s.sweep.frontierSelected = min(max(0, (s.sweep.frontier?.count ?? 0) - 1), s.sweep.frontierSelected + 1)
+        case .up: move(-1)
+        case .down: move(1)
+        case .pageUp: move(-page)
+        case .pageDown: move(page)
         case .top:
             if s.view == .sweep && s.sweep.showFrontier { s.sweep.frontierSelected = 0 }
             else if s.view == .sweep { s.sweep.selected = 0 } else { move(-count) }

@@ -335,3 +335,32 @@ struct KeySequenceTests {
         #expect(d.state.overlay == nil && d.state.exitStatus == nil)
     }
 }
+
+/// The optimiser's frontier in the sweep view: `o` shows it, Enter adopts a point as an
+/// ordinary edit (the analysis then equals what analyze reports for that configuration),
+/// `u` goes back.
+@Suite("Frontier")
+struct FrontierKeyTests {
+    @Test func enterAdoptsAFrontierPointAndUndoReturns() throws {
+        let d = try Fixture.driver()
+        let before = d.state.config
+        d.type("5o")
+        let front = try #require(d.state.sweep.frontier)
+        #expect(front.count >= 2)
+        #expect(d.screen.contains("Frontier"))
+        #expect(d.screen.contains("vs pg"))
+        d.type("j<Enter>")
+        let p = front[1]
+        #expect(d.state.config.method == .affinity)
+        #expect(d.state.config.residentBudget == p.residentBudget && d.state.config.bufferSize == p.bufferSize && d.state.config.buffers == p.buffers)
+        let a = try #require(d.state.analysis)
+        #expect(a.config == d.state.config)
+        #expect(a.row.totalMemory == p.totalMemory, "the explorer measures the adopted point as the optimiser did")
+        #expect(a.totalLoads == p.phases.reduce(0) { $0 + $1.loads })
+        d.type("u")
+        #expect(d.state.config == before)
+        d.type("o")
+        #expect(!d.state.sweep.showFrontier)
+        #expect(d.screen.contains("sweep"))
+    }
+}
