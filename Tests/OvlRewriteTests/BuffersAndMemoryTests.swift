@@ -57,8 +57,12 @@ import Testing
             let predicted = CostModel.replay(compact, chainCluster: r.chainCluster, clusters: r.clusterCount, buffers: cfg.buffers)
             let counted = try Fixture.countedLoads(stats)
             #expect(counted.perCluster == predicted, "per-cluster loads differ: \(what)")
-            // And the engine's own figure, what analyze prints.
-            #expect(CostModel(session: s).costs(c).first?.loads == counted.loads, "analyze's loads differ from the manager's: \(what)")
+            // And the engine's own figures, what analyze prints: loads, and the bytes those
+            // loads copy (analyze weighs each cluster by the bytes the rewriter writes for it).
+            let engine = CostModel(session: s).costs(c).first
+            #expect(engine?.loads == counted.loads, "analyze's loads differ from the manager's: \(what)")
+            let stats = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as! [String: Any]
+            #expect(engine?.bytesLoaded == (stats["bytesLoaded"] as? NSNumber)?.uint64Value, "analyze's bytes loaded differ from the manager's: \(what)")
         }
     }
 

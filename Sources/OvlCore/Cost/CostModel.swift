@@ -117,9 +117,10 @@ public final class CostModel: @unchecked Sendable {
         let loads = p.hasSequence
             ? CostModel.replay(compact[i], chainCluster: c.chainCluster, clusters: c.clusterCount, buffers: cfg.buffers)
             : CostModel.edgeBound(p, chainCluster: c.chainCluster, clusters: c.clusterCount)
-        var pc = CostModel.summarise(phase: p.name, exact: p.hasSequence, loads: loads, clustering: c, config: cfg)
+        let memory = session.memory(c)
+        var pc = CostModel.summarise(phase: p.name, exact: p.hasSequence, loads: loads, clustering: c, config: cfg, sizes: memory.clusterBytes)
         if withPaging && p.hasSequence {
-            pc.paging = paging(p, totalMemory: session.statistics(c).totalMemory)
+            pc.paging = paging(p, totalMemory: memory.total)
         }
         return pc
     }
@@ -130,8 +131,9 @@ public final class CostModel: @unchecked Sendable {
             let loads = p.hasSequence
                 ? CostModel.replay(CostModel.compact(p), chainCluster: c.chainCluster, clusters: c.clusterCount, buffers: session.config.buffers)
                 : CostModel.edgeBound(p, chainCluster: c.chainCluster, clusters: c.clusterCount)
-            var pc = CostModel.summarise(phase: p.name, exact: p.hasSequence, loads: loads, clustering: c, config: session.config)
-            if p.hasSequence { pc.paging = paging(p, totalMemory: session.statistics(c).totalMemory) }
+            let memory = session.memory(c)
+            var pc = CostModel.summarise(phase: p.name, exact: p.hasSequence, loads: loads, clustering: c, config: session.config, sizes: memory.clusterBytes)
+            if p.hasSequence { pc.paging = paging(p, totalMemory: memory.total) }
             pc.unseenFunctions = unseen(p)
             return pc
         }
@@ -154,12 +156,15 @@ public final class CostModel: @unchecked Sendable {
 
     static func saturating(_ r: (partialValue: UInt64, overflow: Bool)) -> UInt64 { r.overflow ? .max : r.partialValue }
 
-    public static func summarise(phase: String, exact: Bool, loads: [UInt64], clustering c: Clustering, config cfg: Config) -> PhaseCost {
+    /// Table 2's columns from loads per cluster. Clusters weigh `sizes` when given (the
+    /// bytes the rewriter writes for each, `MemoryAccount.clusterBytes`), else Figure 1's sizes.
+    public static func summarise(phase: String, exact: Bool, loads: [UInt64], clustering c: Clustering, config cfg: Config, sizes: [Int]? = nil) -> PhaseCost {
+        let written = sizes.flatMap { $0.count == loads.count ? $0 : nil }
         var bytes = [UInt64](repeating: 0, count: loads.count)
         var total: UInt64 = 0, totalBytes: UInt64 = 0
         var pages: UInt64 = 0
         for k in 0..<loads.count {
-            let size = UInt64(max(0, c.clusterSize[k]))
+            let size = UInt64(max(0, written?[k] ?? Int(c.clusterSize[k])))
             // Saturating: an edge profile's bound times a large buffer can pass 2^64.
             bytes[k] = saturating(loads[k].multipliedReportingOverflow(by: size))
             total = saturating(total.addingReportingOverflow(loads[k]))

@@ -25,13 +25,18 @@ public struct MemoryAccount: Codable, Sendable, Equatable {
     public var exact: Bool
     /// Where the figure comes from, in words.
     public var note: String
+    /// Each cluster's bytes as the rewriter writes it (what one load copies), when
+    /// measured and the rewriter kept every cluster: the cost model then charges loads
+    /// these sizes, so its bytes loaded equal the image's own counters. Not in JSON.
+    public var clusterBytes: [Int]? = nil
 
     public var total: Int { residentText + managerCode + thunks + managerData + managerZero + buffers }
 
-    public init(residentText: Int, managerCode: Int, thunks: Int, managerData: Int, managerZero: Int, buffers: Int, exact: Bool, note: String) {
+    public init(residentText: Int, managerCode: Int, thunks: Int, managerData: Int, managerZero: Int, buffers: Int, exact: Bool, note: String,
+                clusterBytes: [Int]? = nil) {
         self.residentText = residentText; self.managerCode = managerCode; self.thunks = thunks
         self.managerData = managerData; self.managerZero = managerZero; self.buffers = buffers
-        self.exact = exact; self.note = note
+        self.exact = exact; self.note = note; self.clusterBytes = clusterBytes
     }
 
     enum CodingKeys: String, CodingKey {

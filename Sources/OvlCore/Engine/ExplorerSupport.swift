@@ -31,7 +31,8 @@ extension CostModel {
             for (ch, n) in chainLoads.enumerated() where n > 0 {
                 loads[Int(c.chainCluster[ch])] += n
             }
-            let cost = CostModel.summarise(phase: p.name, exact: p.hasSequence, loads: loads, clustering: c, config: cfg)
+            let cost = CostModel.summarise(phase: p.name, exact: p.hasSequence, loads: loads, clustering: c, config: cfg,
+                                           sizes: session.memory(c).clusterBytes)
             return AttributedPhaseCost(cost: cost, chainLoads: chainLoads)
         }
     }

@@ -142,11 +142,11 @@ public final class Optimizer: @unchecked Sendable {
         }
         var phases: [PhaseFigures] = []
         for (i, p) in s.profiles.enumerated() where p.hasSequence {
-            phases.append(figures(name: p.name, profile: p, compact: model.compact[i], c, cfg, memory: memory.total, yardsticks: yardsticks))
+            phases.append(figures(name: p.name, profile: p, compact: model.compact[i], c, cfg, memory: memory.total, yardsticks: yardsticks, writtenSizes: memory.clusterBytes))
         }
         var evals: [PhaseFigures] = []
         for (i, p) in held.enumerated() where p.hasSequence {
-            var f = figures(name: p.name, profile: p, compact: heldCompact[i], c, cfg, memory: memory.total, yardsticks: yardsticks)
+            var f = figures(name: p.name, profile: p, compact: heldCompact[i], c, cfg, memory: memory.total, yardsticks: yardsticks, writtenSizes: memory.clusterBytes)
             if yardsticks { f.unseenFunctions = model.unseen(p).count }
             evals.append(f)
         }
@@ -164,9 +164,9 @@ public final class Optimizer: @unchecked Sendable {
         costPhases.isEmpty ? phases : phases.filter { costPhases.contains($0.phase) }
     }
 
-    func figures(name: String, profile p: Profile, compact: [Int32], _ c: Clustering, _ cfg: Config, memory: Int, yardsticks: Bool) -> PhaseFigures {
+    func figures(name: String, profile p: Profile, compact: [Int32], _ c: Clustering, _ cfg: Config, memory: Int, yardsticks: Bool, writtenSizes: [Int]? = nil) -> PhaseFigures {
         let loads = CostModel.replay(compact, chainCluster: c.chainCluster, clusters: c.clusterCount, buffers: cfg.buffers)
-        let pc = CostModel.summarise(phase: name, exact: true, loads: loads, clustering: c, config: cfg)
+        let pc = CostModel.summarise(phase: name, exact: true, loads: loads, clustering: c, config: cfg, sizes: writtenSizes)
         let paging = yardsticks ? model.paging(p, totalMemory: memory) : nil
         let belady = yardsticks ? Belady.loads(compact, chainCluster: c.chainCluster, buffers: cfg.buffers) : 0
         return PhaseFigures(phase: name, loads: pc.loads, estimatedCostSeconds: pc.estimatedCostSeconds,

@@ -653,7 +653,9 @@ struct Builder {
             managerData: Int(L.rwFileEnd - L.rwVaddr),
             managerZero: Int(L.rwMemEnd - L.bssAt),
             buffers: Int(L.bufStride) * L.buffers, exact: true,
-            note: "measured on the layout ovl rewrite writes")
+            note: demoted.isEmpty ? "measured on the layout ovl rewrite writes"
+                : "measured on the layout ovl rewrite writes, which keeps \(demoted.count) cluster\(demoted.count == 1 ? "" : "s") resident (outgrew the buffer)",
+            clusterBytes: demoted.isEmpty ? clusterUnits.map(\.size) : nil)
     }
 
     /// The memory the image would occupy, without writing it.
