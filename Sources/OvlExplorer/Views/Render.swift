@@ -163,7 +163,7 @@ enum HeaderView {
             if let pg = p.paging {
                 let better = p.loads <= pg.loads
                 l.add(long ? " vs paging \(Describe.count(pg.loads)) " : " pg \(Describe.count(pg.loads)) ")
-                l.add(long ? AnalysisReport.pagingComparison(loads: p.loads, paging: pg.loads) : shortRatio(p.loads, pg.loads),
+                l.add(long && gl.isUnicode ? AnalysisReport.pagingComparison(loads: p.loads, paging: pg.loads) : shortRatio(p.loads, pg.loads, gl),
                       Style(color: better ? .green : .red, bold: true))
             }
         }
@@ -171,13 +171,15 @@ enum HeaderView {
         return l
     }
 
-    /// "12×" when paging needs 12 times the loads, "÷3" when it needs a third.
-    static func shortRatio(_ loads: UInt64, _ paging: UInt64) -> String {
-        if loads == 0 { return paging == 0 ? "=" : "∞×" }
-        if paging == 0 { return "÷∞" }
+    /// "12×" when paging needs 12 times the loads, "÷3" when it needs a third ("12x",
+    /// "1/3" in ASCII).
+    static func shortRatio(_ loads: UInt64, _ paging: UInt64, _ gl: Glyphs) -> String {
+        let inf = gl.isUnicode ? "∞" : "inf", over = gl.isUnicode ? "÷" : "1/"
+        if loads == 0 { return paging == 0 ? "=" : "\(inf)\(gl.times)" }
+        if paging == 0 { return "\(over)\(inf)" }
         let r = Double(paging) / Double(loads)
         func f(_ v: Double) -> String { v >= 10 ? String(format: "%.0f", v) : String(format: "%.1f", v) }
-        return r >= 1 ? "\(f(r))×" : "÷\(f(1 / r))"
+        return r >= 1 ? "\(f(r))\(gl.times)" : "\(over)\(f(1 / r))"
     }
 
     static func shortSeconds(_ v: Double) -> String {

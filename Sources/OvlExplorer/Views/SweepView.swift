@@ -200,7 +200,7 @@ enum SweepView {
             cols.put(&g, 3, Describe.count(p.residentBudget), y: y, glyphs: gl)
             cols.put(&g, 4, Describe.count(loads), y: y, glyphs: gl)
             cols.put(&g, 5, Describe.count(paging), y: y, glyphs: gl)
-            cols.put(&g, 6, HeaderView.shortRatio(loads, paging), y: y, style: Style(color: loads <= paging ? .green : .red, bold: true), glyphs: gl)
+            cols.put(&g, 6, HeaderView.shortRatio(loads, paging, gl), y: y, style: Style(color: loads <= paging ? .green : .red, bold: true), glyphs: gl)
             cols.put(&g, 7, HeaderView.shortSeconds(p.cost), y: y, style: Style(color: .yellow), glyphs: gl)
             cols.put(&g, 8, p.figure2Cost.map(HeaderView.shortSeconds) ?? "-", y: y, style: .dim, glyphs: gl)
             // Two bars on one scale: ovl's cost, then paging's.
