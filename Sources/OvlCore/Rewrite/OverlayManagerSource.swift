@@ -79,6 +79,14 @@ static long sys4(long n, long a, long b, long c, long d) {
     __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
     return r;
 }
+static long sys6(long n, long a, long b, long c, long d, long e, long f) {
+    long r;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9) : "rcx", "r11", "memory");
+    return r;
+}
 static void copy(void *dst, const void *src, uint64_t n) {
     __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
 }
@@ -199,7 +207,8 @@ static uint64_t resolve_pointer(uint64_t x) {
 static void grow_returns(void) {
     if (!rets) { rets = (ovl_return_record *)ovl_image.ret_stack; ret_cap = ovl_image.ret_cap; if (ret_top < ret_cap) return; }
     uint64_t cap = ret_cap ? ret_cap * 2 : 64;
-    long p = sys4(9 /* mmap */, 0, (long)(cap * sizeof(ovl_return_record)), 3, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */);
+    long p = sys6(9 /* mmap */, 0, (long)(cap * sizeof(ovl_return_record)), 3 /* PROT_READ|PROT_WRITE */,
+                  0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
     if (p < 0 && p > -4096) die("cannot grow the return stack");
     copy((void *)p, rets, ret_top * sizeof(ovl_return_record));
     rets = (ovl_return_record *)p;
@@ -207,6 +216,9 @@ static void grow_returns(void) {
 }
 
 static inline __attribute__((always_inline)) void push_return(uint64_t *slot, int32_t cluster, uint64_t off) {
+    /* Records at or below this slot belong to frames the stack has already unwound past
+       (longjmp): drop them now, so the stack holds only calls really in flight. */
+    while (ret_top > 0 && rets[ret_top - 1].slot <= (uint64_t)slot) ret_top--;
     rets[ret_top].slot = (uint64_t)slot;
     rets[ret_top].key = ((uint64_t)(uint32_t)cluster << 32) | (uint32_t)off;
     ret_top++;

@@ -876,8 +876,9 @@ struct ImageLayout {
     var buffersEnd: UInt64 = 0
 
     /// Return records the image starts with: one per call site in cluster code that goes
-    /// through the manager, at most 32 (512 B: the samples nest at most 10 deep); deeper
-    /// nesting moves the stack to fresh pages at run time (`returnStackPeak` in OVL_STATS).
-    static func returnStackCapacity(sites: Int) -> Int { min(32, max(1, sites)) }
+    /// through the manager, at most 64 (1 KB: the deepest sample, deepchain, nests 58
+    /// deep); deeper nesting moves the stack to fresh pages at run time
+    /// (`returnStackPeak` in OVL_STATS says how deep it went).
+    static func returnStackCapacity(sites: Int) -> Int { min(64, max(1, sites)) }
     var bufOff: UInt64 = 0, storeOff: UInt64 = 0, storeVaddr: UInt64 = 0
 }
