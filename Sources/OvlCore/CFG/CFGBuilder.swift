@@ -139,7 +139,10 @@ struct CFGBuilder {
                     regions.append(Region(name: label[0], aliases: Array(label.dropFirst()), start: start, end: end, section: s, isGap: false))
                 } else {
                     let base = label != nil ? start : (regions.last?.start ?? s.address)
-                    let gapName = "\(name)+0x" + String(paddingEnd - base, radix: 16)
+                    // Named by its distance from what precedes it; a symbol table out of order
+                    // (a damaged image) can leave nothing before it: then by its address.
+                    let gapName = paddingEnd >= base ? "\(name)+0x" + String(paddingEnd - base, radix: 16)
+                                                     : "code@0x" + String(paddingEnd, radix: 16)
                     regions.append(Region(name: gapName, aliases: [], start: paddingEnd, end: end, section: s, isGap: true))
                 }
                 let r = Int32(regions.count - 1)
