@@ -103,3 +103,62 @@ import Testing
         }
     }
 }
+
+/// The rewritten image leaves the addresses a program can observe in its data as they
+/// were: its new segments go below the original image, so the heap (brk) starts where the
+/// original's does. A program whose path depends on heap addresses (and that prints the
+/// end of its heap) then prints the same and loads exactly what the replay of the
+/// original's trace predicts, run under QEMU as the README prescribes.
+@Suite(.serialized) struct ObservableAddressTests {
+    static let source = """
+    #include <stdint.h>
+    #include <stdio.h>
+    #include <stdlib.h>
+    #include <unistd.h>
+    __attribute__((noinline)) static unsigned mix_even(unsigned x) { for (int i = 0; i < 40; i++) x = x * 2654435761u + 7; return x; }
+    __attribute__((noinline)) static unsigned mix_odd(unsigned x) { for (int i = 0; i < 30; i++) x = (x ^ (x >> 7)) * 40503u + 3; return x; }
+    int main(void) {
+        unsigned acc = 1;
+        for (int i = 0; i < 3000; i++) {
+            char *p = malloc(24 + (size_t)(i % 7) * 40);
+            acc = ((uintptr_t)p >> 6) & 1 ? mix_odd(acc + (unsigned)i) : mix_even(acc + (unsigned)i);
+            if (i % 3) free(p);
+        }
+        printf("heap end %p, result %u\\n", sbrk(0), acc);
+        return 0;
+    }
+    """
+
+    @Test func heapAddressesAndTheLoadsThatDependOnThemAreTheOriginals() throws {
+        let qemu = try #require(ModelEqualsRealityTests.qemu, "qemu-x86_64 is needed (scripts/deps.sh installs qemu-user)")
+        let dir = Fixture.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.source.write(toFile: "\(dir)/heap.c", atomically: true, encoding: .utf8)
+        let cc = try Fixture.run("/usr/bin/env", ["musl-gcc", "-static", "-O2", "-fno-pie", "-no-pie", "-Wl,--emit-relocs", "\(dir)/heap.c", "-o", "\(dir)/a.bin"])
+        try #require(cc.status == 0, "musl-gcc: \(cc.stderr)")
+        let log = "\(dir)/exec.log", stats = "\(dir)/stats.json"
+        let env = ["OVL_STATS": stats]
+        let original = try Fixture.run(qemu, ["-d", "exec,nochain", "-D", log, "-0", "heap", "\(dir)/a.bin"], env: env, cleanEnvironment: true, cwd: dir)
+        try #require(original.status == 0)
+        let s = try Session.open(image: "\(dir)/a.bin", profiles: [log], config: Config(), showProgress: false)
+        var cfg = s.config
+        cfg.gamma = 0
+        cfg.bufferSize = Rewriter.smallestBuffer(s)
+        try s.update(cfg)
+        let c = s.cluster(recordEvents: false)
+        let r = try Rewriter.rewrite(session: s, clustering: c)
+        FileManager.default.createFile(atPath: "\(dir)/b.bin", contents: Data(r.image), attributes: [.posixPermissions: 0o755])
+        let ran = try Fixture.run(qemu, ["-0", "heap", "\(dir)/b.bin"], env: env, cleanEnvironment: true, cwd: dir)
+        #expect(ran.status == 0, "\(ran.stderr.prefix(300))")
+        #expect(String(decoding: ran.stdout, as: UTF8.self) == String(decoding: original.stdout, as: UTF8.self),
+                "the heap moved: original printed \(String(decoding: original.stdout, as: UTF8.self)), rewritten \(String(decoding: ran.stdout, as: UTF8.self))")
+        let predicted = CostModel.replay(CostModel.compact(s.profiles[0]), chainCluster: r.chainCluster, clusters: r.clusterCount, buffers: 1)
+        let counted = try Fixture.countedLoads(stats)
+        #expect(counted.perCluster == predicted, "loads counted \(counted.loads), replayed \(predicted.reduce(0, +))")
+        // The new segments lie below the original image.
+        let elf = try ELFFile(path: "\(dir)/a.bin")
+        let lowest = elf.programHeaders.filter { $0.type == ELFFile.PT_LOAD }.map(\.virtualAddress).min()!
+        let out = try ELFFile(path: "\(dir)/b.bin")
+        #expect(out.programHeaders.filter { $0.type == ELFFile.PT_LOAD }.map(\.virtualAddress).min()! < lowest)
+    }
+}

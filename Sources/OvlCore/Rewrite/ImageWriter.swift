@@ -1,8 +1,11 @@
 /// Assembles the rewritten ELF file: the original bytes (data patched), then the new
 /// segments, then new section headers and symbol tables.
 ///
-/// File layout (vaddr = base + offset for the first new segment, so the program headers,
-/// which lead it, are where the kernel's AT_PHDR says):
+/// The new segments go below the original image when there is room (`placeBelowImage`),
+/// so its heap starts where it did; the program header table then sits in the unused
+/// rest of the file's first page, mapped read-only at the lowest address (the kernel and
+/// qemu-user both find it there). Otherwise they go above the image, vaddr = base + offset
+/// for the first of them, with the table leading it. File layout:
 ///
 ///     original image …  padding
 ///     RX   program headers │ overlay manager │ thunks │ resident text
@@ -26,6 +29,9 @@ struct ImageWriter {
     var rw: (offset: UInt64, vaddr: UInt64, bytes: [UInt8], memSize: UInt64) = (0, 0, [], 0)
     var buffer: (offset: UInt64, vaddr: UInt64, size: UInt64) = (0, 0, 0)
     var store: (offset: UInt64, vaddr: UInt64, bytes: [UInt8]) = (0, 0, [])
+    /// When the new segments lie below the image: where the program header table goes in
+    /// the file's first page, and the address a read-only segment maps that page at.
+    var firstPage: (tableOffset: UInt64, vaddr: UInt64)? = nil
     /// New sections: name, address, size, flags, file offset, alignment.
     var sections: [(String, UInt64, UInt64, UInt64, UInt64, UInt64)] = []
     /// New symbols: name, value, size, index into `sections`, type.
@@ -45,20 +51,34 @@ struct ImageWriter {
         func phdr(_ type: UInt32, _ flags: UInt32, _ off: UInt64, _ vaddr: UInt64, _ filesz: UInt64, _ memsz: UInt64, _ align: UInt64) {
             ph += le(UInt64(type), 4) + le(UInt64(flags), 4) + le(off, 8) + le(vaddr, 8) + le(vaddr, 8) + le(filesz, 8) + le(memsz, 8) + le(align, 8)
         }
-        let lastLoad = keptPhdrs.lastIndex { $0.type == ELFFile.PT_LOAD } ?? (keptPhdrs.count - 1)
-        for (i, h) in keptPhdrs.enumerated() {
-            phdr(h.type, h.flags, h.offset, h.virtualAddress, h.fileSize, h.memorySize, h.alignment)
-            if i == lastLoad {
-                phdr(ELFFile.PT_LOAD, 5, rx.offset, rx.vaddr, UInt64(rx.bytes.count), UInt64(rx.bytes.count), 0x1000)
-                phdr(ELFFile.PT_LOAD, 6, rw.offset, rw.vaddr, UInt64(rw.bytes.count), rw.memSize, 0x1000)
-                phdr(ELFFile.PT_LOAD, 5, buffer.offset, buffer.vaddr, 0, buffer.size, 0x1000)
-                if store.vaddr != 0 {
-                    phdr(ELFFile.PT_LOAD, 4, store.offset, store.vaddr, UInt64(store.bytes.count), UInt64(store.bytes.count), 0x1000)
-                }
+        // Loadable segments stay sorted by address, as the ELF specification asks (and
+        // qemu-user relies on): the new ones go before the original ones when they lie
+        // below the image (led by the segment that maps the file's first page), after them
+        // when above.
+        func newSegments() {
+            phdr(ELFFile.PT_LOAD, 5, rx.offset, rx.vaddr, UInt64(rx.bytes.count), UInt64(rx.bytes.count), 0x1000)
+            phdr(ELFFile.PT_LOAD, 6, rw.offset, rw.vaddr, UInt64(rw.bytes.count), rw.memSize, 0x1000)
+            phdr(ELFFile.PT_LOAD, 5, buffer.offset, buffer.vaddr, 0, buffer.size, 0x1000)
+            if store.vaddr != 0 {
+                phdr(ELFFile.PT_LOAD, 4, store.offset, store.vaddr, UInt64(store.bytes.count), UInt64(store.bytes.count), 0x1000)
             }
         }
+        let firstLoad = keptPhdrs.firstIndex { $0.type == ELFFile.PT_LOAD } ?? 0
+        let lastLoad = keptPhdrs.lastIndex { $0.type == ELFFile.PT_LOAD } ?? (keptPhdrs.count - 1)
+        for (i, h) in keptPhdrs.enumerated() {
+            if firstPage != nil && i == firstLoad {
+                phdr(ELFFile.PT_LOAD, 4, 0, firstPage!.vaddr, 0x1000, 0x1000, 0x1000)
+                newSegments()
+            }
+            phdr(h.type, h.flags, h.offset, h.virtualAddress, h.fileSize, h.memorySize, h.alignment)
+            if firstPage == nil && i == lastLoad { newSegments() }
+        }
         var rxBytes = rx.bytes
-        rxBytes.replaceSubrange(0..<ph.count, with: ph)
+        if let fp = firstPage {
+            out.replaceSubrange(Int(fp.tableOffset)..<(Int(fp.tableOffset) + ph.count), with: ph)
+        } else {
+            rxBytes.replaceSubrange(0..<ph.count, with: ph)
+        }
 
         pad(to: rx.offset); out += rxBytes
         pad(to: rw.offset); out += rw.bytes
@@ -124,7 +144,7 @@ struct ImageWriter {
 
         // ELF header.
         u64(newEntry, at: 24)
-        u64(rx.offset, at: 32)
+        u64(firstPage?.tableOffset ?? rx.offset, at: 32)
         u64(UInt64(shoff), at: 40)
         u16(ph.count / 56, at: 56)
         u16(shs.count, at: 60)

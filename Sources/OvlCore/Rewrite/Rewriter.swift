@@ -614,7 +614,8 @@ struct Builder {
         let up = ImageLayout.up
         L.rxOff = up(max(UInt64(elf.bytes.count), maxEnd - L.base), page)
         L.rxVaddr = L.base + L.rxOff
-        L.newPhdrCount = keptProgramHeaders().count + 3 + (backend == .memory ? 1 : 0)
+        let kept = keptProgramHeaders()
+        L.newPhdrCount = kept.count + 3 + (backend == .memory ? 1 : 0) + 1
         L.managerText = L.rxVaddr + up(UInt64(L.newPhdrCount * 56), 16)
         L.managerTextSize = UInt64(m.text)
         L.jthunkAt = up(L.managerText + L.managerTextSize, 16)
@@ -642,7 +643,43 @@ struct Builder {
         L.bufOff = up(L.rwOff + (L.rwFileEnd - L.rwVaddr), page)
         L.storeOff = L.bufOff
         L.storeVaddr = up(L.buffersEnd, page)
+        placeBelowImage(&L, loads: loads, kept: kept)
         return L
+    }
+
+    /// Moves the new segments below the original image when there is room, so that they
+    /// leave every address the program can observe in its data as it was: its heap starts
+    /// after the highest segment (brk), which stays the original's, so address-dependent
+    /// paths (string functions that check page boundaries, hashes of pointers) take the same
+    /// turns as in the trace. The program header table then goes into the unused rest of
+    /// the file's first page, which a read-only segment maps at the lowest address of all:
+    /// the kernel finds the table through the segment that maps e_phoff, qemu-user at the
+    /// lowest segment's address + e_phoff, and both land on it.
+    func placeBelowImage(_ L: inout ImageLayout, loads: [ELFFile.ProgramHeader], kept: [ELFFile.ProgramHeader]) {
+        let page = ImageLayout.page
+        let up = ImageLayout.up
+        guard !kept.contains(where: { $0.type == 6 /* PT_PHDR */ }) else { return }
+        // The first page of the file: what the original puts there, and what follows it.
+        var used = UInt64(64 + elf.programHeaders.count * 56)
+        for ph in loads {
+            if ph.offset > 0 && ph.offset < page { return }  // another segment shares the page
+            if ph.offset == 0 { used = max(used, min(ph.fileSize, page)) }
+        }
+        for sec in elf.sections where sec.hasFileBytes && sec.size > 0 && sec.offset < page {
+            used = max(used, sec.offset + sec.size)
+        }
+        let table = up(used, 8)
+        guard table + UInt64(L.newPhdrCount * 56) <= page else { return }
+        let storeBytes = clusterUnits.reduce(0) { $0 + $1.size } * L.buffers
+        let end = backend == .memory ? L.storeVaddr + up(UInt64(storeBytes), page) : up(L.buffersEnd, page)
+        let span = end - L.rxVaddr
+        let lowestOriginal = loads.map(\.virtualAddress).min()! & ~(page - 1)
+        let floor: UInt64 = 0x10_0000
+        guard lowestOriginal > floor + 3 * page, span <= lowestOriginal - floor - 3 * page else { return }
+        let rxTarget = lowestOriginal - page - up(span, page)
+        L.shift(down: L.rxVaddr - rxTarget)
+        L.phdrTableOffset = table
+        L.firstPageVaddr = rxTarget - page
     }
 
     /// What the image laid out as `L` occupies in memory.
@@ -805,6 +842,7 @@ struct Builder {
         w.newEntry = newEntry
         w.droppedCodeSections = Set(p.analysedSections)
         w.keptPhdrs = keptPhdrs
+        if let t = L.phdrTableOffset { w.firstPage = (t, L.firstPageVaddr) }
         w.rx = (rxOff, rxVaddr, rx)
         w.rw = (rwOff, rwVaddr, rw, rwMemEnd - rwVaddr)
         w.buffer = (bufOff, bufVaddr, buffersEnd - bufVaddr)
@@ -860,6 +898,18 @@ func readLE(_ b: [UInt8], _ o: Int, _ n: Int) -> UInt64 {
 
 /// Where the parts of a rewritten image go (addresses and file offsets).
 struct ImageLayout {
+    /// Below the image (`placeBelowImage`): the program header table's offset in the file's
+    /// first page and where a read-only segment maps that page; nil: the table leads rx.
+    var phdrTableOffset: UInt64? = nil
+    var firstPageVaddr: UInt64 = 0
+
+    /// Moves every new segment `d` bytes down (page-aligned), file offsets unchanged.
+    mutating func shift(down d: UInt64) {
+        rxVaddr -= d; rxEnd -= d; managerText -= d; jthunkAt -= d; cthunkAt -= d; residentAt -= d
+        rwVaddr -= d; entriesAt -= d; clusterTableAt -= d; countersAt -= d; rwFileEnd -= d
+        bssAt -= d; retStackAt -= d; rwMemEnd -= d; bufVaddr -= d; buffersEnd -= d; storeVaddr -= d
+    }
+
     static let page: UInt64 = 0x1000
     static func up(_ v: UInt64, _ a: UInt64) -> UInt64 { (v + a - 1) / a * a }
 
