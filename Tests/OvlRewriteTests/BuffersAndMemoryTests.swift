@@ -32,13 +32,8 @@ import Testing
         let qemu = try #require(ModelEqualsRealityTests.qemu, "qemu-x86_64 is needed (scripts/deps.sh installs qemu-user)")
         let dir = Fixture.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let original = "\(dir)/a.bin", log = "\(dir)/exec.log", stats = "\(dir)/stats.json"
-        try FileManager.default.copyItem(atPath: "\(Fixture.samples)/\(run.binary)", toPath: original)
+        let (original, log, stats, out, status) = try ModelEqualsRealityTests.recordUnderQEMU(qemu, run, in: dir)
         let env = ["OVL_STATS": stats]
-        let recorded = try Fixture.run(qemu, ["-d", "exec,nochain", "-D", log, "-0", run.binary, original] + run.args,
-                                       env: env, cleanEnvironment: true, cwd: dir)
-        let (out, status) = Fixture.expected(run)
-        #expect(recorded.stdout == out && recorded.status == status, "the original under QEMU: \(run)")
         let s = try Session.open(image: original, profiles: [log], config: Config(), showProgress: false)
         let compact = CostModel.compact(s.profiles[0])
         for (name, cfg) in Self.configurations(s) {

@@ -222,18 +222,27 @@ func checkRewritten(_ binary: String, trace: String, inputs: [SampleRun], stress
 @Suite(.serialized) struct ModelEqualsRealityTests {
     static let qemu = Recorder.which("qemu-x86_64")
 
+    /// Records `run` afresh under QEMU in `dir` (empty environment but OVL_STATS, argv[0]
+    /// the sample's name) and checks the original's behaviour; returns the copied image,
+    /// the exec log, the stats path and the expected output and status.
+    static func recordUnderQEMU(_ qemu: String, _ run: SampleRun, in dir: String) throws
+        -> (image: String, log: String, stats: String, out: Data, status: Int32) {
+        let original = "\(dir)/a.bin", log = "\(dir)/exec.log", stats = "\(dir)/stats.json"
+        try FileManager.default.copyItem(atPath: "\(Fixture.samples)/\(run.binary)", toPath: original)
+        let recorded = try Fixture.run(qemu, ["-d", "exec,nochain", "-D", log, "-0", run.binary, original] + run.args,
+                                       env: ["OVL_STATS": stats], cleanEnvironment: true, cwd: dir)
+        let (out, status) = Fixture.expected(run)
+        #expect(recorded.stdout == out && recorded.status == status, "the original under QEMU: \(run)")
+        return (original, log, stats, out, status)
+    }
+
     @Test(arguments: Fixture.runs)
     func managerCountsExactlyTheReplayedLoadsUnderQEMU(_ run: SampleRun) throws {
         let qemu = try #require(Self.qemu, "qemu-x86_64 is needed (scripts/deps.sh installs qemu-user)")
         let dir = Fixture.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let original = "\(dir)/a.bin", log = "\(dir)/exec.log", stats = "\(dir)/stats.json"
-        try FileManager.default.copyItem(atPath: "\(Fixture.samples)/\(run.binary)", toPath: original)
+        let (original, log, stats, out, status) = try Self.recordUnderQEMU(qemu, run, in: dir)
         let env = ["OVL_STATS": stats]
-        let recorded = try Fixture.run(qemu, ["-d", "exec,nochain", "-D", log, "-0", run.binary, original] + run.args,
-                                       env: env, cleanEnvironment: true, cwd: dir)
-        let (out, status) = Fixture.expected(run)
-        #expect(recorded.stdout == out && recorded.status == status, "the original under QEMU: \(run)")
 
         let s = try Session.open(image: original, profiles: [log], config: Config(), showProgress: false)
         let profile = s.profiles[0]
