@@ -1,6 +1,9 @@
-/// Figure 1 (BlockSize) in numbers: how many bytes a transfer grows by when the rewriter
-/// sends it through the overlay manager, and the manager's own data. The rewriter emits
-/// exactly these sequences, so the estimate and the written image agree.
+/// Figure 1 (BlockSize) in numbers: how many bytes a transfer grows by when it leaves its
+/// cluster, as the paper charges it and as Figure 2 (the coalescer) and the affinity layout
+/// size clusters with. The rewriter writes other sequences (transfers keep their size and go
+/// through thunks, the cluster's own, or shared resident ones where a cluster's own would
+/// outgrow the buffer); the cost model weighs loads by the bytes it really writes
+/// (`MemoryAccount.clusterBytes`). The paper's sequences:
 ///
 /// - `jmp L` to a cluster becomes `push $L; jmp _dynamic_jmp` (5 + 5 bytes).
 /// - `jcc L` becomes `jcc.rel32 A` in place and `A: push $L; jmp _dynamic_jmp` out of line
@@ -26,15 +29,6 @@ public enum StubModel {
         }
     }
 
-    /// Restore stubs made up front (the paper makes 20 and grows the pool on demand).
-    public static let restoreStubCount = 20
-    /// One restore stub: the buffer offset to return to and the cluster to reload, with
-    /// the call into the loader.
-    public static let restoreStubBytes = 16
-    /// One cluster address table entry: the cluster's 32-bit start offset in the overlay
-    /// store (sizes follow from the next entry, so the table has one extra entry).
-    public static let clusterTableEntryBytes = 4
-    /// The overlay manager's code: dynamic loader, `_dynamic_call`, `_dynamic_jmp` and the
-    /// restore path. An estimate until a rewritten image measures it.
-    public static let managerCodeBytes = 640
+    // The overlay manager's own memory (its code, tables and return stack) is not a
+    // constant here: `MemoryAccount` measures it on the rewriter's layout.
 }

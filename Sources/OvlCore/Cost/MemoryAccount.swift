@@ -71,7 +71,7 @@ public struct MemoryAccount: Codable, Sendable, Equatable {
     /// The parts in words, for text output: "resident text 2,018 + manager 3,959 + …".
     public var breakdown: String {
         "resident text \(Describe.count(residentText)) + manager \(Describe.count(managerCode)) + thunks \(Describe.count(thunks))"
-            + " + manager data \(Describe.count(managerData)) + restore stubs and manager variables \(Describe.count(managerZero))"
+            + " + manager data \(Describe.count(managerData)) + return stack and manager variables \(Describe.count(managerZero))"
             + " + buffers \(Describe.count(buffers))"
     }
 }

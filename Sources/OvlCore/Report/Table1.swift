@@ -16,8 +16,8 @@ public struct Table1Row: Codable, Sendable, Equatable {
     public var residentCodeBytes: Int
     /// The overlay manager's code, measured.
     public var overlayManagerBytes: Int
-    /// Zero-filled manager memory: the restore-stub pool with its keys and hash, and the
-    /// manager's variables.
+    /// Zero-filled manager memory: the return stack (the paper's restore stubs, made per
+    /// call in flight) and the manager's variables. The key keeps its old name for scripts.
     public var restoreStubBytes: Int
     /// Initialised manager data: the cluster address table, the entry table, the load
     /// counters and the manager's variables.

@@ -21,8 +21,9 @@ struct CallReach {
     static let many: Int32 = -1
 
     /// Functions that return twice. The second return comes through a saved return
-    /// address (a `jmp_buf`, a forked child's stack), which must be a restore stub when
-    /// the call sits in the buffer: such calls always go through the manager.
+    /// address (a `jmp_buf`, a forked child's stack), so a call to one must not sit in a
+    /// buffer: the core set keeps their callers resident (`CoreSet.callersOfReturnsTwice`),
+    /// and such calls are never treated as staying in their cluster.
     static let returnsTwice: Set<String> = [
         "setjmp", "_setjmp", "__setjmp", "sigsetjmp", "__sigsetjmp", "savectx",
         "vfork", "__vfork", "getcontext", "__getcontext",

@@ -11,7 +11,7 @@
 ///     RX   program headers │ overlay manager │ thunks │ resident text
 ///     RW   manager data │ entry table │ cluster address table │ counters   (+ zero-filled:
 ///          manager buffers, restore-record pool)
-///     R-X  code buffer and restore stubs (no file bytes; the manager makes the pages
+///     R-X  code buffers (no file bytes; the manager makes the pages
 ///          writable only while it writes code into them)
 ///     R    overlay store (memory backend; with the file backend the bytes are in the
 ///          file but in no segment, and the manager preads them from /proc/self/exe)

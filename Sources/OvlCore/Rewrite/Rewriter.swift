@@ -590,7 +590,7 @@ struct Builder {
 
     /// Return sites in cluster code that the manager sees (calls through a call thunk or
     /// `_dynamic_call_ind`; a direct call's callee returns straight to it): the most
-    /// restore stubs the image can need.
+    /// return records the image can need without recursion.
     func returnSites() -> Int {
         var n = 0
         for u in clusterUnits {
