@@ -60,6 +60,8 @@ public final class Program: @unchecked Sendable {
     public internal(set) var repStringAddresses: Set<UInt64> = []
     /// Functions whose address is taken (function pointers in data or code).
     public internal(set) var addressTakenFunctions: Set<Int32> = []
+    private var decoded: [[Instruction]?] = []
+    private let decodedLock = NSLock()
 
     /// Code bytes: functions and the instructions between them, without padding.
     public internal(set) var codeBytes = 0
@@ -121,7 +123,21 @@ public final class Program: @unchecked Sendable {
     }
 
     /// The block's instructions, decoded again (for display and tests).
+    /// The block's instructions, decoded once: the rewriter's layout asks for every block
+    /// again on each configuration (`Rewriter.account` behind every memory figure).
     public func instructions(ofBlock b: Int) -> [Instruction] {
+        decodedLock.lock()
+        if decoded.isEmpty { decoded = Array(repeating: nil, count: blockCount) }
+        if let d = decoded[b] { decodedLock.unlock(); return d }
+        decodedLock.unlock()
+        let out = decodeInstructions(ofBlock: b)
+        decodedLock.lock()
+        decoded[b] = out
+        decodedLock.unlock()
+        return out
+    }
+
+    private func decodeInstructions(ofBlock b: Int) -> [Instruction] {
         let bytes = bytes(ofBlock: b)
         var out: [Instruction] = []
         bytes.withUnsafeBytes { raw in
