@@ -106,7 +106,7 @@ if [ ! -f "$out/vmlinux" ] || [ ! -f "$out/bzImage" ]; then
     cp "$src/vmlinux" "$out/vmlinux.tmp" && mv "$out/vmlinux.tmp" "$out/vmlinux"
     cp "$src/arch/x86/boot/bzImage" "$out/bzImage"
 fi
-readelf -S -W "$out/vmlinux" | grep -q '\.rela\.text' || { echo "vmlinux has no .rela.text: RELOCATABLE/RANDOMIZE_BASE missing?" >&2; exit 1; }
+readelf -S -W "$out/vmlinux" | grep '\.rela\.text' > /dev/null || { echo "vmlinux has no .rela.text: RELOCATABLE/RANDOMIZE_BASE missing?" >&2; exit 1; }
 [ "$until" = build ] && exit 0
 
 # 5. ovl --------------------------------------------------------------------------------

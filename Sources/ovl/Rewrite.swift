@@ -34,7 +34,7 @@ struct Rewrite: ParsableCommand {
                 backend = v
             } else { backend = nil }
             let elf = try ELFFile(path: options.image)
-            try Rewriter.check(elf)
+            if KernelRewriter.isKernel(elf) { try KernelRewriter.check(elf) } else { try Rewriter.check(elf) }
             let s = try options.openSession()
             if smallestBuffer {
                 var cfg = s.config
@@ -45,12 +45,30 @@ struct Rewrite: ParsableCommand {
             let r = try Rewriter.rewrite(session: s, clustering: c, storage: backend)
             try writeAtomically(Data(r.image), to: output, inputs: options.inputFiles.map(\.path))
             chmod(output, 0o755)
-            let summary = RewriteSummary(r)
+            var summary = RewriteSummary(r)
+            if r.kernelPinned != nil {
+                // What the cost model predicts for the clustering the kernel was written
+                // with (functions kept whole and pinned): the kernel's own counters
+                // (`ovl: mark`/`ovl: end` console lines) are compared with these.
+                summary.predicted = s.profiles.map { prof in
+                    let loads = CostModel.replay(CostModel.compact(prof), chainCluster: r.chainCluster, clusters: r.clusterCount, buffers: 1)
+                    var bytes = 0
+                    for k in 0..<r.clusterCount { bytes += Int(loads[k]) * r.clusterBytes[k] }
+                    return RewriteSummary.Predicted(profile: prof.name, loads: Int(loads.reduce(0, +)), bytesLoaded: bytes)
+                }
+            }
             if json { try printJSON(summary); return }
             var out = "wrote \(output): \(Describe.count(r.clusterCount, "cluster")) (\(Describe.count(r.storeBytes)) B in the \(backend ?? s.config.storage) store), "
             out += "resident code \(Describe.count(r.residentCodeBytes)) B (manager \(r.managerCodeBytes), thunks \(r.thunkBytes), text \(r.residentTextBytes)), "
             out += "buffer \(Describe.count(r.bufferBytes)) B, total memory \(Describe.count(r.totalMemoryBytes)) B against \(Describe.count(r.originalTextBytes)) B of code; "
             out += "\(Describe.count(r.directCallsFromBuffer)) calls in clusters go straight to callees that cannot unload them\n"
+            for p in summary.predicted ?? [] {
+                out += "model: \(p.profile): \(Describe.count(p.loads)) loads, \(Describe.count(p.bytesLoaded)) B loaded\n"
+            }
+            if let n = r.kernelPinned {
+                out += "kernel: \(Describe.count(n)) functions kept resident (tables, alternatives, special text, the manager's callees); boot it with qemu-system-x86_64 -kernel \(output) (PVH)\n"
+                for note in r.kernelNotes { out += "kept resident: \(note)\n" }
+            }
             if !r.demotedClusters.isEmpty {
                 out += "kept resident (rewritten code outgrew the buffer): clusters \(r.demotedClusters.map(String.init).joined(separator: ", "))\n"
             }
@@ -73,8 +91,14 @@ struct RewriteSummary: Encodable {
     var totalMemoryBytes: Int
     var originalTextBytes: Int
     var directCallsFromBuffer: Int
+    /// A kernel: functions kept resident because they cannot move, and the model's loads
+    /// per profile for the clustering written.
+    var kernelPinnedFunctions: Int?
+    var predicted: [Predicted]?
+    struct Predicted: Encodable { var profile: String; var loads: Int; var bytesLoaded: Int }
 
     init(_ r: RewriteResult) {
+        kernelPinnedFunctions = r.kernelPinned
         clusters = r.clusterCount; clusterBytes = r.clusterBytes; demotedClusters = r.demotedClusters
         residentCodeBytes = r.residentCodeBytes; managerCodeBytes = r.managerCodeBytes; thunkBytes = r.thunkBytes
         residentTextBytes = r.residentTextBytes; managerDataBytes = r.managerDataBytes; bufferBytes = r.bufferBytes

@@ -155,7 +155,9 @@ struct CodeUnit {
                 }
                 for f in it.absolute {
                     let v = try address(f.ref)
-                    if f.size == 4 && v > 0x7fff_ffff {
+                    // 32-bit fields hold user addresses (below 2 GB) or, in a kernel, sign-extended
+                    // ones (R_X86_64_32S, the top 2 GB).
+                    if f.size == 4 && v > 0x7fff_ffff && v < 0xffff_ffff_8000_0000 {
                         throw OvlError("a 32-bit code address at 0x\(String(it.original, radix: 16)) does not fit after rewriting")
                     }
                     b.replaceSubrange(f.offset..<(f.offset + f.size), with: le(v, f.size))

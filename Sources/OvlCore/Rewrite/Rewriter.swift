@@ -19,6 +19,10 @@ public struct RewriteResult: Sendable {
     /// Calls in buffer code that go straight to their callee because it cannot load
     /// another cluster before it returns (`CallReach`); the others go through the manager.
     public var directCallsFromBuffer: Int = 0
+    /// A kernel (`KernelRewriter`): functions kept resident because they cannot move, and
+    /// clusters kept resident because their code could not be moved, with why.
+    public var kernelPinned: Int? = nil
+    public var kernelNotes: [String] = []
     public var managerCodeBytes: Int { memory.managerCode }
     public var thunkBytes: Int { memory.thunks }
     public var residentTextBytes: Int { memory.residentText }
@@ -105,6 +109,7 @@ public enum Rewriter {
     }
 
     public static func rewrite(session s: Session, clustering c: Clustering, storage: StorageBackend? = nil) throws -> RewriteResult {
+        if KernelRewriter.isKernel(s.program.elf) { return try KernelRewriter.rewrite(session: s, clustering: c) }
         try checkConfiguration(s)
         let backend = storage ?? s.config.storage
         let linker = try ManagerLinker(buffers: s.config.buffers)
@@ -141,6 +146,9 @@ struct Builder {
     let backend: StorageBackend
     /// Nil when only planning (`Rewriter.account`).
     let linker: ManagerLinker?
+    /// Writing a kernel (`KernelRewriter`): every call in buffer code goes through the
+    /// manager, since any callee may sleep and let another task replace the buffer.
+    var kernel = false
 
     /// Final cluster per chain (-1 resident).
     var chainCluster: [Int32]
@@ -288,6 +296,13 @@ struct Builder {
                 var it = CodeItem(kind: ins.flow == .call ? .call : ins.flow == .jump ? .jump : .conditional(bytes[op + 1] & 0xF), original: at, bytes: [])
                 it.long = true
                 it.target = .fixed(ins.target)
+                if kernel && inBuffer && ins.flow == .call {
+                    // A kernel's code outside the analysed sections (.init.text) is resident,
+                    // and what it calls may replace the buffer: the call goes through the
+                    // manager, so its return finds this cluster again.
+                    if usesLocalThunk(u, ins.target, call: true) { it.target = localThunk(ins.target, call: true) }
+                    else { needCallThunk(ins.target); it.target = .callThunk(ins.target) }
+                }
                 out.append(it)
                 continue
             case _ where ins.flow.isDirect && ins.immSize > 0:
@@ -296,7 +311,7 @@ struct Builder {
                 let op = Builder.skipPrefixes(bytes)
                 if ins.flow == .call {
                     var it = CodeItem(kind: .call, original: at, bytes: [])
-                    if inBuffer && (tu == u || tu == 0) && reach!.staysIn(u, callingBlock: p.block(containing: t)!) {
+                    if !kernel && inBuffer && (tu == u || tu == 0) && reach!.staysIn(u, callingBlock: p.block(containing: t)!) {
                         // The callee cannot take this cluster out of the buffer: a plain call.
                         it.target = .code(t)
                         directCalls += 1
@@ -360,6 +375,9 @@ struct Builder {
                 default: continue
                 }
                 guard inCode(r.target) else { continue }
+                // In a kernel an absolute reference into code that is no instruction is an
+                // address computed from a symbol (`_text + 0xfff`): it keeps its value.
+                if kernel && !p.isInstructionStart(r.target) && !splitPoints.contains(r.target) { continue }
                 it.absolute.append((Int(fieldAt - at), size, canonical(try blockAt(r.target, from: at))))
             }
             out.append(it)
