@@ -7,8 +7,12 @@
 #   binutils          objdump/readelf, the tests' independent oracle
 #   tmux              the explorer's end-to-end test runs it in a real terminal
 #   xz-utils          the Linux tests unpack their committed vmlinux extract
+#   linux-source-6.1 qemu-system-x86 make flex bison bc libelf-dev libssl-dev cpio python3
+#                     the kernel boot test (KernelBootTests) builds a Linux kernel, rewrites
+#                     it and boots it (Samples/linux/run.sh, overlay.sh)
 set -euo pipefail
-packages=(libzydis-dev libncursesw5-dev qemu-user musl-tools binutils tmux gcc xz-utils)
+packages=(libzydis-dev libncursesw5-dev qemu-user musl-tools binutils tmux gcc xz-utils
+          linux-source-6.1 qemu-system-x86 make flex bison bc libelf-dev libssl-dev cpio python3)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,19 +9,24 @@
 #
 #   Samples/linux/overlay.sh            # after run.sh (needs out/vmlinux and the traces)
 #   OVL=path/to/ovl Samples/linux/overlay.sh
+#   Samples/linux/overlay.sh --quick    # only the default and the stress configuration
+# OVL_LINUX_OUT: where run.sh put its outputs (default Samples/linux/out).
 #
 # Configurations:
 #   default   linux.toml (γ = 4 %, one 2 KB buffer), profiles boot + workload
 #   stress    γ = 0, 2 KB buffer
+#   optimized ovl optimize's one-buffer choice (method = affinity, a 4 KB buffer)
 #   bootonly  linux.toml clustered from the boot trace alone (the workload never seen)
 #   workload2 the default kernel running the second workload (init-alt.c), when traced
 #             (run.sh --workload alt)
 # Outputs: out/vmlinux-NAME.ovl, out/serial-NAME.log, out/rewrite-NAME.json,
 # out/overlay.txt (the table) and out/overlay.json.
 set -euo pipefail
+quick=0
+[ "${1:-}" = --quick ] && quick=1
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-out="$here/out"
+out="${OVL_LINUX_OUT:-$here/out}"
 config="$here/linux.toml"
 ovl="${OVL:-$repo/.build/release/ovl}"
 [ -x "$ovl" ] || { echo "overlay.sh: no ovl at $ovl (swift build -c release, or set OVL)" >&2; exit 1; }
@@ -49,7 +54,7 @@ declare -A secs
 echo "== booting the original vmlinux (PVH entry)" >&2
 secs[original]=$(boot "$out/vmlinux" "$out/initramfs.cpio" "$out/serial-pvh.log")
 grep -q 'ovl-init: workload done' "$out/serial-pvh.log" || { echo "the original vmlinux did not run the workload through PVH: $out/serial-pvh.log" >&2; exit 1; }
-if [ -f "$out/initramfs-alt.cpio" ]; then
+if [ "$quick" = 0 ] && [ -f "$out/initramfs-alt.cpio" ]; then
     secs[original-alt]=$(boot "$out/vmlinux" "$out/initramfs-alt.cpio" "$out/serial-pvh-alt.log")
 fi
 
@@ -78,9 +83,18 @@ rewrite default "${profiles[@]}" --config "$config"
 run default "$out/vmlinux-default.ovl" "$out/initramfs.cpio" "$out/serial-pvh.log"
 rewrite stress "${profiles[@]}" --config "$config" --gamma 0 --buffer 2048
 run stress "$out/vmlinux-stress.ovl" "$out/initramfs.cpio" "$out/serial-pvh.log"
-rewrite bootonly --profile "$out/boot.trace" --config "$config"
-run bootonly "$out/vmlinux-bootonly.ovl" "$out/initramfs.cpio" "$out/serial-pvh.log"
-if [ -f "$out/initramfs-alt.cpio" ] && [ -f "$out/serial-pvh-alt.log" ]; then
+if [ "$quick" = 0 ]; then
+    # ovl optimize's choice with one buffer (the kernel manager has one): the smallest
+    # memory at which the model's workload loads fall to 24× fewer than paging's.
+    echo "== ovl optimize (one buffer)" >&2
+    "$ovl" optimize "$out/vmlinux" "${profiles[@]}" --config "$config" --buffer-counts 1 --buffer-sizes 4K \
+        --memory 410000 --toml "$out/linux-opt.toml" --no-progress > "$out/optimize-1buffer.txt"
+    rewrite optimized "${profiles[@]}" --config "$out/linux-opt.toml"
+    run optimized "$out/vmlinux-optimized.ovl" "$out/initramfs.cpio" "$out/serial-pvh.log"
+    rewrite bootonly --profile "$out/boot.trace" --config "$config"
+    run bootonly "$out/vmlinux-bootonly.ovl" "$out/initramfs.cpio" "$out/serial-pvh.log"
+fi
+if [ "$quick" = 0 ] && [ -f "$out/initramfs-alt.cpio" ] && [ -f "$out/serial-pvh-alt.log" ]; then
     run workload2 "$out/vmlinux-default.ovl" "$out/initramfs-alt.cpio" "$out/serial-pvh-alt.log"
 fi
 
@@ -102,6 +116,7 @@ for n in names:
     rw = json.load(open(f"{out}/rewrite-{'default' if n == 'workload2' else n}.json"))
     mark, end = counters(f"{out}/serial-{n}.log", "mark"), counters(f"{out}/serial-{n}.log", "end")
     pred = {p["profile"]: p["loads"] for p in rw.get("predicted", [])}
+    paging = {p["profile"]: p["pagingLoads"] for p in rw.get("predicted", [])}
     boot_k = mark[0] if mark else None
     work_k = end[0] - mark[0] if mark and end else None
     ref = "original-alt" if n == "workload2" else "original"
@@ -111,16 +126,17 @@ for n in names:
         "pinnedFunctions": rw.get("kernelPinnedFunctions"),
         "modelBootLoads": pred.get("boot.trace"), "kernelBootLoads": boot_k,
         "modelWorkloadLoads": None if n == "workload2" else pred.get("workload.trace"), "kernelWorkloadLoads": work_k,
+        "pagingBootLoads": paging.get("boot.trace"), "pagingWorkloadLoads": None if n == "workload2" else paging.get("workload.trace"),
         "seconds": secs.get(n), "originalSeconds": secs.get(ref),
         "guestWorkloadSeconds": guest(f"{out}/serial-{n}.log"), "originalGuestWorkloadSeconds": guest(f"{out}/serial-pvh{'-alt' if n == 'workload2' else ''}.log"),
     })
 json.dump(rows, open(f"{out}/overlay.json", "w"), indent=1)
 def f(v): return "—" if v is None else f"{v:,}"
-lines = ["config      resident code   total memory   reduction  clusters   boot loads (model / kernel)   workload loads (model / kernel)   boot+workload s (original / ovl)   workload guest s (original / ovl)"]
+lines = ["config      resident code   total memory   reduction  clusters   boot loads (model / kernel / paging)   workload loads (model / kernel / paging)   boot+workload s (original / ovl)   workload guest s (original / ovl)"]
 for r in rows:
     red = 1 - r["totalMemoryBytes"] / r["originalCodeBytes"]
     lines.append(f"{r['name']:<10} {r['residentCodeBytes']:>14,} {r['totalMemoryBytes']:>14,} {red:>10.1%} {r['clusters']:>9,}   "
-                 f"{f(r['modelBootLoads']):>12} / {f(r['kernelBootLoads']):<12}   {f(r['modelWorkloadLoads']):>14} / {f(r['kernelWorkloadLoads']):<14}   "
+                 f"{f(r['modelBootLoads']):>9} / {f(r['kernelBootLoads']):>9} / {f(r['pagingBootLoads']):<9}   {f(r['modelWorkloadLoads']):>9} / {f(r['kernelWorkloadLoads']):>9} / {f(r['pagingWorkloadLoads']):<9}   "
                  f"{r['originalSeconds']:>8.2f} / {r['seconds']:<8.2f}              {r['originalGuestWorkloadSeconds']:.4f} / {r['guestWorkloadSeconds']:.4f}")
 open(f"{out}/overlay.txt", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))

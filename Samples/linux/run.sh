@@ -18,9 +18,11 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-out="$here/out"
+# OVL_LINUX_OUT puts the build and every output elsewhere (CI keeps its kernel build in a
+# cache folder outside the clone); OVL names the ovl binary to use instead of building one.
+out="${OVL_LINUX_OUT:-$here/out}"
 src="$out/linux-source-6.1"
-ovl="$repo/.build-linux/debug/ovl"
+ovl="${OVL:-$repo/.build-linux/debug/ovl}"
 config="$here/linux.toml"
 jobs="${JOBS:-2}"
 until=""
@@ -104,6 +106,8 @@ if [ ! -f "$out/vmlinux" ] || [ ! -f "$out/bzImage" ]; then
     record build_seconds "$(elapsed "$t0" "$t1")"
     record build_jobs "$jobs"
     cp "$src/vmlinux" "$out/vmlinux.tmp" && mv "$out/vmlinux.tmp" "$out/vmlinux"
+    # Traces of another vmlinux do not describe this one.
+    rm -f "$out/boot.trace" "$out/workload.trace" "$out/alt-boot.trace" "$out/alt-workload.trace"
     cp "$src/arch/x86/boot/bzImage" "$out/bzImage"
 fi
 readelf -S -W "$out/vmlinux" | grep '\.rela\.text' > /dev/null || { echo "vmlinux has no .rela.text: RELOCATABLE/RANDOMIZE_BASE missing?" >&2; exit 1; }

@@ -50,11 +50,16 @@ struct Rewrite: ParsableCommand {
                 // What the cost model predicts for the clustering the kernel was written
                 // with (functions kept whole and pinned): the kernel's own counters
                 // (`ovl: mark`/`ovl: end` console lines) are compared with these.
+                // Beside it: demand paging of the original layout in the memory the
+                // written kernel occupies.
+                let model = CostModel(session: s)
                 summary.predicted = s.profiles.map { prof in
                     let loads = CostModel.replay(CostModel.compact(prof), chainCluster: r.chainCluster, clusters: r.clusterCount, buffers: 1)
                     var bytes = 0
                     for k in 0..<r.clusterCount { bytes += Int(loads[k]) * r.clusterBytes[k] }
-                    return RewriteSummary.Predicted(profile: prof.name, loads: Int(loads.reduce(0, +)), bytesLoaded: bytes)
+                    let paging = model.paging(prof, totalMemory: r.totalMemoryBytes)
+                    return RewriteSummary.Predicted(profile: prof.name, loads: Int(loads.reduce(0, +)), bytesLoaded: bytes,
+                                                    pagingLoads: Int(paging.loads), pageSize: paging.pageSize)
                 }
             }
             if json { try printJSON(summary); return }
@@ -63,7 +68,7 @@ struct Rewrite: ParsableCommand {
             out += "buffer \(Describe.count(r.bufferBytes)) B, total memory \(Describe.count(r.totalMemoryBytes)) B against \(Describe.count(r.originalTextBytes)) B of code; "
             out += "\(Describe.count(r.directCallsFromBuffer)) calls in clusters go straight to callees that cannot unload them\n"
             for p in summary.predicted ?? [] {
-                out += "model: \(p.profile): \(Describe.count(p.loads)) loads, \(Describe.count(p.bytesLoaded)) B loaded\n"
+                out += "model: \(p.profile): \(Describe.count(p.loads)) loads, \(Describe.count(p.bytesLoaded)) B loaded; demand paging of the original layout in the same memory: \(Describe.count(p.pagingLoads)) loads of \(p.pageSize) B pages\n"
             }
             if let n = r.kernelPinned {
                 out += "kernel: \(Describe.count(n)) functions kept resident (tables, alternatives, special text, the manager's callees); boot it with qemu-system-x86_64 -kernel \(output) (PVH)\n"
@@ -95,7 +100,7 @@ struct RewriteSummary: Encodable {
     /// per profile for the clustering written.
     var kernelPinnedFunctions: Int?
     var predicted: [Predicted]?
-    struct Predicted: Encodable { var profile: String; var loads: Int; var bytesLoaded: Int }
+    struct Predicted: Encodable { var profile: String; var loads: Int; var bytesLoaded: Int; var pagingLoads: Int; var pageSize: Int }
 
     init(_ r: RewriteResult) {
         kernelPinnedFunctions = r.kernelPinned

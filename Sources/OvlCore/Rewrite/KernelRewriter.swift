@@ -323,6 +323,8 @@ public enum KernelRewriter {
             switch r {
             case .code(let b):
                 guard unitOf(b) == 0 else { throw OvlError("internal: code at 0x\(String(b, radix: 16)) is not resident") }
+                // Cluster code reaches a hooked function through its hook too.
+                if let h = hookTargets[b] { return try msym(h) }
                 return b
             case .jumpThunk(let b): return jthunkAt + UInt64(jIndex[b]! * 15)
             case .callThunk(let b): return cthunkAt + UInt64(cIndex[b]! * 10)
@@ -331,6 +333,7 @@ public enum KernelRewriter {
             case .packed(let b):
                 let k = unitOf(b)
                 if k == 0 {
+                    if let h = hookTargets[b] { return try msym(h) }
                     guard b >= 0xffff_ffff_8000_0000 else { throw OvlError("internal: resident code at 0x\(String(b, radix: 16)) outside the kernel's top 2 GB") }
                     return b
                 }
