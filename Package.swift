@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "OvlTestSupport", path: "Tests/OvlTestSupport"),
         .testTarget(name: "OvlCoreTests", dependencies: ["OvlCore", "OvlTestSupport"]),
         // The Linux analysis on the committed extract of Samples/linux/run.sh's kernel.
-        .testTarget(name: "OvlLinuxTests", dependencies: ["OvlCore", "OvlTestSupport"]),
+        .testTarget(name: "OvlLinuxTests", dependencies: ["OvlCore", "ovl", "OvlTestSupport"]),
         // The explorer's views, keys and exports; depends on `ovl` for the tmux and CLI runs.
         .testTarget(name: "OvlExplorerTests", dependencies: ["OvlExplorer", "OvlCore", "ovl", "OvlTestSupport"]),
         // End-to-end tests of the `ovl` binary; depending on it makes `swift test` build it.

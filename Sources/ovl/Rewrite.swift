@@ -8,7 +8,10 @@ struct Rewrite: ParsableCommand {
         discussion: """
         The image must be a static, non-PIE x86-64 executable linked with -Wl,--emit-relocs. \
         Run the result as the original; with OVL_STATS=FILE in its environment it writes the \
-        overlay manager's load counters to FILE as JSON when it exits.
+        overlay manager's load counters to FILE as JSON when it exits. \
+        A Linux vmlinux (x86-64, one CPU, CONFIG_PVH, relocations kept) is written as an \
+        overlaid kernel that boots with qemu-system-x86_64 -kernel OUT; it prints its load \
+        counters on the console at sync() and at restart.
         """)
 
     @OptionGroup var options: ImageOptions
