@@ -62,7 +62,9 @@ public enum Rewriter {
             throw OvlError.file(elf.path, "is dynamically linked; the rewriter handles static executables: relink with -static -no-pie -Wl,--emit-relocs")
         }
         if elf.symbols.contains(where: { $0.name == "start_kernel" && $0.isFunction }) {
-            throw OvlError.file(elf.path, "is a Linux kernel; the rewriter writes user-space static programs (a kernel needs its exception, alternative and unwind tables rewritten and its own loader: see Samples/linux/README.md); analyse it with ovl analyze/sweep/explore")
+            // `ovl rewrite` hands kernels to KernelRewriter; this path (the memory figure of an
+            // analysis) estimates them by the user-space rules instead of laying out a kernel.
+            throw OvlError.file(elf.path, "is a Linux kernel: ovl rewrite writes it with the kernel overlay manager (KernelRewriter), which also keeps resident what the kernel's tables pin, so the written kernel holds more than this estimate (see Samples/linux/README.md)")
         }
         try checkSegments(elf)
         if !elf.hasCodeRelocations {
