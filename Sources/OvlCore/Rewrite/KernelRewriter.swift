@@ -175,6 +175,12 @@ public enum KernelRewriter {
             guard let sec = elf.section(containing: a), sec.hasFileBytes else { return nil }
             return Int(sec.offset + (a - sec.address))
         }
+        // A relocation against a function or a section (`.text+0x40`, a static function) is
+        // a code pointer; one against a plain symbol that happens to equal a block's start
+        // (`_etext`, `__init_begin`: linker-script boundaries) is an address computation
+        // and keeps its value. (Leaving a real pointer alone would be harmless: the moved
+        // function's original bytes stay in place and still run.)
+        func pointsAtCode(_ r: ELFFile.Relocation) -> Bool { Builder.pointsAtCode(r, elf) }
         var hookTargets: [UInt64: String] = [:]
         for (n, h) in hooks { hookTargets[try symbol(n)] = h }
         let analysed = Set(p.analysedSections)
@@ -197,6 +203,7 @@ public enum KernelRewriter {
                 }
                 if ins.memIsRIPRelative && ins.dispSize == 4 {
                     let t = next &+ UInt64(bitPattern: ins.disp)
+                    if let r = builder.codeRelocs[ins.address + UInt64(ins.dispOffset)], !pointsAtCode(r) { continue }
                     if movedBlock(t) != nil {
                         guard p.block(startingAt: t) != nil else { continue }
                         let fo = fileOffset(ins.address + UInt64(ins.dispOffset))!
@@ -233,6 +240,7 @@ public enum KernelRewriter {
                 // A PC-relative field in code is followed by the instruction's end (a call,
                 // jump or RIP-relative address load); in data it names its target itself.
                 let t = pcRel && sec.isExecutable ? r.target &+ 4 : r.target
+                guard pointsAtCode(r) else { continue }
                 if let h = hookTargets[t] {
                     let fo = Int(sec.offset + (r.offset - sec.address))
                     if seen.insert(fo).inserted { refs.append((fo, size, t, .hook(h))) }

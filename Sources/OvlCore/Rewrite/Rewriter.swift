@@ -219,6 +219,14 @@ struct Builder {
 
     func inCode(_ a: UInt64) -> Bool { codeRanges.contains { a >= $0.0 && a < $0.1 } }
 
+    /// Whether a relocation names code as such (a function, or a section plus offset) rather
+    /// than a plain symbol whose value happens to lie in code (`_etext`).
+    static func pointsAtCode(_ r: ELFFile.Relocation, _ elf: ELFFile) -> Bool {
+        let i = Int(r.symbolIndex)
+        guard i > 0, i < elf.symbols.count else { return false }
+        return elf.symbols[i].isFunction || elf.symbols[i].isSection
+    }
+
     func unit(ofBlock b: Int32) -> Int { Int(chainCluster[Int(s.chains.blockChain[Int(b)])]) + 1 }
     func unit(of a: UInt64) -> Int { unit(ofBlock: Int32(p.block(containing: a)!)) }
 
@@ -361,7 +369,10 @@ struct Builder {
             if ins.memIsRIPRelative && ins.dispSize == 4 {
                 let target = at &+ UInt64(ins.length) &+ UInt64(bitPattern: ins.disp)
                 it.ripOffset = ins.dispOffset
-                if inCode(target) {
+                if kernel, let r = codeRelocs[at + UInt64(ins.dispOffset)], !Builder.pointsAtCode(r, elf) {
+                    // A kernel's address computation from a plain symbol (`_etext`): kept.
+                    it.ripTarget = .fixed(target)
+                } else if inCode(target) {
                     it.ripTarget = canonical(try blockAt(target, from: at))
                 } else {
                     it.ripTarget = .fixed(target)
@@ -379,7 +390,7 @@ struct Builder {
                 guard inCode(r.target) else { continue }
                 // In a kernel an absolute reference into code that is no instruction is an
                 // address computed from a symbol (`_text + 0xfff`): it keeps its value.
-                if kernel && !p.isInstructionStart(r.target) && !splitPoints.contains(r.target) { continue }
+                if kernel && ((!p.isInstructionStart(r.target) && !splitPoints.contains(r.target)) || !Builder.pointsAtCode(r, elf)) { continue }
                 it.absolute.append((Int(fieldAt - at), size, canonical(try blockAt(r.target, from: at))))
             }
             out.append(it)
