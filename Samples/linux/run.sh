@@ -7,6 +7,7 @@
 #   Samples/linux/run.sh --clean    # remove Samples/linux/out/ first
 #   Samples/linux/run.sh --until build|boot   # stop after that step
 #   Samples/linux/run.sh --extract  # also rewrite the committed CI extract (extract/)
+# The last step rewrites the kernel and boots it (overlay.sh; out/overlay.txt).
 #   Samples/linux/run.sh --workload alt   # boot and trace the second workload (init-alt.c)
 #                                         # into out/alt-boot.trace, out/alt-workload.trace
 #
@@ -326,3 +327,14 @@ fi
 
 log "Table 1 and Table 2 (γ = 0…10), linux.toml"
 cat "$out/table1.txt"
+
+# 10. The overlaid kernel ---------------------------------------------------------------
+# ovl rewrite writes the kernel with its cold code in clusters; overlay.sh boots it at
+# five configurations, checks the workload's output against the original's and puts the
+# kernel's own load counters beside the model's prediction and demand paging's
+# (out/overlay.txt). Traces a second workload first when it has none (run.sh --workload alt).
+if [ ! -f "$out/alt-workload.trace" ] && [ -z "${OVL_NO_ALT:-}" ]; then
+    "$here/run.sh" --workload alt
+fi
+log "the overlaid kernel (overlay.sh)"
+OVL="$ovl" OVL_LINUX_OUT="$out" "$here/overlay.sh"
