@@ -199,6 +199,10 @@ if [ "$workload" != main ]; then
     log "traced the $workload workload: $boot_trace, $work_trace"
     exit 0
 fi
+# The kernel's own console must show that the init ran its workload and rebooted.
+grep -q 'ovl-init: workload done' "$out/serial.log" || { echo "serial.log: the init's workload did not finish" >&2; exit 1; }
+grep -q 'reboot: Restarting system' "$out/serial.log" || { echo "serial.log: the kernel did not restart" >&2; exit 1; }
+[ "$until" = boot ] && exit 0
 # The workload's run time on real hardware: the same init, as an ordinary process on this
 # machine's kernel, its files on a fresh tmpfs directory (best of 5 runs).
 hostdir="$(mktemp -d "${TMPDIR_WORKLOAD:-/dev/shm}/ovl-workload.XXXXXX" 2>/dev/null || mktemp -d)"
@@ -207,10 +211,6 @@ rm -rf "$hostdir"
 record workload_host_seconds "$(echo "$host_line" | awk '{ for (i = 1; i < NF; i++) if ($i == "in") print $(i + 1) }')"
 record boot_trace_bytes "$(stat -c %s "$out/boot.trace")"
 record workload_trace_bytes "$(stat -c %s "$out/workload.trace")"
-# The kernel's own console must show that the init ran its workload and rebooted.
-grep -q 'ovl-init: workload done' "$out/serial.log" || { echo "serial.log: the init's workload did not finish" >&2; exit 1; }
-grep -q 'reboot: Restarting system' "$out/serial.log" || { echo "serial.log: the kernel did not restart" >&2; exit 1; }
-[ "$until" = boot ] && exit 0
 
 # 8. Analysis ---------------------------------------------------------------------------
 # fresh OUT INPUT…: OUT exists and is newer than every input (else the step runs again;
