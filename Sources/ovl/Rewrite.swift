@@ -75,6 +75,7 @@ struct Rewrite: ParsableCommand {
             }
             if let n = r.kernelPinned {
                 out += "kernel: \(Describe.count(n)) functions kept resident (tables, alternatives, special text, the manager's callees); boot it with qemu-system-x86_64 -kernel \(output) (PVH)\n"
+                for r in r.kernelPinReasons { out += "  \(Describe.count(r.functions)) function\(r.functions == 1 ? "" : "s"), \(Describe.count(r.bytes)) B: \(r.reason)\n" }
                 for note in r.kernelNotes { out += "kept resident: \(note)\n" }
             }
             if !r.demotedClusters.isEmpty {
@@ -102,11 +103,13 @@ struct RewriteSummary: Encodable {
     /// A kernel: functions kept resident because they cannot move, and the model's loads
     /// per profile for the clustering written.
     var kernelPinnedFunctions: Int?
+    var kernelPinReasons: [RewriteResult.PinReason]?
     var predicted: [Predicted]?
     struct Predicted: Encodable { var profile: String; var loads: Int; var bytesLoaded: Int; var pagingLoads: Int; var pageSize: Int }
 
     init(_ r: RewriteResult) {
         kernelPinnedFunctions = r.kernelPinned
+        kernelPinReasons = r.kernelPinned == nil ? nil : r.kernelPinReasons
         clusters = r.clusterCount; clusterBytes = r.clusterBytes; demotedClusters = r.demotedClusters
         residentCodeBytes = r.residentCodeBytes; managerCodeBytes = r.managerCodeBytes; thunkBytes = r.thunkBytes
         residentTextBytes = r.residentTextBytes; managerDataBytes = r.managerDataBytes; bufferBytes = r.bufferBytes

@@ -99,7 +99,7 @@ public enum KernelRewriter {
             if let f, evenGap || !p.functions[f].isGap, pinned.insert(f).inserted { why[f] = reason }
         }
         let pins = KernelPins.analyse(program: p, core: CoreSet.resolve(s.config, program: p))
-        for x in pins.pinned { pin(p.function(containing: x.address), x.tables.keys.sorted().joined(separator: ",")) }
+        for x in pins.pinned { pin(p.function(containing: x.address), "named by " + x.tables.keys.sorted().joined(separator: ", ")) }
         for rs in elf.relocationSections where rs.appliesTo < elf.sections.count && elf.sections[rs.appliesTo].name == ".altinstructions" {
             for r in rs.relocations where r.type != 0 { pin(p.function(containing: r.target), "alternatives") }
         }
@@ -467,6 +467,14 @@ public enum KernelRewriter {
             clusterBytes: clusterBytes, memory: memory, storeBytes: storeBytes,
             originalTextBytes: p.codeBytes, directCallsFromBuffer: 0)
         result.kernelPinned = pinned.count
+        var byReason: [String: (Int, Int)] = [:]
+        for f in pinned {
+            let r = why[f] ?? "pinned"
+            byReason[r, default: (0, 0)].0 += 1
+            byReason[r, default: (0, 0)].1 += p.functions[f].size
+        }
+        result.kernelPinReasons = byReason.map { RewriteResult.PinReason(reason: $0.key, functions: $0.value.0, bytes: $0.value.1) }
+            .sorted { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.reason < $1.reason }
         result.kernelNotes = failed
         return result
     }

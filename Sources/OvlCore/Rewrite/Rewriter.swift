@@ -23,6 +23,9 @@ public struct RewriteResult: Sendable {
     /// clusters kept resident because their code could not be moved, with why.
     public var kernelPinned: Int? = nil
     public var kernelNotes: [String] = []
+    /// A kernel: the functions kept resident by why (the first reason found), largest first.
+    public var kernelPinReasons: [PinReason] = []
+    public struct PinReason: Sendable, Encodable { public var reason: String; public var functions: Int; public var bytes: Int }
     public var managerCodeBytes: Int { memory.managerCode }
     public var thunkBytes: Int { memory.thunks }
     public var residentTextBytes: Int { memory.residentText }
