@@ -542,18 +542,10 @@ struct KernelManagerLinker {
 
     init() throws {
         let rules = try ManagerLinker.rulesDirectory()
-        objects = try ManagerLinker.withWorkDirectory { dir in
-            try KernelManagerSource.text.write(toFile: dir + "/kmanager.c", atomically: false, encoding: .utf8)
-            let flags = ["-ffreestanding", "-fno-pic", "-mcmodel=kernel", "-fno-stack-protector", "-mno-red-zone",
-                         "-mgeneral-regs-only", "-Os", "-DOVL_MAX_BUFFERS=1", "-fno-asynchronous-unwind-tables",
-                         "-fcf-protection=none", "-fno-jump-tables", "-fno-tree-loop-distribute-patterns", "-I", rules + "/include"]
-            try ManagerLinker.run("cc", flags + ["-c", dir + "/kmanager.c", "-o", dir + "/kmanager.o"])
-            try ManagerLinker.run("cc", flags + ["-c", rules + "/rules.c", "-o", dir + "/rules.o"])
-            return try ["kmanager.o", "rules.o"].map { name in
-                guard let d = FileManager.default.contents(atPath: dir + "/" + name) else { throw OvlError("cc wrote no \(name)") }
-                return (name, [UInt8](d))
-            }
-        }
+        let flags = ["-ffreestanding", "-fno-pic", "-mcmodel=kernel", "-fno-stack-protector", "-mno-red-zone",
+                     "-mgeneral-regs-only", "-Os", "-DOVL_MAX_BUFFERS=1", "-fno-asynchronous-unwind-tables",
+                     "-fcf-protection=none", "-fno-jump-tables", "-fno-tree-loop-distribute-patterns", "-I", rules + "/include"]
+        objects = try ManagerLinker.compile(KernelManagerSource.text, named: "kmanager", flags: flags, rules: rules)
     }
 
     struct Linked { var bytes: [UInt8]; var symbols: [String: UInt64] }
@@ -565,18 +557,8 @@ struct KernelManagerLinker {
           /DISCARD/ : { *(.comment) *(.note*) *(.eh_frame*) }
         }
         """
-        let elf = try ManagerLinker.withWorkDirectory { dir -> ELFFile in
-            try script.write(toFile: dir + "/kmanager.ld", atomically: false, encoding: .utf8)
-            var paths: [String] = []
-            for o in objects {
-                try Data(o.bytes).write(to: URL(fileURLWithPath: dir + "/" + o.name))
-                paths.append(dir + "/" + o.name)
-            }
-            let out = dir + "/kmanager.elf"
-            let defs = symbols.sorted { $0.key < $1.key }.flatMap { ["--defsym", "\($0.key)=0x\(String($0.value, radix: 16))"] }
-            try ManagerLinker.run("ld", ["-static", "-nostdlib", "-T", dir + "/kmanager.ld", "-o", out] + defs + paths)
-            return try ELFFile(path: out)
-        }
+        let defs = symbols.sorted { $0.key < $1.key }.flatMap { ["--defsym", "\($0.key)=0x\(String($0.value, radix: 16))"] }
+        let elf = try ManagerLinker.link(objects, script: script, extra: defs)
         guard let t = elf.section(named: ".text") else { throw OvlError("linking the kernel overlay manager produced no .text") }
         var syms: [String: UInt64] = [:]
         for s in elf.symbols where !s.name.isEmpty && s.sectionIndex != 0 { syms[s.name] = s.value }

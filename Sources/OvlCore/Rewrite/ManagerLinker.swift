@@ -49,15 +49,35 @@ struct ManagerLinker {
     /// code buffers. Optimised for size: every byte of it stays in memory.
     init(buffers: Int) throws {
         let rules = try ManagerLinker.rulesDirectory()
-        objects = try ManagerLinker.withWorkDirectory { dir in
-            try OverlayManagerSource.text.write(toFile: dir + "/manager.c", atomically: false, encoding: .utf8)
-            let flags = ManagerLinker.compileFlags(buffers: buffers, rules: rules)
-            try ManagerLinker.run("cc", flags + ["-c", dir + "/manager.c", "-o", dir + "/manager.o"])
-            try ManagerLinker.run("cc", flags + ["-c", rules + "/rules.c", "-o", dir + "/rules.o"])
-            return try ["manager.o", "rules.o"].map { name in
-                guard let d = FileManager.default.contents(atPath: dir + "/" + name) else { throw OvlError("cc wrote no \(name)") }
-                return (name, [UInt8](d))
+        objects = try ManagerLinker.compile(OverlayManagerSource.text, named: "manager",
+                                            flags: ManagerLinker.compileFlags(buffers: buffers, rules: rules), rules: rules)
+    }
+
+    /// Compiles a manager source and the load rules with `flags`: the objects, kept in memory.
+    static func compile(_ source: String, named name: String, flags: [String], rules: String) throws -> [(name: String, bytes: [UInt8])] {
+        try withWorkDirectory { dir in
+            try source.write(toFile: dir + "/\(name).c", atomically: false, encoding: .utf8)
+            try run("cc", flags + ["-c", dir + "/\(name).c", "-o", dir + "/\(name).o"])
+            try run("cc", flags + ["-c", rules + "/rules.c", "-o", dir + "/rules.o"])
+            return try ["\(name).o", "rules.o"].map { file in
+                guard let d = FileManager.default.contents(atPath: dir + "/" + file) else { throw OvlError("cc wrote no \(file)") }
+                return (file, [UInt8](d))
             }
+        }
+    }
+
+    /// Links `objects` with the linker script `script` (and `extra` ld arguments).
+    static func link(_ objects: [(name: String, bytes: [UInt8])], script: String, extra: [String] = []) throws -> ELFFile {
+        try withWorkDirectory { dir -> ELFFile in
+            try script.write(toFile: dir + "/manager.ld", atomically: false, encoding: .utf8)
+            var paths: [String] = []
+            for o in objects {
+                try Data(o.bytes).write(to: URL(fileURLWithPath: dir + "/" + o.name))
+                paths.append(dir + "/" + o.name)
+            }
+            let out = dir + "/manager.elf"
+            try run("ld", ["-static", "-nostdlib", "-T", dir + "/manager.ld", "-o", out] + extra + paths)
+            return try ELFFile(path: out)
         }
     }
 
@@ -123,17 +143,7 @@ struct ManagerLinker {
           /DISCARD/ : { *(.comment) *(.note*) *(.eh_frame*) }
         }
         """
-        let elf = try ManagerLinker.withWorkDirectory { dir -> ELFFile in
-            try script.write(toFile: dir + "/manager.ld", atomically: false, encoding: .utf8)
-            var paths: [String] = []
-            for o in objects {
-                try Data(o.bytes).write(to: URL(fileURLWithPath: dir + "/" + o.name))
-                paths.append(dir + "/" + o.name)
-            }
-            let out = dir + "/manager.elf"
-            try ManagerLinker.run("ld", ["-static", "-nostdlib", "-T", dir + "/manager.ld", "-o", out] + paths)
-            return try ELFFile(path: out)
-        }
+        let elf = try ManagerLinker.link(objects, script: script)
         guard let t = elf.section(named: ".text"), let d = elf.section(named: ".data") else {
             throw OvlError("linking the overlay manager produced no .text or .data")
         }
