@@ -91,95 +91,84 @@ public struct Clustering: Sendable {
 ///
 /// Deterministic: edges of equal weight are taken in order of their clusters' lowest
 /// chains, and defragmentation picks partners by size, then by lowest chain.
+///
+/// The graph between clusters lives in flat memory: one record per pair of clusters that
+/// share an edge (its weight and the stub bytes of each direction, one cache line), a
+/// hash table from the pair to its record, and for each cluster a linked list of its
+/// records' ends. Joining `d` into `s` walks `d`'s list once: a record to a cluster `z`
+/// that `s` already touches adds into that record, any other is relabelled from `d` to
+/// `s` and moves to `s`'s list. Records that die stay in their other end's list until a
+/// walk passes them. A node is a chain's index (core is `chainCount`); a cluster is named
+/// by the node at the root of its union-find tree.
 public struct Coalescer {
+    /// What crosses one pair of clusters, seen from one of them.
     struct Adj {
-        var nb: Int32
         var weight: UInt64
-        // Raw stub bytes between this node and `nb`, by direction.
         var jumpOut: Int32
         var jumpIn: Int32
         var callOut: Int32
         var callIn: Int32
-
-        func reversed(to me: Int32) -> Adj {
-            Adj(nb: me, weight: weight, jumpOut: jumpIn, jumpIn: jumpOut, callOut: callIn, callIn: callOut)
-        }
-        mutating func add(_ o: Adj) {
-            weight &+= o.weight
-            jumpOut += o.jumpOut; jumpIn += o.jumpIn; callOut += o.callOut; callIn += o.callIn
-        }
     }
 
-    /// A node's neighbours: a small array, with a hash index once it grows.
-    struct AdjList {
-        var items: [Adj] = []
-        var index: [Int32: Int]? = nil
-
-        func find(_ nb: Int32) -> Int? {
-            if let index { return index[nb] }
-            for i in 0..<items.count where items[i].nb == nb { return i }
-            return nil
-        }
-        mutating func append(_ a: Adj) {
-            items.append(a)
-            if index != nil { index![a.nb] = items.count - 1 } else if items.count > 8 { rebuildIndex() }
-        }
-        mutating func remove(at i: Int) {
-            let removed = items[i].nb
-            let last = items.count - 1
-            if i != last { items[i] = items[last] }
-            items.removeLast()
-            if index != nil {
-                index![removed] = nil
-                if i != last { index![items[i].nb] = i }
-            }
-        }
-        mutating func rebuildIndex() {
-            var d = [Int32: Int](minimumCapacity: items.count * 2)
-            for (i, a) in items.enumerated() { d[a.nb] = i }
-            index = d
-        }
+    /// One pair of clusters: its ends, the summed weight of the edges between them, the
+    /// stub bytes of jumps and calls in each direction, the links of its two ends' lists,
+    /// and the round in which joining the pair was refused at its present weight.
+    struct Record {
+        var u: Int32
+        var v: Int32
+        var weight: UInt64
+        var jumpUV: Int32
+        var jumpVU: Int32
+        var callUV: Int32
+        var callVU: Int32
+        var nextU: Int32
+        var nextV: Int32
+        var refusedRound: Int32
+        /// Once the pair's clusters are the same as another record's (one side joined a
+        /// cluster that the other side already touched), that record; else -1.
+        var forward: Int32
     }
 
-    /// A queue entry: the edge between the clusters of chains `a` and `b`, with its weight
-    /// when queued. Entries go stale when a side joins another cluster; they are checked
-    /// against the current graph when they come out.
+    /// A queue entry: the record of a pair of clusters and its weight when queued. `tie`
+    /// holds the two clusters' lowest chains then (core as 0, chain c as c + 1, the lower
+    /// one in the high half): the order among equal weights. The record, followed through
+    /// `forward`, is the pair's present record, whose ends are the clusters that have since
+    /// grown around the two; an entry whose pair joined or whose weight has grown is stale.
     struct HeapEntry {
         /// ~weight, so that the heaviest edge has the smallest key.
         var key: UInt64
-        /// The two sides' lowest chains when queued (core as 0, chain c as c + 1), lower
-        /// one in the high half: the order among equal weights.
         var tie: UInt64
-        var a: Int32
-        var b: Int32
-
-        init(weight: UInt64, a: Int32, b: Int32, tie: UInt64) {
-            self.key = ~weight; self.a = a; self.b = b; self.tie = tie
-        }
+        var record: Int32
         var weight: UInt64 { ~key }
-    }
-
-    /// An entry for the edge between clusters `a` and `b`.
-    func entry(_ weight: UInt64, _ a: Int32, _ b: Int32) -> HeapEntry {
-        let x = UInt64(UInt32(bitPattern: low[Int(a)] + 1)), y = UInt64(UInt32(bitPattern: low[Int(b)] + 1))
-        return HeapEntry(weight: weight, a: a, b: b, tie: min(x, y) << 32 | max(x, y))
     }
 
     let graph: ClusterGraph
     let params: CoalescerParameters
     let core: Int32
-    var parent: [Int32]
-    var size: [Int]
-    var cap: [Int]
-    var adj: [AdjList]
-    /// Lowest chain of each node (names clusters in events, orders ties).
-    var low: [Int32]
+    let nodes: Int
+    let parent: UnsafeMutablePointer<Int32>
+    let size: UnsafeMutablePointer<Int>
+    /// Lowest chain of each node (names clusters in events, orders ties); -1 for core.
+    let low: UnsafeMutablePointer<Int32>
+    /// Distinct neighbours of each live cluster.
+    let degree: UnsafeMutablePointer<Int32>
+    /// First list slot of each node: slot 2r is record r's end u, 2r + 1 its end v; -1 ends.
+    let head: UnsafeMutablePointer<Int32>
+    let records: UnsafeMutablePointer<Record>
+    var recordCount = 0
+    var pairs: PairTable
+    /// Core's limit, core.code_size × (1 + γ); every other cluster's is the buffer size.
+    var coreLimit = 0
+    var round: Int32 = 0
     var events: [CoalesceEvent] = []
     var heap: [HeapEntry] = []
-    var absorbed: [Bool]
+    /// The weighted edges at the start, heaviest first; `initialAt` is the next one.
+    var initial: [HeapEntry] = []
+    var initialAt = 0
 
     public static func run(_ graph: ClusterGraph, _ params: CoalescerParameters) -> Clustering {
         var c = Coalescer(graph: graph, params: params)
+        defer { c.deallocate() }
         return c.execute()
     }
 
@@ -187,18 +176,27 @@ public struct Coalescer {
         self.graph = graph
         self.params = params
         let n = graph.chainCount
+        nodes = n + 1
         core = Int32(n)
-        parent = Array(0...Int32(n))
-        size = [Int](repeating: 0, count: n + 1)
-        cap = [Int](repeating: params.bufferSize, count: n + 1)
-        adj = [AdjList](repeating: AdjList(), count: n + 1)
-        low = Array(0...Int32(n))
+        parent = .allocate(capacity: nodes)
+        size = .allocate(capacity: nodes)
+        low = .allocate(capacity: nodes)
+        degree = .allocate(capacity: nodes)
+        head = .allocate(capacity: nodes)
+        records = .allocate(capacity: max(1, graph.edgeCount))
+        pairs = PairTable(capacity: graph.edgeCount)
+        for i in 0..<nodes { low[i] = Int32(i) }
         low[n] = -1
-        absorbed = [Bool](repeating: false, count: n + 1)
+    }
+
+    func deallocate() {
+        parent.deallocate(); size.deallocate(); low.deallocate(); degree.deallocate(); head.deallocate()
+        records.deallocate()
+        pairs.deallocate()
     }
 
     @inline(__always)
-    mutating func find(_ x0: Int32) -> Int32 {
+    func find(_ x0: Int32) -> Int32 {
         var x = x0
         while parent[Int(x)] != x {
             let p = parent[Int(parent[Int(x)])]
@@ -208,49 +206,83 @@ public struct Coalescer {
         return x
     }
 
-    /// Stub bytes that transfers from `a` to `b` cost while they are apart.
     @inline(__always)
-    func stubCost(_ e: Adj, fromCore: Bool, toCore: Bool) -> Int {
-        _ = fromCore
-        return Int(e.callOut) + (toCore ? 0 : Int(e.jumpOut))
+    static func pairKey(_ a: Int32, _ b: Int32) -> UInt64 {
+        a < b ? UInt64(UInt32(a)) << 32 | UInt64(UInt32(b)) : UInt64(UInt32(b)) << 32 | UInt64(UInt32(a))
+    }
+
+    /// The limit a join of `a` and `b` is held to: the larger of their cluster sizes.
+    @inline(__always)
+    func limit(_ a: Int32, _ b: Int32) -> Int {
+        a == core || b == core ? max(coreLimit, params.bufferSize) : params.bufferSize
+    }
+
+    /// An entry for record `r`, the edge between clusters `a` and `b`.
+    @inline(__always)
+    func entry(_ weight: UInt64, _ a: Int32, _ b: Int32, _ r: Int) -> HeapEntry {
+        let x = UInt64(UInt32(bitPattern: low[Int(a)] + 1)), y = UInt64(UInt32(bitPattern: low[Int(b)] + 1))
+        return HeapEntry(key: ~weight, tie: min(x, y) << 32 | max(x, y), record: Int32(r))
+    }
+
+    /// Record `r` as seen from its end `x`.
+    @inline(__always)
+    func adj(_ r: Int, from x: Int32) -> Adj {
+        let e = records[r]
+        return e.u == x
+            ? Adj(weight: e.weight, jumpOut: e.jumpUV, jumpIn: e.jumpVU, callOut: e.callUV, callIn: e.callVU)
+            : Adj(weight: e.weight, jumpOut: e.jumpVU, jumpIn: e.jumpUV, callOut: e.callVU, callIn: e.callUV)
+    }
+
+    /// Adds `e` (seen from `x`) into record `r`. A heavier pair may be asked again.
+    @inline(__always)
+    func add(_ e: Adj, into r: Int, from x: Int32) {
+        records[r].weight &+= e.weight
+        if e.weight > 0 { records[r].refusedRound = -1 }
+        if records[r].u == x {
+            records[r].jumpUV += e.jumpOut; records[r].jumpVU += e.jumpIn
+            records[r].callUV += e.callOut; records[r].callVU += e.callIn
+        } else {
+            records[r].jumpVU += e.jumpOut; records[r].jumpUV += e.jumpIn
+            records[r].callVU += e.callOut; records[r].callUV += e.callIn
+        }
     }
 
     /// Sizes of every node, given which chains are in core, with adjacency aggregated.
     mutating func initialise(coreMembers: [Bool]) -> (coreSize: Int, oversize: [Int32]) {
         let n = graph.chainCount
-        for i in 0...n { parent[i] = Int32(i); size[i] = 0; adj[i] = AdjList() }
+        for i in 0..<nodes { parent[i] = Int32(i); size[i] = 0; degree[i] = 0; head[i] = -1 }
         for c in 0..<n where coreMembers[c] { parent[c] = core }
-        for c in 0..<n {
-            let r = Int(parent[c])
-            size[r] += Int(graph.chainBytes[c]) + Int(graph.chainIndirectStubBytes[c])
-        }
-        var coreAdj: [Int32: Int] = [:]
-        for e in 0..<graph.edgeCount {
-            let x = parent[Int(graph.edgeA[e])], y = parent[Int(graph.edgeB[e])]
-            guard x != y else { continue }
-            let fwd = Adj(nb: y, weight: graph.edgeWeight[e], jumpOut: graph.edgeJumpAB[e], jumpIn: graph.edgeJumpBA[e],
-                          callOut: graph.edgeCallAB[e], callIn: graph.edgeCallBA[e])
-            size[Int(x)] += stubCost(fwd, fromCore: x == core, toCore: y == core)
-            size[Int(y)] += stubCost(fwd.reversed(to: x), fromCore: y == core, toCore: x == core)
-            // Edges touching core may repeat (several core chains): aggregate them.
-            if x == core || y == core {
-                let other = x == core ? y : x
-                let toOther = x == core ? fwd : fwd.reversed(to: x)  // as seen from core
-                if let i = coreAdj[other] {
-                    adj[Int(core)].items[i].add(toOther)
-                    let j = adj[Int(other)].find(core)!
-                    adj[Int(other)].items[j].add(toOther.reversed(to: core))
-                } else {
-                    coreAdj[other] = adj[Int(core)].items.count
-                    adj[Int(core)].items.append(toOther)
-                    adj[Int(other)].append(toOther.reversed(to: core))
-                }
-            } else {
-                adj[Int(x)].append(fwd)
-                adj[Int(y)].append(fwd.reversed(to: x))
+        graph.chainBytes.withUnsafeBufferPointer { bytes in
+            graph.chainIndirectStubBytes.withUnsafeBufferPointer { indirect in
+                for c in 0..<n { size[Int(parent[c])] += Int(bytes[c]) + Int(indirect[c]) }
             }
         }
-        adj[Int(core)].rebuildIndex()
+        recordCount = 0
+        pairs.clear()
+        let g = graph
+        for e in 0..<g.edgeCount {
+            let x = parent[Int(g.edgeA[e])], y = parent[Int(g.edgeB[e])]
+            guard x != y else { continue }
+            let fwd = Adj(weight: g.edgeWeight[e], jumpOut: g.edgeJumpAB[e], jumpIn: g.edgeJumpBA[e],
+                          callOut: g.edgeCallAB[e], callIn: g.edgeCallBA[e])
+            size[Int(x)] += Int(fwd.callOut) + (y == core ? 0 : Int(fwd.jumpOut))
+            size[Int(y)] += Int(fwd.callIn) + (x == core ? 0 : Int(fwd.jumpIn))
+            // Edges touching core repeat (several core chains): they aggregate.
+            let key = Coalescer.pairKey(x, y)
+            if let r = pairs.find(key) {
+                add(fwd, into: Int(r), from: x)
+            } else {
+                let r = recordCount
+                recordCount += 1
+                records[r] = Record(u: x, v: y, weight: fwd.weight, jumpUV: fwd.jumpOut, jumpVU: fwd.jumpIn,
+                                    callUV: fwd.callOut, callVU: fwd.callIn, nextU: head[Int(x)], nextV: head[Int(y)], refusedRound: -1, forward: -1)
+                head[Int(x)] = Int32(2 * r)
+                head[Int(y)] = Int32(2 * r + 1)
+                degree[Int(x)] += 1
+                degree[Int(y)] += 1
+                pairs.insert(key, Int32(r))
+            }
+        }
         var oversize: [Int32] = []
         for c in 0..<n where parent[c] == Int32(c) && size[c] > params.bufferSize { oversize.append(Int32(c)) }
         return (size[Int(core)], oversize)
@@ -267,48 +299,49 @@ public struct Coalescer {
             _ = initialise(coreMembers: members)
         }
         let coreSize = size[Int(core)]
-        let coreLimit = coreSize + Int((Double(baseSize) * params.gamma / 100).rounded(.down))
-        cap[Int(core)] = coreLimit
+        coreLimit = coreSize + Int((Double(baseSize) * params.gamma / 100).rounded(.down))
 
         // Step 3: coalescing in descending edge weight. Edges of weight 0 (never taken in
         // the profile) are the most numerous and all tie; they wait in a list ordered by
         // their chains and come after every weighted edge.
-        var zero: [HeapEntry] = []
-        for x in 0...n where parent[x] == Int32(x) {
-            for a in adj[x].items where Int32(x) < a.nb {
-                let e = entry(a.weight, Int32(x), a.nb)
-                if a.weight == 0 { zero.append(e) } else { heap.append(e) }
-            }
+        // The weighted edges known at the start come out of a sorted list; the queue holds
+        // only what joins add (pairs whose weights added up) and the later rounds' edges.
+        var zero = zeroWeightEntries()
+        initial.reserveCapacity(recordCount)
+        for r in 0..<recordCount where records[r].weight > 0 {
+            initial.append(entry(records[r].weight, records[r].u, records[r].v, r))
         }
-        heapify()
-        zero.sort { $0.tie < $1.tie }
-        var rounds = 0
-        var refusedAt: [UInt64: UInt64] = [:]
+        initial.sort(by: Coalescer.before)
+        var zeroAt = 0
         while true {
-            var z = 0
             while true {
                 let e: HeapEntry
-                if let h = pop() { e = h } else if z < zero.count { e = zero[z]; z += 1 } else { break }
-                let x = find(e.a), y = find(e.b)
-                guard x != y else { continue }
+                if let h = pop() { e = h } else if zeroAt < zero.count { e = zero[zeroAt]; zeroAt += 1 } else { break }
+                var r = Int(e.record)
+                while records[r].u < 0 {
+                    let f = records[r].forward
+                    if f < 0 { break }
+                    r = Int(f)
+                }
+                let x = records[r].u, y = records[r].v
+                guard x >= 0 else { continue }                        // the pair joined
                 let (a, b) = x < y ? (x, y) : (y, x)
-                guard let i = adj[Int(a)].find(b) else { continue }
-                let entry = adj[Int(a)].items[i]
-                guard entry.weight == e.weight else { continue }  // superseded by a heavier entry
-                let pair = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
-                if refusedAt[pair] == e.weight { continue }        // the same question again
-                if !tryMerge(a, b, entry, defrag: false) { refusedAt[pair] = e.weight }
+                let weight = records[r].weight
+                guard weight == e.weight else { continue }            // superseded by a heavier entry
+                if records[r].refusedRound == round { continue }      // the same question again
+                if !tryMerge(a, b, r, eventWeight: weight, defrag: false) { records[r].refusedRound = round }
             }
             // A join can shrink other clusters (jumps into code that joined core lose their
             // stubs), so an edge refused earlier may fit now: look once more.
-            rounds += 1
+            round += 1
             var again = false
-            if rounds < 16 {
+            if round < 16 {
                 zero.removeAll()
-                refusedAt.removeAll()
-                for x in 0...n where parent[x] == Int32(x) {
-                    for a in adj[x].items where Int32(x) < a.nb && fits(Int32(x), a.nb, a) {
-                        push(entry(a.weight, Int32(x), a.nb))
+                zeroAt = 0
+                for r in 0..<recordCount where records[r].u >= 0 {
+                    let a = records[r].u, b = records[r].v
+                    if mergedSize(a, b, r) <= limit(a, b) {
+                        push(entry(records[r].weight, a, b, r))
                         again = true
                     }
                 }
@@ -318,31 +351,57 @@ public struct Coalescer {
 
         // Step 4: defragmentation.
         defragment()
-        return finish(members: params.coreChains, oversize: oversize, baseSize: baseSize, coreLimit: coreLimit)
+        return finish(members: params.coreChains, oversize: oversize, baseSize: baseSize)
     }
 
-    func mergedSize(_ a: Int32, _ b: Int32, _ e: Adj) -> Int {
-        let aCore = a == core, bCore = b == core
-        let savings = stubCost(e, fromCore: aCore, toCore: bCore) + stubCost(e.reversed(to: a), fromCore: bCore, toCore: aCore)
+    /// The queue entries of the weight-0 records, in the order of their lowest chains:
+    /// core's first (its low chain counts as -1), by the other side's chain; then each
+    /// chain's records to higher chains, in order.
+    func zeroWeightEntries() -> [HeapEntry] {
+        var out: [HeapEntry] = []
+        var scratch: [Int32] = []
+        func collect(_ x: Int32, above: Bool) {
+            scratch.removeAll(keepingCapacity: true)
+            var slot = head[Int(x)]
+            while slot >= 0 {
+                let rec = records[Int(slot >> 1)]
+                if rec.weight == 0 {
+                    let y = rec.u == x ? rec.v : rec.u
+                    if !above || (y > x && y != core) { scratch.append(Int32(slot >> 1)) }
+                }
+                slot = slot & 1 == 0 ? rec.nextU : rec.nextV
+            }
+            // By the other side's chain.
+            scratch.sort { a, b in
+                let ra = records[Int(a)], rb = records[Int(b)]
+                return (ra.u == x ? ra.v : ra.u) < (rb.u == x ? rb.v : rb.u)
+            }
+            for r in scratch { let rec = records[Int(r)]; out.append(entry(0, rec.u, rec.v, Int(r))) }
+        }
+        collect(core, above: false)
+        for x in 0..<core where parent[Int(x)] == x { collect(x, above: true) }
+        return out
+    }
+
+    @inline(__always)
+    func mergedSize(_ a: Int32, _ b: Int32, _ r: Int) -> Int {
+        let e = adj(r, from: a)
+        let savings = Int(e.callOut) + (b == core ? 0 : Int(e.jumpOut)) + Int(e.callIn) + (a == core ? 0 : Int(e.jumpIn))
         return size[Int(a)] + size[Int(b)] - savings
     }
 
-    func fits(_ a: Int32, _ b: Int32, _ e: Adj) -> Bool {
-        mergedSize(a, b, e) <= max(cap[Int(a)], cap[Int(b)])
-    }
-
-    /// Considers joining `a` and `b` (current representatives, `e` their edge as seen
-    /// from `a`); records the outcome.
+    /// Considers joining `a` and `b` (current representatives, `r` their record or -1 when
+    /// they share none); records the outcome with `eventWeight`.
     @discardableResult
-    mutating func tryMerge(_ a: Int32, _ b: Int32, _ e: Adj, defrag: Bool) -> Bool {
-        let merged = mergedSize(a, b, e)
-        let limit = max(cap[Int(a)], cap[Int(b)])
+    mutating func tryMerge(_ a: Int32, _ b: Int32, _ r: Int, eventWeight: UInt64, defrag: Bool) -> Bool {
+        let merged = r >= 0 ? mergedSize(a, b, r) : size[Int(a)] + size[Int(b)]
+        let limit = limit(a, b)
         let intoCore = a == core || b == core
         // Events name core first, else the cluster with the lower chain first.
         let (x, y) = b == core || (a != core && low[Int(b)] < low[Int(a)]) ? (b, a) : (a, b)
         if merged > limit {
             if params.recordEvents && !defrag {
-                events.append(CoalesceEvent(kind: .refused, a: low[Int(x)], b: low[Int(y)], weight: e.weight,
+                events.append(CoalesceEvent(kind: .refused, a: low[Int(x)], b: low[Int(y)], weight: eventWeight,
                                             sizeA: Int32(size[Int(x)]), sizeB: Int32(size[Int(y)]),
                                             result: Int32(clamping: merged), limit: Int32(clamping: limit)))
             }
@@ -350,7 +409,7 @@ public struct Coalescer {
         }
         if params.recordEvents {
             let kind: CoalesceEvent.Kind = defrag ? (intoCore ? .defragmentedIntoCore : .defragmented) : (intoCore ? .absorbedIntoCore : .merged)
-            events.append(CoalesceEvent(kind: kind, a: low[Int(x)], b: low[Int(y)], weight: e.weight,
+            events.append(CoalesceEvent(kind: kind, a: low[Int(x)], b: low[Int(y)], weight: eventWeight,
                                         sizeA: Int32(size[Int(x)]), sizeB: Int32(size[Int(y)]),
                                         result: Int32(clamping: merged), limit: Int32(clamping: limit)))
         }
@@ -359,41 +418,57 @@ public struct Coalescer {
     }
 
     /// Joins two representatives; the survivor is core if either is, else the one with
-    /// more neighbours (so the smaller list is moved).
+    /// more neighbours (so the smaller list is walked).
     mutating func join(_ a: Int32, _ b: Int32, merged: Int) {
-        // The survivor is core, else the side with more neighbours (the shorter list moves).
         var s = a, d = b
-        if b == core || (a != core && adj[Int(b)].items.count > adj[Int(a)].items.count) { s = b; d = a }
+        if b == core || (a != core && degree[Int(b)] > degree[Int(a)]) { s = b; d = a }
         let intoCore = s == core
-        // Jumps from third parties into `d` need no stub once `d` is resident.
-        if intoCore {
-            for z in adj[Int(d)].items where z.nb != s {
-                size[Int(z.nb)] -= Int(z.jumpIn)
-            }
-            absorbed[Int(d)] = true
-        }
         size[Int(s)] = merged
-        cap[Int(s)] = max(cap[Int(s)], cap[Int(d)])
         low[Int(s)] = s == core ? -1 : min(low[Int(s)], low[Int(d)])
         parent[Int(d)] = s
-        if let i = adj[Int(s)].find(d) { adj[Int(s)].remove(at: i) }
-        let moved = adj[Int(d)].items
-        adj[Int(d)] = AdjList()
-        for z in moved where z.nb != s {
-            let zn = Int(z.nb)
-            // In z's list, the entry for d goes; its data joins z's entry for s.
-            if let i = adj[zn].find(d) { adj[zn].remove(at: i) }
-            let fromZ = z.reversed(to: s)
-            if let j = adj[zn].find(s) {
+        if let r = pairs.remove(Coalescer.pairKey(s, d)) {
+            records[Int(r)].u = -1
+            degree[Int(s)] -= 1
+        }
+        var slot = head[Int(d)]
+        head[Int(d)] = -1
+        degree[Int(d)] = 0
+        while slot >= 0 {
+            let r = Int(slot >> 1)
+            let rec = records[r]
+            let atU = slot & 1 == 0
+            let following = atU ? rec.nextU : rec.nextV
+            defer { slot = following }
+            guard rec.u >= 0 else { continue }
+            let z = atU ? rec.v : rec.u
+            let fromZ = atU
+                ? Adj(weight: rec.weight, jumpOut: rec.jumpVU, jumpIn: rec.jumpUV, callOut: rec.callVU, callIn: rec.callUV)
+                : Adj(weight: rec.weight, jumpOut: rec.jumpUV, jumpIn: rec.jumpVU, callOut: rec.callUV, callIn: rec.callVU)
+            // Jumps from third parties into `d` need no stub once `d` is resident.
+            if intoCore { size[Int(z)] -= Int(fromZ.jumpOut) }
+            let zKey = Coalescer.pairKey(s, z)
+            if let k32 = pairs.find(zKey) {
                 // s and z were neighbours already: the weights add, the edge moves up.
-                adj[zn].items[j].add(fromZ)
-                let k = adj[Int(s)].find(z.nb)!
-                adj[Int(s)].items[k].add(z)
-                if z.weight > 0 { push(entry(adj[zn].items[j].weight, min(s, z.nb), max(s, z.nb))) }
+                pairs.remove(Coalescer.pairKey(d, z))
+                let k = Int(k32)
+                add(fromZ, into: k, from: z)
+                records[r].u = -1
+                records[r].forward = Int32(k)
+                degree[Int(z)] -= 1
+                if fromZ.weight > 0 { push(entry(records[k].weight, s, z, k)) }
             } else {
-                // A new neighbour of s: the queued entry for (d, z) now stands for (s, z).
-                adj[zn].append(fromZ)
-                adj[Int(s)].append(z)
+                // A new neighbour of s: the queued entries for (d, z) now stand for (s, z).
+                pairs.rekey(Coalescer.pairKey(d, z), to: zKey)
+                if atU {
+                    records[r].u = s
+                    records[r].nextU = head[Int(s)]
+                } else {
+                    records[r].v = s
+                    records[r].nextV = head[Int(s)]
+                }
+                records[r].refusedRound = -1
+                head[Int(s)] = slot
+                degree[Int(s)] += 1
             }
         }
     }
@@ -410,8 +485,8 @@ public struct Coalescer {
             live.sort { (size[Int($0)], low[Int($0)]) < (size[Int($1)], low[Int($1)]) }
             var kept: [Int32] = []
             for x in live {
-                let e = adj[Int(x)].find(core).map { adj[Int(x)].items[$0] } ?? Adj(nb: core, weight: 0, jumpOut: 0, jumpIn: 0, callOut: 0, callIn: 0)
-                if !tryMerge(x, core, e, defrag: true) { kept.append(x) }
+                let r = pairs.find(Coalescer.pairKey(x, core)).map { Int($0) } ?? -1
+                if !tryMerge(x, core, r, eventWeight: r >= 0 ? records[r].weight : 0, defrag: true) { kept.append(x) }
             }
             live = kept
         }
@@ -423,57 +498,61 @@ public struct Coalescer {
             buckets[size[Int(x)]].append(x)
             tree.increment(size[Int(x)], by: 1)
         }
-        // Inside a bucket, the lowest chain first.
-        for s in 0..<m where buckets[s].count > 1 { buckets[s].sort { low[Int($0)] > low[Int($1)] } }
-        func take(_ s: Int, _ buckets: inout [[Int32]], _ tree: inout SizeTree) -> Int32 {
-            tree.increment(s, by: -1)
-            return buckets[s].removeLast()
-        }
+        // Inside a bucket, the lowest chain first (kept last, taken first).
+        let lows = low
+        for s in 0..<m where buckets[s].count > 1 { buckets[s].sort { lows[Int($0)] > lows[Int($1)] } }
         while let smallest = tree.smallestNonEmpty() {
-            let b = take(smallest, &buckets, &tree)
+            tree.increment(smallest, by: -1)
+            let b = buckets[smallest].removeLast()
             let room = limit - smallest
             guard room >= 0, let s = tree.largestNonEmpty(atMost: room) else { continue }
-            let a = take(s, &buckets, &tree)
-            let e = adj[Int(a)].find(b).map { adj[Int(a)].items[$0] } ?? Adj(nb: b, weight: 0, jumpOut: 0, jumpIn: 0, callOut: 0, callIn: 0)
-            var eDefrag = e
-            eDefrag.weight = 0
-            _ = tryMerge(a, b, eDefrag, defrag: true)
-            let r = find(a)
-            let rs = size[Int(r)]
-            // Insert keeping the lowest chain last (taken first).
-            var list = buckets[rs]
-            let pos = list.firstIndex { low[Int($0)] < low[Int(r)] } ?? list.count
-            list.insert(r, at: pos)
-            buckets[rs] = list
+            tree.increment(s, by: -1)
+            let a = buckets[s].removeLast()
+            let r = pairs.find(Coalescer.pairKey(a, b)).map { Int($0) } ?? -1
+            _ = tryMerge(a, b, r, eventWeight: 0, defrag: true)
+            let j = find(a)
+            let rs = size[Int(j)]
+            let lowJ = lows[Int(j)]
+            var pos = buckets[rs].count
+            for (i, x) in buckets[rs].enumerated() where lows[Int(x)] < lowJ { pos = i; break }
+            buckets[rs].insert(j, at: pos)
             tree.increment(rs, by: 1)
         }
     }
 
     // MARK: Result
 
-    mutating func finish(members: [Bool], oversize: [Int32], baseSize: Int, coreLimit: Int) -> Clustering {
+    mutating func finish(members: [Bool], oversize: [Int32], baseSize: Int) -> Clustering {
         let n = graph.chainCount
         var reps: [Int32] = []
         var clusterOfRep = [Int32](repeating: -1, count: n + 1)
+        var chainCluster = [Int32](repeating: -1, count: n)
+        var state = [ChainState](repeating: .cold, count: n)
+        var counts: [Int32] = []
         // Clusters numbered by their lowest chain (address order).
         for c in 0..<n {
             let r = find(Int32(c))
-            if r != core && clusterOfRep[Int(r)] < 0 {
+            if r == core { continue }
+            if clusterOfRep[Int(r)] < 0 {
                 clusterOfRep[Int(r)] = Int32(reps.count)
                 reps.append(r)
+                counts.append(0)
             }
+            let k = clusterOfRep[Int(r)]
+            chainCluster[c] = k
+            counts[Int(k)] += 1
         }
-        var chainCluster = [Int32](repeating: -1, count: n)
-        var state = [ChainState](repeating: .cold, count: n)
-        var clusterChains = [[Int32]](repeating: [], count: reps.count)
+        var clusterChains = counts.map { k -> [Int32] in
+            var a: [Int32] = []
+            a.reserveCapacity(Int(k))
+            return a
+        }
         let oversizeSet = Set(oversize)
         for c in 0..<n {
-            let r = find(Int32(c))
-            if r == core {
+            let k = chainCluster[c]
+            if k < 0 {
                 state[c] = members[c] ? .core : oversizeSet.contains(Int32(c)) ? .oversize : .hot
             } else {
-                let k = clusterOfRep[Int(r)]
-                chainCluster[c] = k
                 clusterChains[Int(k)].append(Int32(c))
             }
         }
@@ -485,18 +564,17 @@ public struct Coalescer {
     // MARK: Heap (max by weight, then lowest chains first)
 
     @inline(__always)
-    static func before(_ x: HeapEntry, _ y: HeapEntry, core: Int32) -> Bool {
+    static func before(_ x: HeapEntry, _ y: HeapEntry) -> Bool {
         x.key != y.key ? x.key < y.key : x.tie < y.tie
     }
 
     mutating func push(_ e: HeapEntry) {
         heap.append(e)
-        let core = self.core
         heap.withUnsafeMutableBufferPointer { h in
             var i = h.count - 1
             while i > 0 {
                 let p = (i - 1) >> 2
-                guard Coalescer.before(e, h[p], core: core) else { break }
+                guard Coalescer.before(e, h[p]) else { break }
                 h[i] = h[p]
                 i = p
             }
@@ -504,22 +582,10 @@ public struct Coalescer {
         }
     }
 
-    mutating func heapify() {
-        let core = self.core
-        heap.withUnsafeMutableBufferPointer { h in
-            guard h.count > 1 else { return }
-            var i = (h.count - 2) >> 2
-            while i >= 0 {
-                Coalescer.siftDown(h, i, core: core)
-                i -= 1
-            }
-        }
-    }
-
     /// A 4-ary heap: half the levels of a binary one, and the four children share a
-    /// cache line or two.
+    /// cache line.
     @inline(__always)
-    static func siftDown(_ h: UnsafeMutableBufferPointer<HeapEntry>, _ start: Int, core: Int32) {
+    static func siftDown(_ h: UnsafeMutableBufferPointer<HeapEntry>, _ start: Int) {
         let n = h.count
         var i = start
         let e = h[i]
@@ -530,23 +596,32 @@ public struct Coalescer {
             let end = min(c + 4, n)
             var k = c + 1
             while k < end {
-                if before(h[k], h[m], core: core) { m = k }
+                if before(h[k], h[m]) { m = k }
                 k += 1
             }
-            guard before(h[m], e, core: core) else { break }
+            guard before(h[m], e) else { break }
             h[i] = h[m]
             i = m
         }
         h[i] = e
     }
 
+    /// The next entry: the better of the sorted list's next and the queue's top.
+    @inline(__always)
     mutating func pop() -> HeapEntry? {
+        if initialAt < initial.count && (heap.isEmpty || Coalescer.before(initial[initialAt], heap[0])) {
+            initialAt += 1
+            return initial[initialAt - 1]
+        }
+        return popQueue()
+    }
+
+    mutating func popQueue() -> HeapEntry? {
         guard let top = heap.first else { return nil }
         let last = heap.removeLast()
         if !heap.isEmpty {
             heap[0] = last
-            let core = self.core
-            heap.withUnsafeMutableBufferPointer { Coalescer.siftDown($0, 0, core: core) }
+            heap.withUnsafeMutableBufferPointer { Coalescer.siftDown($0, 0) }
         }
         return top
     }
@@ -589,5 +664,80 @@ struct SizeTree {
         let mid = (lo + hi) / 2
         if let r = search(2 * p + 1, mid + 1, hi, x) { return r }
         return search(2 * p, lo, mid, x)
+    }
+}
+
+/// A hash table from a pair of clusters (`Coalescer.pairKey`, never 0) to its record:
+/// open addressing with linear probing, key and value side by side, deletion by shifting
+/// later members of the probe run back (no tombstones).
+struct PairTable {
+    struct Slot {
+        var key: UInt64
+        var value: Int32
+    }
+    let slots: UnsafeMutablePointer<Slot>
+    let mask: Int
+
+    init(capacity: Int) {
+        var c = 16
+        while c < 2 * capacity + 2 { c <<= 1 }
+        slots = .allocate(capacity: c)
+        mask = c - 1
+        clear()
+    }
+
+    func deallocate() { slots.deallocate() }
+
+    func clear() { slots.initialize(repeating: Slot(key: 0, value: 0), count: mask + 1) }
+
+    @inline(__always)
+    func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask }
+
+    @inline(__always)
+    func find(_ key: UInt64) -> Int32? {
+        var i = home(key)
+        while true {
+            let k = slots[i].key
+            if k == key { return slots[i].value }
+            if k == 0 { return nil }
+            i = (i + 1) & mask
+        }
+    }
+
+    @inline(__always)
+    func insert(_ key: UInt64, _ value: Int32) {
+        var i = home(key)
+        while slots[i].key != 0 && slots[i].key != key { i = (i + 1) & mask }
+        slots[i] = Slot(key: key, value: value)
+    }
+
+    /// Moves the value of `old` to `new` (a key not in the table).
+    @inline(__always)
+    func rekey(_ old: UInt64, to new: UInt64) {
+        if let v = remove(old) { insert(new, v) }
+    }
+
+    @discardableResult
+    func remove(_ key: UInt64) -> Int32? {
+        var i = home(key)
+        while slots[i].key != key {
+            if slots[i].key == 0 { return nil }
+            i = (i + 1) & mask
+        }
+        let value = slots[i].value
+        var hole = i
+        var j = (i + 1) & mask
+        while slots[j].key != 0 {
+            let h = home(slots[j].key)
+            // j may fill the hole unless its home lies cyclically in (hole, j].
+            let stays = hole <= j ? (h > hole && h <= j) : (h > hole || h <= j)
+            if !stays {
+                slots[hole] = slots[j]
+                hole = j
+            }
+            j = (j + 1) & mask
+        }
+        slots[hole].key = 0
+        return value
     }
 }
