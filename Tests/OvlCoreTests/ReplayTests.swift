@@ -102,4 +102,51 @@ import Testing
         #expect(two.frames == 2)
         #expect(two.loads == 2)
     }
+
+    /// Mattson's one-pass curve against a plain LRU simulation (a linked list in recency
+    /// order, evicting the tail), for every frame count on random page sequences.
+    @Test(arguments: [1, 2, 3, 4, 5] as [UInt64])
+    func faultCurveEqualsLRUSimulation(seed: UInt64) {
+        var rng = SplitMix(seed: seed &* 104_729)
+        let pages = [1, 3, 17, 60, 300][Int(seed - 1)]
+        var seq: [UInt32] = []
+        for _ in 0..<4000 {
+            // Mostly a drifting working set, sometimes a jump anywhere.
+            let base = seq.last.map { Int($0) } ?? 0
+            let pg = rng.next() % 8 == 0 ? Int(rng.next() % UInt64(pages)) : (base + Int(rng.next() % 5) + pages - 2) % pages
+            if seq.last != UInt32(pg) { seq.append(UInt32(pg)) }
+        }
+        let curve = LRUFaultCurve(seq, pages: pages)
+        for frames in 1...(pages + 2) {
+            #expect(curve.faults(frames: frames) == ReplayTests.lruFaults(seq, pages: pages, frames: frames), "seed \(seed), \(frames) frames")
+        }
+    }
+
+    /// Worked by hand: a b c a b c with 2 frames faults six times, with 3 frames three.
+    @Test func faultCurveByHand() {
+        let curve = LRUFaultCurve([0, 1, 2, 0, 1, 2], pages: 3)
+        #expect(curve.faults(frames: 1) == 6)
+        #expect(curve.faults(frames: 2) == 6)
+        #expect(curve.faults(frames: 3) == 3)
+        #expect(curve.faults(frames: 100) == 3)
+        let reuse = LRUFaultCurve([0, 1, 0, 1, 2, 0], pages: 3)
+        #expect(reuse.faults(frames: 2) == 4)   // 0, 1, hit, hit, 2 evicts 0 (least recent), 0 again
+        #expect(reuse.faults(frames: 1) == 6)
+    }
+
+    /// LRU by simulation: the oracle for `LRUFaultCurve`.
+    static func lruFaults(_ sequence: [UInt32], pages: Int, frames: Int) -> UInt64 {
+        var recency: [UInt32] = []   // most recent first
+        var faults: UInt64 = 0
+        for pg in sequence {
+            if let i = recency.firstIndex(of: pg) {
+                recency.remove(at: i)
+            } else {
+                faults += 1
+                if recency.count == frames { recency.removeLast() }
+            }
+            recency.insert(pg, at: 0)
+        }
+        return faults
+    }
 }

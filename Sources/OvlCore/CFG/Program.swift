@@ -62,6 +62,28 @@ public final class Program: @unchecked Sendable {
     public internal(set) var addressTakenFunctions: Set<Int32> = []
     private var decoded: [[Instruction]?] = []
     private let decodedLock = NSLock()
+    private var addressTableBuilt = false
+    private var addressTableValue: AddressTable?
+
+    /// Every address of the executable range classified for the profile reader, built on
+    /// first use (nil when the range is larger than the table allows).
+    var addressTable: AddressTable? {
+        decodedLock.lock()
+        defer { decodedLock.unlock() }
+        if !addressTableBuilt {
+            addressTableValue = AddressTable(program: self)
+            addressTableBuilt = true
+        }
+        return addressTableValue
+    }
+
+    /// Frees the address table once the profiles are read (a kernel's is tens of MB).
+    func releaseAddressTable() {
+        decodedLock.lock()
+        addressTableValue = nil
+        addressTableBuilt = false
+        decodedLock.unlock()
+    }
 
     /// Code bytes: functions and the instructions between them, without padding.
     public internal(set) var codeBytes = 0

@@ -185,21 +185,22 @@ public final class CostModel: @unchecked Sendable {
         let frames = max(1, totalMemory / cfg.pageSize)
         let key = "\(p.source)\u{0}\(p.name)\u{0}\(cfg.pageSize)"
         pagingLock.lock()
-        if let hit = pagingResults[key + "\u{0}\(frames)"] { pagingLock.unlock(); return hit }
-        let pages = pageSequences[key] ?? pageSequence(p, pageSize: UInt64(cfg.pageSize))
-        pageSequences[key] = pages
+        let curve: LRUFaultCurve
+        if let known = faultCurves[key] {
+            curve = known
+        } else {
+            // One pass over the trace's pages gives the faults for every frame count.
+            let pages = pageSequence(p, pageSize: UInt64(cfg.pageSize))
+            curve = LRUFaultCurve(pages.sequence, pages: pages.count)
+            faultCurves[key] = curve
+        }
         pagingLock.unlock()
-        let faults = CostModel.lruFaults(pages.sequence, pages: pages.count, frames: frames)
-        let r = PagingBaseline(frames: frames, pageSize: cfg.pageSize, loads: faults, bytesLoaded: faults * UInt64(cfg.pageSize),
-                               estimatedCostSeconds: Double(faults) * cfg.pageReadMicroseconds / 1e6)
-        pagingLock.lock()
-        pagingResults[key + "\u{0}\(frames)"] = r
-        pagingLock.unlock()
-        return r
+        let faults = curve.faults(frames: frames)
+        return PagingBaseline(frames: frames, pageSize: cfg.pageSize, loads: faults, bytesLoaded: faults * UInt64(cfg.pageSize),
+                              estimatedCostSeconds: Double(faults) * cfg.pageReadMicroseconds / 1e6)
     }
 
-    private var pageSequences: [String: (sequence: [UInt32], count: Int)] = [:]
-    private var pagingResults: [String: PagingBaseline] = [:]
+    private var faultCurves: [String: LRUFaultCurve] = [:]
     private let pagingLock = NSLock()
 
     /// The pages of the original layout a trace touches, in order, repeats folded, as dense
@@ -228,45 +229,65 @@ public final class CostModel: @unchecked Sendable {
         }
         return (out, out.isEmpty ? 0 : Int(highest) + 1)
     }
-
-    /// Faults of least-recently-used replacement in `frames` frames over `sequence`
-    /// (dense page indices below `pages`): a doubly linked list in recency order.
-    static func lruFaults(_ sequence: [UInt32], pages: Int, frames: Int) -> UInt64 {
-        guard pages > 0 else { return 0 }
-        var prev = [Int32](repeating: -1, count: pages), next = [Int32](repeating: -1, count: pages)
-        var present = [Bool](repeating: false, count: pages)
-        var head: Int32 = -1, tail: Int32 = -1   // head: most recent
-        var resident = 0
-        var faults: UInt64 = 0
-        func unlink(_ x: Int32) {
-            let p = prev[Int(x)], n = next[Int(x)]
-            if p >= 0 { next[Int(p)] = n } else { head = n }
-            if n >= 0 { prev[Int(n)] = p } else { tail = p }
-        }
-        func pushFront(_ x: Int32) {
-            prev[Int(x)] = -1; next[Int(x)] = head
-            if head >= 0 { prev[Int(head)] = x }
-            head = x
-            if tail < 0 { tail = x }
-        }
-        for pg in sequence {
-            let x = Int32(pg)
-            if present[Int(pg)] {
-                if head != x { unlink(x); pushFront(x) }
-                continue
-            }
-            faults += 1
-            if resident >= frames {
-                let victim = tail
-                unlink(victim)
-                present[Int(victim)] = false
-                resident -= 1
-            }
-            present[Int(pg)] = true
-            pushFront(x)
-            resident += 1
-        }
-        return faults
-    }
 }
 
+/// Faults of least-recently-used replacement over one page sequence for every number of
+/// frames at once (Mattson's stack algorithm): an access hits in F frames exactly when
+/// fewer than F other pages were touched since the page's last access (LRU keeps the F
+/// most recent pages), so one pass that measures each access's stack distance gives a
+/// histogram, and the faults for F frames are the first accesses plus the accesses at
+/// distance above F. The distance is counted with a Fenwick tree over access times, one
+/// mark at each page's latest access: O(n log n) once, O(1) per frame count.
+public struct LRUFaultCurve: Sendable {
+    /// `faultsAbove[d]`: accesses whose stack distance exceeds `d` (first accesses
+    /// included), for d in 0...pages; constant beyond.
+    let faultsAbove: [UInt64]
+
+    public init(_ sequence: [UInt32], pages: Int) {
+        let n = sequence.count
+        var tree = [Int32](repeating: 0, count: n + 1)   // Fenwick tree, 1-based times
+        var lastSeen = [Int32](repeating: -1, count: max(pages, 0))
+        var histogram = [UInt64](repeating: 0, count: pages + 2)   // by distance; [pages+1]: first access
+        var marks: Int32 = 0
+        tree.withUnsafeMutableBufferPointer { t in
+            func add(_ i: Int, _ v: Int32) {
+                var i = i
+                while i <= n { t[i] += v; i += i & -i }
+            }
+            func prefix(_ i: Int) -> Int32 {
+                var i = i, s: Int32 = 0
+                while i > 0 { s += t[i]; i -= i & -i }
+                return s
+            }
+            for (time, pg) in sequence.enumerated() {
+                let at = time + 1
+                let before = lastSeen[Int(pg)]
+                if before < 0 {
+                    histogram[pages + 1] += 1
+                    marks += 1
+                } else {
+                    // Distinct pages touched after the last access, this one included.
+                    let distance = Int(marks - prefix(Int(before)) + 1)
+                    histogram[distance] += 1
+                    add(Int(before), -1)
+                }
+                add(at, 1)
+                lastSeen[Int(pg)] = Int32(at)
+            }
+        }
+        var above = [UInt64](repeating: 0, count: pages + 1)
+        var sum: UInt64 = histogram[pages + 1]
+        var d = pages
+        while d >= 0 {
+            above[d] = sum
+            sum += histogram[d]
+            d -= 1
+        }
+        faultsAbove = above
+    }
+
+    /// Faults with `frames` page frames (at least one).
+    public func faults(frames: Int) -> UInt64 {
+        faultsAbove[min(max(frames, 0), faultsAbove.count - 1)]
+    }
+}

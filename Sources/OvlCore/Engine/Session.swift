@@ -39,6 +39,7 @@ public final class Session: @unchecked Sendable {
             }
             loaded.append(try ProfileLoader.load(path: p, program: program, chains: chains, showProgress: showProgress))
         }
+        program.releaseAddressTable()
         return Session(program: program, profiles: loaded, config: config, chains: chains)
     }
 

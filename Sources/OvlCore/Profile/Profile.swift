@@ -85,22 +85,31 @@ public final class Profile: @unchecked Sendable {
 /// address up, walks fall-throughs that one translation block spans, folds QEMU's
 /// per-iteration logging of rep-prefixed string instructions, and records chain runs,
 /// chain transfers and address statistics. Everything accumulates in the builder's own
-/// storage (this loop sees every line of a gigabyte log) and lands in the profile at
+/// storage (this loop sees every address of a gigabyte log) and lands in the profile at
 /// `finish()`.
+///
+/// Per address: one lookup in the program's address table (`AddressTable`), one read of
+/// the block's packed facts, and counters; chain transfers count in a flat hash table and
+/// entries from outside in an array, turned into the profile's dictionaries at the end.
 struct BlockSequenceBuilder {
     let program: Program
     let profile: Profile
     let collectRuns: Bool
-    // The program's arrays, held directly so the loop does not go through the class.
-    private let blockStart: [UInt64]
-    private let blockKind: [TransferKind]
-    private let blockContinues: [Bool]
-    private let blockChain: [Int32]
+    /// What the loop needs of each block, in one 16-byte record.
+    struct BlockFacts {
+        var start: UInt64
+        var chain: Int32
+        /// Bit 0: ends without a transfer and runs on into the next block (a translation
+        /// block may span both); bit 1: control continues into the next block in memory.
+        var flags: UInt32
+    }
+    private let facts: [BlockFacts]
+    private let table: AddressTable?
     private let repStrings: Set<UInt64>
     private var current = -1
     private var lastChain: Int32 = -2
     private var lastPC: UInt64 = .max
-    // Direct-mapped cache: pc -> block (or a negative class code).
+    // Outside the address table: a direct-mapped cache, pc -> block or a negative class.
     private var cachePC: [UInt64]
     private var cacheValue: [Int32]
     private let mask: Int
@@ -108,11 +117,13 @@ struct BlockSequenceBuilder {
     // Results.
     private var stats = ProfileStats()
     private var blockCounts: [UInt64]
-    private var chainEdges: [UInt64: UInt64] = [:]
-    private var outsideEntries: [Int32: UInt64] = [:]
+    private var chainEdges = EdgeCounter()
+    private var outsideEntries: [UInt64]
     private var chainRuns: [Int32] = []
     private var segmentFirst: [Int32] = []
     private var segmentLast: [Int32] = []
+    /// The last segment's last block (-1 after a stretch outside, -2 before any).
+    private var segmentEnd: Int32 = -2
     // The last chain transfer and its count, folded into `chainEdges` when it changes:
     // loops repeat the same transfer many times in a row.
     private var pendingKey: UInt64 = .max
@@ -122,10 +133,15 @@ struct BlockSequenceBuilder {
         self.program = program
         self.profile = profile
         self.collectRuns = profile.hasSequence
-        blockStart = program.blockStart
-        blockKind = program.blockKind
-        blockContinues = program.blockContinues
-        blockChain = chains.blockChain
+        var f: [BlockFacts] = []
+        f.reserveCapacity(program.blockCount)
+        for b in 0..<program.blockCount {
+            let walks = program.blockKind[b] == .fallThrough && program.blockContinues[b]
+            f.append(BlockFacts(start: program.blockStart[b], chain: chains.blockChain[b],
+                                flags: (walks ? 1 : 0) | (program.blockContinues[b] ? 2 : 0)))
+        }
+        facts = f
+        table = program.addressTable
         repStrings = program.repStringAddresses
         let size = 1 << 16
         cachePC = [UInt64](repeating: .max, count: size)
@@ -133,13 +149,14 @@ struct BlockSequenceBuilder {
         mask = size - 1
         excluded = program.elf.sections.filter { program.excludedSections.contains($0.name) }
         blockCounts = profile.blockCounts
+        outsideEntries = [UInt64](repeating: 0, count: chains.count)
     }
 
     static let classMisaligned: Int32 = -1
     static let classExcluded: Int32 = -2
     static let classForeign: Int32 = -3
 
-    private func classify(_ pc: UInt64) -> Int32 {
+    func classify(_ pc: UInt64) -> Int32 {
         if let b = program.block(containing: pc) {
             return program.isInstructionStart(pc) ? Int32(b) : BlockSequenceBuilder.classMisaligned
         }
@@ -158,20 +175,30 @@ struct BlockSequenceBuilder {
     @inline(__always)
     mutating func add(_ pc: UInt64) {
         stats.addresses += 1
-        if pc == lastPC && repStrings.contains(pc) {
-            stats.repIterations += 1
-            return
+        var v: Int32
+        if let t = table, pc &- t.base < UInt64(t.span) {
+            v = t.classes[Int(pc &- t.base)]
+            if pc == lastPC && (v >= 0 ? v & AddressTable.repString != 0 : v <= AddressTable.repClass) {
+                stats.repIterations += 1
+                return
+            }
+            if v >= 0 { v &= ~AddressTable.repString } else if v <= AddressTable.repClass { v -= AddressTable.repClass }
+        } else {
+            // Every decoded instruction lies inside the table's range when there is one.
+            if pc == lastPC && table == nil && repStrings.contains(pc) {
+                stats.repIterations += 1
+                return
+            }
+            let slot = Int(truncatingIfNeeded: (pc ^ (pc >> 16)) &* 0x9E3779B97F4A7C15 >> 48) & mask
+            if cachePC[slot] == pc {
+                v = cacheValue[slot]
+            } else {
+                v = classify(pc)
+                cachePC[slot] = pc
+                cacheValue[slot] = v
+            }
         }
         lastPC = pc
-        let slot = Int(truncatingIfNeeded: (pc ^ (pc >> 16)) &* 0x9E3779B97F4A7C15 >> 48) & mask
-        let v: Int32
-        if cachePC[slot] == pc {
-            v = cacheValue[slot]
-        } else {
-            v = classify(pc)
-            cachePC[slot] = pc
-            cacheValue[slot] = v
-        }
         guard v >= 0 else {
             switch v {
             case BlockSequenceBuilder.classMisaligned: stats.misaligned += 1
@@ -183,12 +210,12 @@ struct BlockSequenceBuilder {
         }
         stats.matched += 1
         let b = Int(v)
-        let atStart = blockStart[b] == pc
+        let atStart = facts[b].start == pc
         if b == current && !atStart { return }  // QEMU split the block: same execution
         // The previous translation block ran on through blocks that end without a transfer.
         if current >= 0 {
             var c = current
-            while blockKind[c] == .fallThrough && blockContinues[c] {
+            while facts[c].flags & 1 != 0 {
                 let next = c + 1
                 if next == b && atStart { break }
                 enter(next)
@@ -204,15 +231,17 @@ struct BlockSequenceBuilder {
         current = b
         blockCounts[b] &+= 1
         stats.blocksEntered += 1
+        let fb = facts[b]
         if collectRuns {
-            if let last = segmentLast.last, last >= 0, Int(last) + 1 == b, blockContinues[Int(last)] {
+            if segmentEnd >= 0 && Int(segmentEnd) + 1 == b && facts[Int(segmentEnd)].flags & 2 != 0 {
                 segmentLast[segmentLast.count - 1] = Int32(b)
             } else {
                 segmentFirst.append(Int32(b))
                 segmentLast.append(Int32(b))
             }
+            segmentEnd = Int32(b)
         }
-        let c = blockChain[b]
+        let c = fb.chain
         if c != lastChain {
             if lastChain >= 0 {
                 let key = Profile.edgeKey(lastChain, c)
@@ -224,23 +253,26 @@ struct BlockSequenceBuilder {
                     pendingCount = 1
                 }
             } else {
-                outsideEntries[c, default: 0] += 1
+                outsideEntries[Int(c)] += 1
             }
             if collectRuns { chainRuns.append(c) }
             lastChain = c
         }
     }
 
+    @inline(__always)
     private mutating func flushPending() {
-        if pendingCount > 0 { chainEdges[pendingKey, default: 0] += pendingCount }
+        if pendingCount > 0 { chainEdges.add(pendingKey, pendingCount) }
         pendingCount = 0
     }
 
+    @inline(__always)
     private mutating func leave() {
         current = -1
-        if collectRuns, segmentFirst.last != -1 {
+        if collectRuns, segmentEnd != -1 {
             segmentFirst.append(-1)
             segmentLast.append(-1)
+            segmentEnd = -1
         }
         if lastChain != -1 {
             if collectRuns { chainRuns.append(-1) }
@@ -253,10 +285,111 @@ struct BlockSequenceBuilder {
         flushPending()
         profile.stats = stats
         profile.blockCounts = blockCounts
-        profile.chainEdges = chainEdges
-        profile.outsideEntries = outsideEntries
+        profile.chainEdges = chainEdges.dictionary()
+        var outside: [Int32: UInt64] = [:]
+        for (c, n) in outsideEntries.enumerated() where n > 0 { outside[Int32(c)] = n }
+        profile.outsideEntries = outside
         profile.chainRuns = chainRuns
         profile.segmentFirst = segmentFirst
         profile.segmentLast = segmentLast
+    }
+}
+
+/// Counts per chain transfer (`Profile.edgeKey`): open addressing on a flat array, grown
+/// at half full. A profile has tens of thousands of distinct transfers and tens of
+/// millions of counts.
+struct EdgeCounter {
+    private var keys = [UInt64](repeating: .max, count: 1 << 12)
+    private var counts = [UInt64](repeating: 0, count: 1 << 12)
+    private var used = 0
+
+    @inline(__always)
+    private static func home(_ key: UInt64, _ mask: Int) -> Int {
+        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+    }
+
+    mutating func add(_ key: UInt64, _ n: UInt64) {
+        let mask = keys.count - 1
+        var i = EdgeCounter.home(key, mask)
+        while true {
+            let k = keys[i]
+            if k == key { counts[i] &+= n; return }
+            if k == .max { break }
+            i = (i + 1) & mask
+        }
+        keys[i] = key
+        counts[i] = n
+        used += 1
+        if used * 2 > keys.count { grow() }
+    }
+
+    private mutating func grow() {
+        let oldKeys = keys, oldCounts = counts
+        keys = [UInt64](repeating: .max, count: oldKeys.count * 2)
+        counts = [UInt64](repeating: 0, count: oldKeys.count * 2)
+        let mask = keys.count - 1
+        for j in 0..<oldKeys.count where oldKeys[j] != .max {
+            var i = EdgeCounter.home(oldKeys[j], mask)
+            while keys[i] != .max { i = (i + 1) & mask }
+            keys[i] = oldKeys[j]
+            counts[i] = oldCounts[j]
+        }
+    }
+
+    func dictionary() -> [UInt64: UInt64] {
+        var d = [UInt64: UInt64](minimumCapacity: used)
+        for j in 0..<keys.count where keys[j] != .max { d[keys[j]] = counts[j] }
+        return d
+    }
+}
+
+/// What every address of a program's executable range is, in one array: the block whose
+/// instruction starts there (with `repString` set for a rep-prefixed string instruction),
+/// or a negative class (`BlockSequenceBuilder.classMisaligned`, `classExcluded`,
+/// `classForeign`), exactly as `BlockSequenceBuilder.classify` answers. Built once per
+/// program when the range is at most 64 MB (four bytes an address).
+struct AddressTable: Sendable {
+    static let repString: Int32 = 1 << 30
+    /// A rep-prefixed string instruction outside every block: its class plus this.
+    static let repClass: Int32 = -8
+    let base: UInt64
+    let span: Int
+    let classes: [Int32]
+
+    init?(program p: Program) {
+        let elf = p.elf
+        let exec = elf.sections.filter { $0.isAllocated && $0.size > 0 && $0.isExecutable }
+        guard p.blockCount > 0, p.blockCount < Int(AddressTable.repString), !exec.isEmpty else { return nil }
+        var lo = exec.map(\.address).min()!, hi = exec.map { $0.address &+ $0.size }.max()!
+        lo = min(lo, p.blockStart.first!)
+        hi = max(hi, p.blockStart.last! + UInt64(p.blockSize.last!))
+        guard hi > lo, hi - lo <= 64 << 20 else { return nil }
+        base = lo
+        span = Int(hi - lo)
+        var t = [Int32](repeating: BlockSequenceBuilder.classForeign, count: span)
+        func fill(_ s: ELFFile.Section, _ v: Int32) {
+            let a = max(s.address, lo), b = min(s.address &+ s.size, hi)
+            guard a < b else { return }
+            for i in Int(a - lo)..<Int(b - lo) { t[i] = v }
+        }
+        // The first allocated section holding an address decides its class: fill the
+        // others first, so earlier sections overwrite later ones.
+        for s in elf.sections.reversed() where s.isAllocated && s.size > 0 {
+            fill(s, s.isExecutable && p.analysedSections.contains(s.name) ? BlockSequenceBuilder.classMisaligned : BlockSequenceBuilder.classForeign)
+        }
+        for s in elf.sections where p.excludedSections.contains(s.name) { fill(s, BlockSequenceBuilder.classExcluded) }
+        // Rep-prefixed string instructions outside blocks keep their class, marked.
+        for a in p.repStringAddresses where a >= lo && a < hi { t[Int(a - lo)] += AddressTable.repClass }
+        // Instruction starts inside blocks name their block.
+        var b = 0
+        let starts = p.instructionStarts
+        for a in starts where a >= lo && a < hi {
+            while b < p.blockCount && p.blockStart[b] + UInt64(p.blockSize[b]) <= a { b += 1 }
+            guard b < p.blockCount else { break }
+            if p.blockStart[b] <= a {
+                t[Int(a - lo)] = Int32(b) | (p.repStringAddresses.contains(a) ? AddressTable.repString : 0)
+            }
+        }
+        classes = t
     }
 }

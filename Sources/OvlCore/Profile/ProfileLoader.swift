@@ -12,51 +12,38 @@ public enum ProfileLoader {
         let profile: Profile
         if head.starts(with: TraceFile.magic) {
             profile = Profile(source: path, format: .ovlTrace, hasSequence: true, blockCount: program.blockCount)
-            var builder = BlockSequenceBuilder(program: program, chains: chains, profile: profile)
             let hash = TraceFile.codeHash(of: program.elf)
-            try TraceFile.read(stream, progress: progress, header: { h in
-                guard h.codeHash == hash else {
-                    throw OvlError.file(path, "is a trace of \(h.imageName.isEmpty ? "another image" : "'\(h.imageName)'") whose code differs from \(program.path) (code hash \(hex(h.codeHash)) vs \(hex(hash))); record it again against this build")
-                }
-            }, sink: { builder.add($0) })
-            builder.finish()
+            // The reader decodes the varints into batches of addresses.
+            try resolveInTwoStages(profile, program: program, chains: chains, progress: progress) { queue in
+                try TraceFile.readBatches(stream, header: { h in
+                    guard h.codeHash == hash else {
+                        throw OvlError.file(path, "is a trace of \(h.imageName.isEmpty ? "another image" : "'\(h.imageName)'") whose code differs from \(program.path) (code hash \(hex(h.codeHash)) vs \(hex(hash))); record it again against this build")
+                    }
+                }, sink: { batch in
+                    if queue.isClosed { throw OvlError("reading stopped") }
+                    queue.put(Array(batch), bytesRead: stream.bytesRead)
+                })
+                return 0
+            }
         } else if looksLikeQEMULog(head) {
             profile = Profile(source: path, format: .qemuLog, hasSequence: true, blockCount: program.blockCount)
-            var builder = BlockSequenceBuilder(program: program, chains: chains, profile: profile)
-            // Two stages on two cores: a reader thread turns the log into batches of
-            // addresses while this thread resolves them against the CFG.
-            let queue = BatchQueue(capacity: 4)
-            let reader = Thread {
+            // The reader turns the log into batches of addresses.
+            try resolveInTwoStages(profile, program: program, chains: chains, progress: progress) { queue in
                 var parser = QEMULogParser()
                 var buf = [UInt8](repeating: 0, count: 2 << 20)
-                do {
-                    while !queue.isClosed {
-                        let n = try stream.read(into: &buf, at: 0, count: buf.count)
-                        if n == 0 { break }
-                        var pcs: [UInt64] = []
-                        pcs.reserveCapacity(n / 64)
-                        buf.withUnsafeBytes { raw in parser.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), into: &pcs) }
-                        queue.put(pcs, bytesRead: stream.bytesRead)
-                    }
-                    var last: [UInt64] = []
-                    parser.finish { last.append($0) }
-                    queue.put(last, bytesRead: stream.bytesRead)
-                    queue.finish(otherLines: parser.otherLines, error: nil)
-                } catch {
-                    queue.finish(otherLines: parser.otherLines, error: error)
+                while !queue.isClosed {
+                    let n = try stream.read(into: &buf, at: 0, count: buf.count)
+                    if n == 0 { break }
+                    var pcs: [UInt64] = []
+                    pcs.reserveCapacity(n / 64)
+                    buf.withUnsafeBytes { raw in parser.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), into: &pcs) }
+                    queue.put(pcs, bytesRead: stream.bytesRead)
                 }
+                var last: [UInt64] = []
+                parser.finish { last.append($0) }
+                queue.put(last, bytesRead: stream.bytesRead)
+                return parser.otherLines
             }
-            reader.stackSize = 1 << 20
-            reader.start()
-            defer { queue.close() }
-            while let (batch, bytes) = queue.take() {
-                batch.withUnsafeBufferPointer { builder.add($0) }
-                progress.update(bytes)
-                try Interrupt.check()
-            }
-            if let e = queue.error { throw e }
-            builder.finish()
-            profile.stats.otherLines = queue.otherLines
         } else if let text = String(validatingUTF8CString: head), FData.looksLikeFData(text) {
             profile = Profile(source: path, format: .fdata, hasSequence: false, blockCount: program.blockCount)
             try FData.parse(stream, path: path, into: profile, program: program, chains: chains)
@@ -101,6 +88,35 @@ extension String {
 }
 
 /// A bounded hand-over of address batches from the log reader thread to the resolver.
+extension ProfileLoader {
+    /// Two stages on two cores: `read`, on a thread of its own, puts batches of addresses
+    /// into a queue (and returns the count of lines that were not addresses) while this
+    /// thread resolves them against the CFG into `profile`.
+    static func resolveInTwoStages(_ profile: Profile, program: Program, chains: Chains, progress: Progress,
+                                   read: @escaping @Sendable (BatchQueue) throws -> UInt64) throws {
+        var builder = BlockSequenceBuilder(program: program, chains: chains, profile: profile)
+        let queue = BatchQueue(capacity: 4)
+        let reader = Thread {
+            do {
+                queue.finish(otherLines: try read(queue), error: nil)
+            } catch {
+                queue.finish(otherLines: 0, error: error)
+            }
+        }
+        reader.stackSize = 1 << 20
+        reader.start()
+        defer { queue.close() }
+        while let (batch, bytes) = queue.take() {
+            batch.withUnsafeBufferPointer { builder.add($0) }
+            progress.update(bytes)
+            try Interrupt.check()
+        }
+        if let e = queue.error { throw e }
+        builder.finish()
+        profile.stats.otherLines = queue.otherLines
+    }
+}
+
 final class BatchQueue: @unchecked Sendable {
     private let cond = NSCondition()
     private var items: [([UInt64], UInt64)] = []

@@ -119,6 +119,15 @@ public enum TraceFile {
     /// address in order.
     public static func read(_ stream: ByteStream, progress: Progress? = nil, header headerCheck: (Header) throws -> Void,
                             sink: (UInt64) -> Void) throws {
+        try readBatches(stream, progress: progress, header: headerCheck) { batch in
+            for pc in batch { sink(pc) }
+        }
+    }
+
+    /// Reads a trace from a stream positioned at its start, handing the addresses to
+    /// `sink` in order, in batches of up to 64 Ki (the buffer is reused between calls).
+    public static func readBatches(_ stream: ByteStream, progress: Progress? = nil, header headerCheck: (Header) throws -> Void,
+                                   sink: (UnsafeBufferPointer<UInt64>) throws -> Void) throws {
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         var len = 0
         var pos = 0
@@ -153,6 +162,9 @@ public enum TraceFile {
         let count = buf.readLE64(pos)
         pos += 8
         try headerCheck(Header(codeHash: hash, imageName: name, commandLine: cmd, count: count))
+        let batchCapacity = 1 << 16
+        let out = UnsafeMutablePointer<UInt64>.allocate(capacity: batchCapacity)
+        defer { out.deallocate() }
         var previous: UInt64 = 0
         var done: UInt64 = 0
         var eof = false
@@ -167,30 +179,63 @@ public enum TraceFile {
                 progress?.update(stream.bytesRead)
                 try Interrupt.check()
             }
-            // Decode varints while at least 10 bytes (the longest) remain, or to the end.
+            // Decode varints while at least 10 bytes (the longest) remain, or to the end,
+            // into the batch.
+            var produced = 0
             let ok: Bool = buf.withUnsafeBufferPointer { p in
-                while done < count && (len - pos >= 10 || (eof && pos < len)) {
-                    var v: UInt64 = 0
-                    var shift: UInt64 = 0
-                    var i = pos
-                    while true {
-                        guard i < len else { return false }
-                        let b = p[i]
-                        v |= UInt64(b & 0x7f) << shift
-                        i += 1
-                        if b < 0x80 { break }
-                        shift += 7
-                        guard shift < 64 else { return false }
+                var i = pos
+                var prev = previous
+                let left = count - done
+                let limit = Int(min(UInt64(batchCapacity), left))
+                let safeEnd = len - 10
+                while produced < limit {
+                    var v: UInt64
+                    if i <= safeEnd {
+                        // Fast path: the whole varint is in the buffer.
+                        let b0 = p[i]
+                        if b0 < 0x80 {
+                            v = UInt64(b0); i += 1
+                        } else {
+                            v = UInt64(b0 & 0x7f)
+                            var shift: UInt64 = 7
+                            i += 1
+                            while true {
+                                let b = p[i]
+                                i += 1
+                                v |= UInt64(b & 0x7f) << shift
+                                if b < 0x80 { break }
+                                shift += 7
+                                if shift >= 64 { pos = i; return false }
+                            }
+                        }
+                    } else if eof && i < len {
+                        v = 0
+                        var shift: UInt64 = 0
+                        while true {
+                            guard i < len else { pos = i; return false }
+                            let b = p[i]
+                            v |= UInt64(b & 0x7f) << shift
+                            i += 1
+                            if b < 0x80 { break }
+                            shift += 7
+                            guard shift < 64 else { pos = i; return false }
+                        }
+                    } else {
+                        break
                     }
-                    pos = i
                     let delta = Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1)
-                    previous = previous &+ UInt64(bitPattern: delta)
-                    sink(previous)
-                    done += 1
+                    prev = prev &+ UInt64(bitPattern: delta)
+                    out[produced] = prev
+                    produced += 1
                 }
+                pos = i
+                previous = prev
                 return true
             }
-            guard ok, done == count || !(eof && pos >= len) else { throw truncated() }
+            guard ok else { throw truncated() }
+            done += UInt64(produced)
+            if produced > 0 { try sink(UnsafeBufferPointer(start: out, count: produced)) }
+            guard done == count || !(eof && pos >= len) else { throw truncated() }
         }
     }
 }

@@ -1,0 +1,134 @@
+import Foundation
+import OvlTestSupport
+import Testing
+@testable import OvlCore
+
+/// The profile reader's block-sequence builder against the one it replaced
+/// (`ReferenceBlockSequenceBuilder`): fed the same addresses, both must give the same
+/// profile, field for field, on every committed sample trace (musl and glibc) and on the
+/// Linux extract's boot and workload traces. And the address table the fast builder looks
+/// addresses up in must classify every address of the executable range as the reference
+/// classification (binary search over blocks and sections) does.
+@Suite struct ProfileEquivalenceTests {
+    /// Both builders over the addresses of one trace.
+    static func both(_ trace: String, program: Program, chains: Chains) throws -> (Profile, Profile) {
+        let fast = Profile(source: trace, format: .ovlTrace, hasSequence: true, blockCount: program.blockCount)
+        let reference = Profile(source: trace, format: .ovlTrace, hasSequence: true, blockCount: program.blockCount)
+        var f = BlockSequenceBuilder(program: program, chains: chains, profile: fast)
+        var r = ReferenceBlockSequenceBuilder(program: program, chains: chains, profile: reference)
+        let stream = try ByteStream(path: trace)
+        try TraceFile.readBatches(stream, header: { _ in }) { batch in
+            f.add(batch)
+            r.add(batch)
+        }
+        f.finish()
+        r.finish()
+        return (fast, reference)
+    }
+
+    static func expectSame(_ x: Profile, _ y: Profile, _ what: String) {
+        #expect(x.stats == y.stats, "\(what): statistics")
+        #expect(x.blockCounts == y.blockCounts, "\(what): block counts")
+        #expect(x.chainEdges == y.chainEdges, "\(what): chain transfers")
+        #expect(x.chainRuns == y.chainRuns, "\(what): chain runs")
+        #expect(x.outsideEntries == y.outsideEntries, "\(what): entries from outside")
+        #expect(x.segmentFirst == y.segmentFirst, "\(what): segment starts")
+        #expect(x.segmentLast == y.segmentLast, "\(what): segment ends")
+    }
+
+    /// Every address of the table's range, and a margin either side, classified both ways.
+    static func expectTableAgrees(_ program: Program, chains: Chains, _ what: String) throws {
+        let table = try #require(AddressTable(program: program), "\(what): no address table")
+        let builder = BlockSequenceBuilder(program: program, chains: chains,
+                                           profile: Profile(source: "", format: .ovlTrace, hasSequence: false, blockCount: program.blockCount))
+        let reps = program.repStringAddresses
+        var mismatches = 0
+        var first = ""
+        let lo = table.base >= 64 ? table.base - 64 : 0
+        for pc in lo..<(table.base + UInt64(table.span) + 64) {
+            var expected = builder.classify(pc)
+            if reps.contains(pc) { expected += expected >= 0 ? AddressTable.repString : AddressTable.repClass }
+            let got = pc >= table.base && pc - table.base < UInt64(table.span) ? table.classes[Int(pc - table.base)]
+                : (reps.contains(pc) ? AddressTable.repClass : 0) + BlockSequenceBuilder.classForeign
+            if got != expected {
+                if mismatches == 0 { first = "0x\(String(pc, radix: 16)): table \(got), reference \(expected)" }
+                mismatches += 1
+            }
+        }
+        #expect(mismatches == 0, "\(what): \(mismatches) addresses classified differently, first \(first)")
+        // The range covers at least every block.
+        #expect(table.base <= program.blockStart.first! && table.base + UInt64(table.span) >= program.blockStart.last! + UInt64(program.blockSize.last!))
+    }
+
+    @Test(arguments: Fixture.sampleBinaries.map { ($0 as NSString).lastPathComponent })
+    func sampleTracesGiveTheSameProfile(name: String) throws {
+        let program = try Program.load(path: Fixture.samples + "/" + name)
+        let chains = Chains(program: program, granularity: .block)
+        let traces = Fixture.traces(of: Fixture.samples + "/" + name)
+        #expect(!traces.isEmpty, "\(name) has committed traces")
+        for trace in traces {
+            let (fast, reference) = try ProfileEquivalenceTests.both(trace, program: program, chains: chains)
+            #expect(fast.stats.matched > 0)
+            ProfileEquivalenceTests.expectSame(fast, reference, (trace as NSString).lastPathComponent)
+        }
+        try ProfileEquivalenceTests.expectTableAgrees(program, chains: chains, name)
+    }
+
+    /// A foreign address stream (random addresses in and around the image, repeated
+    /// addresses as a rep-string iteration would give) through both builders.
+    @Test func randomAddressesGiveTheSameProfile() throws {
+        let program = try Program.load(path: Fixture.samples + "/interp")
+        let chains = Chains(program: program, granularity: .block)
+        let table = try #require(AddressTable(program: program))
+        var rng = SplitMix(seed: 20261202)
+        var pcs: [UInt64] = []
+        let starts = program.instructionStarts
+        for _ in 0..<200_000 {
+            switch rng.next() % 8 {
+            case 0: pcs.append(rng.next())                                                      // anywhere
+            case 1: pcs.append(table.base &- 4096 &+ rng.next() % UInt64(table.span + 8192))   // around the range
+            case 2: pcs.append(pcs.last ?? 0)                                                   // repeated
+            case 3: pcs.append(program.repStringAddresses.randomElement(using: &rng) ?? 0)
+            default: pcs.append(starts[Int(rng.next() % UInt64(starts.count))])                 // an instruction
+            }
+        }
+        let fast = Profile(source: "random", format: .ovlTrace, hasSequence: true, blockCount: program.blockCount)
+        let reference = Profile(source: "random", format: .ovlTrace, hasSequence: true, blockCount: program.blockCount)
+        var f = BlockSequenceBuilder(program: program, chains: chains, profile: fast)
+        var r = ReferenceBlockSequenceBuilder(program: program, chains: chains, profile: reference)
+        pcs.withUnsafeBufferPointer { f.add($0); r.add($0) }
+        f.finish()
+        r.finish()
+        #expect(fast.stats.foreign > 0 && fast.stats.misaligned > 0 && fast.stats.matched > 0)
+        ProfileEquivalenceTests.expectSame(fast, reference, "random addresses")
+    }
+
+    @Test func linuxExtractTracesGiveTheSameProfile() throws {
+        guard let xz = Tools.which("xz") else {
+            if Tools.ci { throw Tools.Missing(tool: "xz") }
+            print("skipped: xz is not installed (scripts/deps.sh installs xz-utils)")
+            return
+        }
+        let dir = Fixture.root + "/Samples/linux/extract"
+        let image = Fixture.tempDir() + "/vmlinux"
+        FileManager.default.createFile(atPath: image, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: xz)
+        p.arguments = ["-dc", dir + "/vmlinux.xz"]
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: image))
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let config = try Config.load(path: Fixture.root + "/Samples/linux/linux.toml")
+        let program = try Program.load(path: image, options: ProgramOptions(excludedSections: config.excludeSections))
+        let chains = Chains(program: program, granularity: config.granularity)
+        for trace in ["boot.trace", "workload.trace"] {
+            let (fast, reference) = try ProfileEquivalenceTests.both(dir + "/" + trace, program: program, chains: chains)
+            #expect(fast.stats.matched > 0)
+            #expect(fast.stats.excludedSection + fast.stats.foreign > 0, "the kernel's traces leave the analysed code")
+            ProfileEquivalenceTests.expectSame(fast, reference, "Linux extract \(trace)")
+        }
+        try ProfileEquivalenceTests.expectTableAgrees(program, chains: chains, "Linux extract")
+        try? FileManager.default.removeItem(atPath: (image as NSString).deletingLastPathComponent)
+    }
+}
