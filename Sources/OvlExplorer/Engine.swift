@@ -52,7 +52,7 @@ public final class ExplorerEngine: @unchecked Sendable {
         for g in p.functions.indices where p.functions[g].name == name || p.functions[g].aliases.contains(name) {
             for b in p.functions[g].blocks { members[Int(model.chains.blockChain[b])] = true }
         }
-        let c = session.cluster(base.config, coreChains: members)
+        let c = session.cluster(base.config, coreChains: members, keepPrepared: false)
         let (loads, seconds) = costModel.totalLoads(c, config: base.config)
         return WhatIf(savedLoads: Int64(base.totalLoads) - Int64(loads),
                       addedBytes: c.residentCodeBytes - base.clustering.residentCodeBytes,

@@ -67,19 +67,82 @@ func kernelBenchmarks(_ given: String?) {
                  decodeMs, chainsMs, Describe.count(events) as NSString, profileMs, graphMs))
     print("  \(program.functions.count) functions, \(chains.count) chains, \(session.graph.edgeCount) edges")
 
-    // 3. Re-clustering from scratch, the coalescer alone.
+    // 3. The coalescer alone: from scratch, and after a γ edit (from the kept state
+    // before the first join).
     var cfg = config
-    let cluster = milliseconds(repeat: 7) {
+    let scratch = milliseconds(repeat: 7) {
+        session.graph.discardPrepared()
+        _ = session.cluster(recordEvents: true)
+    }
+    let afterGamma = milliseconds(repeat: 7) {
         cfg.gamma = cfg.gamma == 4 ? 5 : 4
         try! session.update(cfg)
         _ = session.cluster(recordEvents: true)
     }
-    print(String(format: "  coalescer from scratch (Figure 2, events recorded): %.1f ms", cluster))
+    print(String(format: "  coalescer (Figure 2, events recorded): from scratch %.1f ms, after a γ edit %.1f ms", scratch, afterGamma))
 
-    // 4. The explorer: keypress to redrawn screen after `+` and after pinning a function.
+    // 4. Where one analysis (what the explorer runs after an edit) spends its time.
     let engine = ExplorerEngine(session: session)
+    analysisBreakdown(engine, config: config)
+    // For `perf record`: OVL_BENCH_LOOP=gamma or =pin repeats one kind of edit and its
+    // re-clustering 400 times and stops there.
+    let env = ProcessInfo.processInfo.environment
+    if let loop = env["OVL_BENCH_LOOP"] {
+        let hot = hotFunctions(session)
+        var c = config
+        for i in 0..<400 {
+            if loop == "pin" { c.coreFunctions.append(session.program.functions[hot[i * 37 % hot.count]].name) } else { c.gamma = Double(i % 7) }
+            try! session.update(c)
+            _ = session.cluster(recordEvents: true)
+        }
+        return
+    }
+    // OVL_BENCH_DIVERGENCE=1: how much of a clustering one γ step leaves as it was (why
+    // re-running the coalescer from the first decision a γ edit changes saves nothing).
+    if env["OVL_BENCH_DIVERGENCE"] != nil { gammaStepDivergence(session, config: config) }
+
+    // 5. The explorer: keypress to redrawn screen after `+` and after pinning a function.
     kernelExplorer(engine, config: config)
     if given == nil && dir.hasPrefix(NSTemporaryDirectory()) { try? fm.removeItem(atPath: dir) }
+}
+
+/// The steps of `ExplorerEngine.analyse`, each timed on its own (best of 5), for a γ edit
+/// and for pinning a function never pinned before.
+func analysisBreakdown(_ engine: ExplorerEngine, config: Config) {
+    let session = engine.session, model = engine.costModel
+    var cfg = config
+    func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e6 }
+    /// Seven edits, each followed by the analysis's steps, timed one by one; medians.
+    func steps(_ label: String, _ edit: (inout Config) -> Void) {
+        let names = ["configuration", "coalescer", "Table 1 and memory", "replay by chain", "paging baseline"]
+        var times = [[Double]](repeating: [], count: names.count)
+        for _ in 0..<7 {
+            var t = now()
+            func lap(_ i: Int) { let n = now(); times[i].append(n - t); t = n }
+            edit(&cfg)
+            try! session.update(cfg)
+            lap(0)
+            let c = session.cluster(recordEvents: true)
+            lap(1)
+            let row = session.statistics(c)
+            lap(2)
+            _ = model.attributedCosts(c, config: cfg)
+            lap(3)
+            for i in session.profiles.indices where session.profiles[i].hasSequence { _ = model.paging(session.profiles[i], totalMemory: row.totalMemory) }
+            lap(4)
+        }
+        let medians = times.map { $0.sorted()[$0.count / 2] }
+        print("  one analysis after \(label) (medians of 7): " + zip(names, medians).map { String(format: "%@ %.1f ms", $0.0, $0.1) }.joined(separator: ", ")
+              + String(format: " (sum %.1f ms)", medians.reduce(0, +)))
+    }
+    steps("a γ edit") { $0.gamma += 1 }
+    var pinned = 0
+    let hot = hotFunctions(session)
+    steps("pinning a function") { cfg in
+        // A function not pinned before each time: nothing is cached.
+        pinned += 1
+        cfg.coreFunctions.append(session.program.functions[hot[pinned * 37 % hot.count]].name)
+    }
 }
 
 func kernelExplorer(_ engine: ExplorerEngine, config: Config) {
@@ -118,4 +181,45 @@ func kernelExplorer(_ engine: ExplorerEngine, config: Config) {
     }
     print("  explorer pin one function, the header's figure: \(stats(pinHeader))")
     print("  explorer pin one function, keypress to redrawn screen: \(stats(pin)) (aim <= 16)")
+}
+
+/// Functions that ran in some profile.
+func hotFunctions(_ session: Session) -> [Int] {
+    (0..<session.program.functions.count).filter { f in
+        session.program.functions[f].blocks.contains { b in session.profiles.contains { $0.blockCounts[b] > 0 } }
+    }
+}
+
+/// For γ from 0 to 50 %: the first core decision a step of one point turns the other way
+/// (the coalescer could restart only from there), the chains whose cluster changes, and the
+/// stretches of 4,096 replay events that see no change (all a replay could reuse).
+func gammaStepDivergence(_ session: Session, config: Config) {
+    let model = CostModel(session: session)
+    func canonical(_ c: Clustering) -> [Int32] {
+        var low = [Int32](repeating: .max, count: c.clusterCount)
+        for (ch, k) in c.chainCluster.enumerated() where k >= 0 { low[Int(k)] = min(low[Int(k)], Int32(ch)) }
+        return c.chainCluster.map { $0 < 0 ? -1 : low[Int($0)] }
+    }
+    for g in [0.0, 2, 4, 8, 16, 50] {
+        var cfg = config
+        cfg.gamma = g
+        try! session.update(cfg)
+        let c = session.cluster(recordEvents: true)
+        cfg.gamma = g + 1
+        try! session.update(cfg)
+        let c2 = session.cluster(recordEvents: true)
+        let oldLimit = max(c.coreLimit, cfg.bufferSize), newLimit = max(c2.coreLimit, cfg.bufferSize)
+        let first = c.events.firstIndex { e in e.a == -1 && (Int(e.result) <= oldLimit) != (Int(e.result) <= newLimit) } ?? -1
+        let a = canonical(c), b = canonical(c2)
+        let changed = (0..<a.count).filter { a[$0] != b[$0] }.count
+        var same = 0, stretches = 0
+        for seq in model.compact {
+            for lo in stride(from: 0, to: seq.count, by: 4096) {
+                stretches += 1
+                if (lo..<min(seq.count, lo + 4096)).allSatisfy({ a[Int(seq[$0])] == b[Int(seq[$0])] }) { same += 1 }
+            }
+        }
+        print(String(format: "  γ %.0f → %.0f %%: first changed core decision at event %d of %d; chains moved %d of %d; replay stretches unchanged %d of %d",
+                     g, g + 1, first, c.events.count, changed, a.count, same, stretches))
+    }
 }

@@ -103,32 +103,18 @@ import Testing
         ProfileEquivalenceTests.expectSame(fast, reference, "random addresses")
     }
 
-    @Test func linuxExtractTracesGiveTheSameProfile() throws {
-        guard let xz = Tools.which("xz") else {
-            if Tools.ci { throw Tools.Missing(tool: "xz") }
-            print("skipped: xz is not installed (scripts/deps.sh installs xz-utils)")
-            return
-        }
-        let dir = Fixture.root + "/Samples/linux/extract"
-        let image = Fixture.tempDir() + "/vmlinux"
-        FileManager.default.createFile(atPath: image, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: xz)
-        p.arguments = ["-dc", dir + "/vmlinux.xz"]
-        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: image))
-        try p.run()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
-        let config = try Config.load(path: Fixture.root + "/Samples/linux/linux.toml")
+    @Test(Tools.needed("xz"))
+    func linuxExtractTracesGiveTheSameProfile() throws {
+        let image = try LinuxExtractFiles.image()
+        let config = try Config.load(path: LinuxExtractFiles.config)
         let program = try Program.load(path: image, options: ProgramOptions(excludedSections: config.excludeSections))
         let chains = Chains(program: program, granularity: config.granularity)
-        for trace in ["boot.trace", "workload.trace"] {
-            let (fast, reference) = try ProfileEquivalenceTests.both(dir + "/" + trace, program: program, chains: chains)
+        for trace in LinuxExtractFiles.traces {
+            let (fast, reference) = try ProfileEquivalenceTests.both(trace, program: program, chains: chains)
             #expect(fast.stats.matched > 0)
             #expect(fast.stats.excludedSection + fast.stats.foreign > 0, "the kernel's traces leave the analysed code")
-            ProfileEquivalenceTests.expectSame(fast, reference, "Linux extract \(trace)")
+            ProfileEquivalenceTests.expectSame(fast, reference, "Linux extract \((trace as NSString).lastPathComponent)")
         }
         try ProfileEquivalenceTests.expectTableAgrees(program, chains: chains, "Linux extract")
-        try? FileManager.default.removeItem(atPath: (image as NSString).deletingLastPathComponent)
     }
 }

@@ -149,4 +149,34 @@ import Testing
         }
         return faults
     }
+
+    /// Cut into stretches replayed separately (each starting from the buffers as the events
+    /// before it left them), and in two-byte chain numbers, a replay counts exactly what
+    /// one replay from the start counts: random sequences, one to four buffers, resident
+    /// chains among them, per cluster and per chain.
+    @Test(arguments: [1, 2, 3, 4] as [Int])
+    func stretchesEqualOneReplay(buffers: Int) {
+        var rng = SplitMix(seed: UInt64(buffers) &* 7_777)
+        let chains = 200
+        let map: [Int32] = (0..<chains).map { _ in rng.next() % 5 == 0 ? -1 : Int32(rng.next() % 23) }
+        var seq: [Int32] = []
+        for _ in 0..<20_000 {
+            // A drifting working set with jumps, as a program's would be.
+            let base = Int(seq.last ?? 0)
+            seq.append(Int32(rng.next() % 6 == 0 ? Int(rng.next() % UInt64(chains)) : (base + Int(rng.next() % 7) + chains - 3) % chains))
+        }
+        let one = CostModel.replay(seq, chainCluster: map, buffers: buffers, slots: 23, parts: 1, byChain: false)
+        let oneByChain = CostModel.replay(seq, chainCluster: map, buffers: buffers, slots: chains, parts: 1, byChain: true)
+        #expect(one.reduce(0, +) > 100)
+        #expect(one.reduce(0, +) == oneByChain.reduce(0, +))
+        let narrow = seq.map { UInt16($0) }
+        for parts in [2, 3, 7, 64] {
+            #expect(CostModel.replay(seq, chainCluster: map, buffers: buffers, slots: 23, parts: parts, byChain: false) == one, "\(parts) stretches")
+            #expect(CostModel.replay(seq, chainCluster: map, buffers: buffers, slots: chains, parts: parts, byChain: true) == oneByChain, "\(parts) stretches by chain")
+            #expect(CostModel.replay(narrow, chainCluster: map, buffers: buffers, slots: 23, parts: parts, byChain: false) == one, "\(parts) stretches, two-byte chains")
+        }
+        // And the public entry points on the hand-worked map agree with it too.
+        #expect(CostModel.replay(seq.map { $0 % 5 }, chainCluster: ReplayTests.map, clusters: 3, buffers: buffers, parts: 5)
+                == CostModel.replay(seq.map { $0 % 5 }, chainCluster: ReplayTests.map, clusters: 3, buffers: buffers, parts: 1))
+    }
 }

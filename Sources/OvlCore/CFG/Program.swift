@@ -77,6 +77,14 @@ public final class Program: @unchecked Sendable {
         return addressTableValue
     }
 
+    /// Core sets resolved against this program (`CoreSet.resolve`).
+    let coreSets = Memo<CoreSet.Key, CoreSet>(capacity: 64)
+    /// What every core set of this program shares (`CoreSet.basis`), and each preset's.
+    let coreBasis = Memo<Int, CoreSet.Basis>(capacity: 1)
+    let presetCores = Memo<CorePreset, CoreSet>(capacity: 8)
+    /// The functions each core glob names (`CoreSet.matches`).
+    let patternMatches = Memo<String, [Int32]>(capacity: 1024)
+
     /// Frees the address table once the profiles are read (a kernel's is tens of MB).
     func releaseAddressTable() {
         decodedLock.lock()
@@ -171,5 +179,33 @@ public final class Program: @unchecked Sendable {
             }
         }
         return out
+    }
+}
+
+/// A small thread-safe memo: the last `capacity` answers by key, all forgotten when full.
+final class Memo<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable {
+    private var values: [Key: Value] = [:]
+    private let lock = NSLock()
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func value(for key: Key) -> Value? {
+        lock.lock()
+        defer { lock.unlock() }
+        return values[key]
+    }
+
+    func removeAll() {
+        lock.lock()
+        values.removeAll()
+        lock.unlock()
+    }
+
+    func store(_ value: Value, for key: Key) {
+        lock.lock()
+        defer { lock.unlock() }
+        if values.count >= capacity { values.removeAll(keepingCapacity: true) }
+        values[key] = value
     }
 }

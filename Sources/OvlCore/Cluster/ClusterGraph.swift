@@ -21,6 +21,12 @@ public final class ClusterGraph: @unchecked Sendable {
     public let edgeJumpBA: [Int32]
     public let edgeCallAB: [Int32]
     public let edgeCallBA: [Int32]
+    /// The coalescer's state before its first join for the last core set and buffer size
+    /// (`Coalescer.Prepared`).
+    let prepared = Memo<Int, Coalescer.Prepared>(capacity: 1)
+
+    /// Forgets the coalescer's kept state (benchmarks of a run from scratch; memory).
+    public func discardPrepared() { prepared.removeAll() }
 
     /// Edges of each chain (indices into the edge arrays), for the explorer's ego graph.
     public private(set) lazy var incidence: [[Int32]] = {

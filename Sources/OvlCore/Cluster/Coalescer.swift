@@ -165,9 +165,15 @@ public struct Coalescer {
     /// The weighted edges at the start, heaviest first; `initialAt` is the next one.
     var initial: [HeapEntry] = []
     var initialAt = 0
+    var keepPrepared = true
 
-    public static func run(_ graph: ClusterGraph, _ params: CoalescerParameters) -> Clustering {
+    /// Clusters `graph`. The state before the first join is taken from the graph's kept
+    /// one when core and buffer size match, else built; `keepPrepared` keeps it for the
+    /// next run (false for one-off runs such as the explorer's what-if estimates, which
+    /// would only push out the state the next edit needs).
+    public static func run(_ graph: ClusterGraph, _ params: CoalescerParameters, keepPrepared: Bool = true) -> Clustering {
         var c = Coalescer(graph: graph, params: params)
+        c.keepPrepared = keepPrepared
         defer { c.deallocate() }
         return c.execute()
     }
@@ -247,8 +253,9 @@ public struct Coalescer {
         }
     }
 
-    /// Sizes of every node, given which chains are in core, with adjacency aggregated.
-    mutating func initialise(coreMembers: [Bool]) -> (coreSize: Int, oversize: [Int32]) {
+    /// Sizes of every node, given which chains are in core, with adjacency aggregated
+    /// (unless `sizesOnly`: the first pass needs the sizes alone, to find oversize chains).
+    mutating func initialise(coreMembers: [Bool], sizesOnly: Bool = false) -> (coreSize: Int, oversize: [Int32]) {
         let n = graph.chainCount
         for i in 0..<nodes { parent[i] = Int32(i); size[i] = 0; degree[i] = 0; head[i] = -1 }
         for c in 0..<n where coreMembers[c] { parent[c] = core }
@@ -258,7 +265,7 @@ public struct Coalescer {
             }
         }
         recordCount = 0
-        pairs.clear()
+        if !sizesOnly { pairs.clear() }
         let g = graph
         for e in 0..<g.edgeCount {
             let x = parent[Int(g.edgeA[e])], y = parent[Int(g.edgeB[e])]
@@ -267,6 +274,7 @@ public struct Coalescer {
                           callOut: g.edgeCallAB[e], callIn: g.edgeCallBA[e])
             size[Int(x)] += Int(fwd.callOut) + (y == core ? 0 : Int(fwd.jumpOut))
             size[Int(y)] += Int(fwd.callIn) + (x == core ? 0 : Int(fwd.jumpIn))
+            if sizesOnly { continue }
             // Edges touching core repeat (several core chains): they aggregate.
             let key = Coalescer.pairKey(x, y)
             if let r = pairs.find(key) {
@@ -288,30 +296,103 @@ public struct Coalescer {
         return (size[Int(core)], oversize)
     }
 
-    mutating func execute() -> Clustering {
-        let n = graph.chainCount
-        precondition(params.coreChains.count == n, "core membership must cover every chain")
+    /// The state before the first join, which depends on the graph, the core chains and
+    /// the buffer size but not on γ: kept on the graph (`ClusterGraph.prepared`), so that a
+    /// γ edit, the explorer's commonest, starts from a copy instead of building it again.
+    final class Prepared: @unchecked Sendable {
+        struct Key: Equatable {
+            var coreChains: [Bool]
+            var bufferSize: Int
+        }
+        let key: Key
+        let nodes: Int
+        let parent, low, degree, head: UnsafeMutablePointer<Int32>
+        let size: UnsafeMutablePointer<Int>
+        let records: UnsafeMutablePointer<Record>
+        let recordCount: Int
+        let pairs: PairTable
+        let baseSize: Int
+        let oversize: [Int32]
+        let zero: [HeapEntry]
+        let initial: [HeapEntry]
+
+        init(_ c: Coalescer, key: Key, baseSize: Int, oversize: [Int32], zero: [HeapEntry]) {
+            self.key = key
+            nodes = c.nodes
+            func copy<T>(_ p: UnsafeMutablePointer<T>, _ n: Int) -> UnsafeMutablePointer<T> {
+                let q = UnsafeMutablePointer<T>.allocate(capacity: max(n, 1))
+                q.initialize(from: p, count: n)
+                return q
+            }
+            parent = copy(c.parent, nodes); low = copy(c.low, nodes); degree = copy(c.degree, nodes); head = copy(c.head, nodes)
+            size = copy(c.size, nodes)
+            records = copy(c.records, c.recordCount)
+            recordCount = c.recordCount
+            pairs = PairTable(copying: c.pairs)
+            self.baseSize = baseSize
+            self.oversize = oversize
+            self.zero = zero
+            initial = c.initial
+        }
+
+        /// Puts this state into `c`, a coalescer of the same graph.
+        func restore(into c: inout Coalescer) {
+            c.parent.update(from: parent, count: nodes); c.low.update(from: low, count: nodes)
+            c.degree.update(from: degree, count: nodes); c.head.update(from: head, count: nodes)
+            c.size.update(from: size, count: nodes)
+            c.records.update(from: records, count: recordCount)
+            c.recordCount = recordCount
+            c.pairs.update(from: pairs)
+            c.initial = initial
+        }
+
+        deinit {
+            parent.deallocate(); low.deallocate(); degree.deallocate(); head.deallocate(); size.deallocate()
+            records.deallocate()
+            pairs.deallocate()
+        }
+    }
+
+    /// Builds the state before the first join (Fig. 2 steps 1 and 2): core and the chains
+    /// too large for the buffer collapsed into one node, adjacency aggregated per pair, the
+    /// weighted edges sorted and the weight-0 ones listed.
+    mutating func prepare() -> (baseSize: Int, oversize: [Int32], zero: [HeapEntry]) {
+        let key = Prepared.Key(coreChains: params.coreChains, bufferSize: params.bufferSize)
+        if let p = graph.prepared.value(for: 0), p.key == key, p.nodes == nodes {
+            p.restore(into: &self)
+            return (p.baseSize, p.oversize, p.zero)
+        }
         // Pass 1: configured core only, to find chains too large for the buffer.
         var members = params.coreChains
-        let (baseSize, oversize) = initialise(coreMembers: members)
-        if !oversize.isEmpty {
-            for c in oversize { members[Int(c)] = true }
-            _ = initialise(coreMembers: members)
-        }
-        let coreSize = size[Int(core)]
-        coreLimit = coreSize + Int((Double(baseSize) * params.gamma / 100).rounded(.down))
-
-        // Step 3: coalescing in descending edge weight. Edges of weight 0 (never taken in
-        // the profile) are the most numerous and all tie; they wait in a list ordered by
-        // their chains and come after every weighted edge.
-        // The weighted edges known at the start come out of a sorted list; the queue holds
-        // only what joins add (pairs whose weights added up) and the later rounds' edges.
-        var zero = zeroWeightEntries()
+        let (baseSize, oversize) = initialise(coreMembers: members, sizesOnly: true)
+        for c in oversize { members[Int(c)] = true }
+        _ = initialise(coreMembers: members)
+        // Edges of weight 0 (never taken in the profile) are the most numerous and all
+        // tie; they wait in a list ordered by their chains and come after every weighted
+        // edge. The weighted edges known at the start come out of a sorted list.
+        let zero = zeroWeightEntries()
         initial.reserveCapacity(recordCount)
         for r in 0..<recordCount where records[r].weight > 0 {
             initial.append(entry(records[r].weight, records[r].u, records[r].v, r))
         }
         initial.sort(by: Coalescer.before)
+        if keepPrepared {
+            graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, zero: zero), for: 0)
+        }
+        return (baseSize, oversize, zero)
+    }
+
+    mutating func execute() -> Clustering {
+        let n = graph.chainCount
+        precondition(params.coreChains.count == n, "core membership must cover every chain")
+        let (baseSize, oversize, zeroAtStart) = prepare()
+        var zero = zeroAtStart
+        let coreSize = size[Int(core)]
+        coreLimit = coreSize + Int((Double(baseSize) * params.gamma / 100).rounded(.down))
+
+        // Step 3: coalescing in descending edge weight: the sorted list's edges merged with
+        // a queue that holds only what joins add (pairs whose weights added up) and the
+        // later rounds' edges; then the weight-0 edges.
         var zeroAt = 0
         while true {
             while true {
@@ -680,13 +761,25 @@ struct PairTable {
 
     init(capacity: Int) {
         var c = 16
-        while c < 2 * capacity + 2 { c <<= 1 }
+        while c < capacity + capacity / 2 + 2 { c <<= 1 }
         slots = .allocate(capacity: c)
         mask = c - 1
         clear()
     }
 
     func deallocate() { slots.deallocate() }
+
+    init(copying other: PairTable) {
+        mask = other.mask
+        slots = .allocate(capacity: mask + 1)
+        slots.initialize(from: other.slots, count: mask + 1)
+    }
+
+    /// Takes `other`'s contents (a table of the same capacity).
+    func update(from other: PairTable) {
+        precondition(other.mask == mask)
+        slots.update(from: other.slots, count: mask + 1)
+    }
 
     func clear() { slots.initialize(repeating: Slot(key: 0, value: 0), count: mask + 1) }
 

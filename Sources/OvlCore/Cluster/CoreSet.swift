@@ -27,79 +27,128 @@ public struct CoreSet: Sendable {
         reasons[f] = (origin, why)
     }
 
-    /// Resolves the configuration against a program.
+    /// Resolves the configuration against a program. The answer depends only on the
+    /// preset, the core globs and the exclusions, so the program keeps the last answers:
+    /// the explorer asks again for every pin, unpin and undo.
     public static func resolve(_ config: Config, program p: Program) -> CoreSet {
-        var core = CoreSet()
+        let key = Key(preset: config.corePreset, functions: config.coreFunctions, exclude: config.coreExclude)
+        if let known = p.coreSets.value(for: key) { return known }
+        let core = compute(config, program: p)
+        p.coreSets.store(core, for: key)
+        return core
+    }
+
+    struct Key: Hashable, Sendable {
+        var preset: CorePreset
+        var functions: [String]
+        var exclude: [String]
+    }
+
+    static func compute(_ config: Config, program p: Program) -> CoreSet {
+        let basis = CoreSet.basis(p)
+        // The preset's functions, then the configuration's globs and exclusions.
+        var core = presetCore(config.corePreset, program: p, basis: basis)
+        for g in config.coreFunctions where !core.apply(g, g.hasPrefix("section:") || Glob.hasWildcards(g) ? "config: \(g)" : "config", program: p, byName: basis.byName) {
+            if !core.unmatchedGlobs.contains(g) { core.unmatchedGlobs.append(g) }
+        }
+        // Exclusions remove configured functions only.
+        for g in config.coreExclude {
+            // An exclusion is a glob over names and aliases (never a section).
+            let named = g.hasPrefix("section:") ? CoreSet.globMatches(g, program: p) : CoreSet.matches(g, program: p, byName: basis.byName)
+            for f in named where core.reasons[f]?.origin == .configured { core.reasons[f] = nil }
+        }
+        // Required for correctness, whatever the configuration says (the first reason
+        // found is the one given).
+        for (f, why) in basis.required { core.add(f, .required, why) }
+        return core
+    }
+
+    /// What resolving a configuration needs that does not depend on it: functions by name
+    /// and alias, and the functions correctness requires resident, each with its reason.
+    struct Basis: Sendable {
+        let byName: [String: [Int32]]
+        let required: [(Int32, String)]
+    }
+
+    /// The program's basis, computed once (a kernel's signal-handler scan alone reads every
+    /// relocation of its code).
+    static func basis(_ p: Program) -> Basis {
+        if let known = p.coreBasis.value(for: 0) { return known }
         var byName: [String: [Int32]] = [:]
         for (i, f) in p.functions.enumerated() {
             byName[f.name, default: []].append(Int32(i))
             for a in f.aliases { byName[a, default: []].append(Int32(i)) }
         }
-        @discardableResult
-        func apply(_ pattern: String, _ why: String) -> Bool {
-            let before = core.reasons.count
-            var anyMatch = false
-            if pattern.hasPrefix("section:") {
-                let sec = String(pattern.dropFirst("section:".count))
-                var matched = false
-                for (i, f) in p.functions.enumerated() where Glob.matches(sec, f.section) {
-                    core.add(Int32(i), .configured, why)
-                    matched = true
-                }
-                anyMatch = matched
-                // A kernel input section merged into vmlinux's .text: its bracketing symbols.
-                if !matched, !Glob.hasWildcards(sec), let r = KernelTextRanges.range(of: sec, in: p.elf) {
-                    for (i, f) in p.functions.enumerated() where !f.isGap && r.contains(f.address) {
-                        core.add(Int32(i), .configured, why)
-                        anyMatch = true
-                    }
-                }
-            } else if !Glob.hasWildcards(pattern) {
-                for i in byName[pattern] ?? [] { core.add(i, .configured, why); anyMatch = true }
-            } else {
-                for (i, f) in p.functions.enumerated() where Glob.matches(pattern, f.name) || f.aliases.contains(where: { Glob.matches(pattern, $0) }) {
-                    core.add(Int32(i), .configured, why)
-                    anyMatch = true
-                }
-            }
-            return anyMatch || core.reasons.count > before
-        }
-        let preset = CorePresets.entries(config.corePreset, program: p)
-        for e in preset { apply(e.pattern, "preset: \(e.why)") }
-        for g in config.coreFunctions where !apply(g, g.hasPrefix("section:") || Glob.hasWildcards(g) ? "config: \(g)" : "config") {
-            if !core.unmatchedGlobs.contains(g) { core.unmatchedGlobs.append(g) }
-        }
-        // Exclusions remove configured functions only.
-        if !config.coreExclude.isEmpty {
-            for (f, r) in core.reasons where r.origin == .configured {
-                let fn = p.functions[Int(f)]
-                if config.coreExclude.contains(where: { g in Glob.matches(g, fn.name) || fn.aliases.contains(where: { a in Glob.matches(g, a) }) }) {
-                    core.reasons[f] = nil
-                }
-            }
-        }
-        // Required for correctness.
+        var required: [(Int32, String)] = []
         for (i, f) in p.functions.enumerated() {
-            if let r = f.requiredResidentReason { core.add(Int32(i), .required, r) }
+            if let r = f.requiredResidentReason { required.append((Int32(i), r)) }
         }
-        if let entry = p.function(containing: p.elf.entry) { core.add(Int32(entry), .required, "entry point") }
+        if let entry = p.function(containing: p.elf.entry) { required.append((Int32(entry), "entry point")) }
         // A call to a function that returns twice (setjmp, vfork) saves its return address
         // in a context that a later longjmp or the child's exit resumes: that return site
         // must be where it was, so its function stays resident.
-        for (f, callee) in callersOfReturnsTwice(p) where core.reasons[f]?.origin != .required {
-            core.add(f, .required, "calls \(callee), which returns twice")
-        }
+        for (f, callee) in callersOfReturnsTwice(p) { required.append((f, "calls \(callee), which returns twice")) }
         let handlers = signalHandlers(p)
-        for (f, site) in handlers {
-            core.add(f, .required, "signal handler (installed at 0x\(String(site, radix: 16)))")
-        }
+        for (f, site) in handlers { required.append((f, "signal handler (installed at 0x\(String(site, radix: 16)))")) }
         // A handler runs whenever the signal arrives, perhaps in the middle of code in the
         // buffer: nothing it calls may load a cluster, so everything it reaches through
         // direct calls, jumps and jump tables stays resident too.
-        for (f, callee) in reachedFromHandlers(p, handlers.map { $0.0 }) where core.reasons[f] == nil || core.reasons[f]?.origin != .required {
-            core.add(f, .required, "called from signal handler \(p.functions[Int(callee)].name)")
+        for (f, callee) in reachedFromHandlers(p, handlers.map { $0.0 }) {
+            required.append((f, "called from signal handler \(p.functions[Int(callee)].name)"))
         }
+        let b = Basis(byName: byName, required: required)
+        p.coreBasis.store(b, for: 0)
+        return b
+    }
+
+    /// The functions a preset alone makes core (computed once per preset and program).
+    static func presetCore(_ preset: CorePreset, program p: Program, basis: Basis) -> CoreSet {
+        if let known = p.presetCores.value(for: preset) { return known }
+        var core = CoreSet()
+        for e in CorePresets.entries(preset, program: p) { core.apply(e.pattern, "preset: \(e.why)", program: p, byName: basis.byName) }
+        p.presetCores.store(core, for: preset)
         return core
+    }
+
+    /// Makes the functions `pattern` names core (configured, for `why`). Whether it named
+    /// any function.
+    @discardableResult
+    mutating func apply(_ pattern: String, _ why: String, program p: Program, byName: [String: [Int32]]) -> Bool {
+        let fs = CoreSet.matches(pattern, program: p, byName: byName)
+        for f in fs { add(f, .configured, why) }
+        return !fs.isEmpty
+    }
+
+    /// The functions whose name or an alias `glob` matches, taken literally even when it
+    /// starts with `section:` (an exclusion is always a name glob).
+    static func globMatches(_ glob: String, program p: Program) -> [Int32] {
+        p.functions.indices.filter { i in
+            let f = p.functions[i]
+            return Glob.matches(glob, f.name) || f.aliases.contains { Glob.matches(glob, $0) }
+        }.map { Int32($0) }
+    }
+
+    /// The functions a core pattern names: a function name, a glob over names and
+    /// aliases, or `section:` and a section glob (kept per program: a configuration's
+    /// globs are matched again on every edit of the explorer's).
+    static func matches(_ pattern: String, program p: Program, byName: [String: [Int32]]) -> [Int32] {
+        if !Glob.hasWildcards(pattern) && !pattern.hasPrefix("section:") { return byName[pattern] ?? [] }
+        if let known = p.patternMatches.value(for: pattern) { return known }
+        var out: [Int32] = []
+        if pattern.hasPrefix("section:") {
+            let sec = String(pattern.dropFirst("section:".count))
+            for (i, f) in p.functions.enumerated() where Glob.matches(sec, f.section) { out.append(Int32(i)) }
+            // A kernel input section merged into vmlinux's .text: its bracketing symbols.
+            if out.isEmpty, !Glob.hasWildcards(sec), let r = KernelTextRanges.range(of: sec, in: p.elf) {
+                for (i, f) in p.functions.enumerated() where !f.isGap && r.contains(f.address) { out.append(Int32(i)) }
+            }
+        } else {
+            for (i, f) in p.functions.enumerated() where Glob.matches(pattern, f.name) || f.aliases.contains(where: { Glob.matches(pattern, $0) }) {
+                out.append(Int32(i))
+            }
+        }
+        p.patternMatches.store(out, for: pattern)
+        return out
     }
 
     /// Functions with a direct call to a function that returns twice, with its name.

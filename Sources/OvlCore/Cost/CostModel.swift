@@ -37,10 +37,27 @@ public final class CostModel: @unchecked Sendable {
     public let session: Session
     /// Chains entered, per phase: outside stretches removed, consecutive repeats folded.
     public let compact: [[Int32]]
+    /// The same sequences in two bytes an event when every chain number fits (a kernel's
+    /// do): half the memory traffic for every replay, and half the cache it sweeps out
+    /// from under the coalescer that runs next.
+    let narrow: [[UInt16]]?
 
     public init(session: Session) {
         self.session = session
         compact = session.profiles.map(CostModel.compact)
+        narrow = session.chains.count <= Int(UInt16.max) + 1 ? compact.map { $0.map { UInt16(truncatingIfNeeded: $0) } } : nil
+    }
+
+    /// Loads per cluster when phase `i`'s trace runs against `c` (`replay`).
+    public func replay(phase i: Int, _ c: Clustering, buffers: Int) -> [UInt64] {
+        if let n = narrow { return CostModel.replay(n[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.clusterCount, byChain: false) }
+        return CostModel.replay(compact[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.clusterCount, byChain: false)
+    }
+
+    /// Loads per chain entered when phase `i`'s trace runs against `c` (`replayByChain`).
+    public func replayByChain(phase i: Int, _ c: Clustering, buffers: Int) -> [UInt64] {
+        if let n = narrow { return CostModel.replay(n[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.chainCluster.count, byChain: true) }
+        return CostModel.replay(compact[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.chainCluster.count, byChain: true)
     }
 
     public static func compact(_ p: Profile) -> [Int32] {
@@ -56,35 +73,89 @@ public final class CostModel: @unchecked Sendable {
 
     /// Loads per cluster when `sequence` (chains) runs against `chainCluster`, following
     /// the overlay manager's rules (`ovl_rules.h`) with `buffers` code buffers.
-    public static func replay(_ sequence: [Int32], chainCluster: [Int32], clusters: Int, buffers: Int) -> [UInt64] {
-        replay(sequence, chainCluster: chainCluster, buffers: buffers, slots: clusters, slotOf: { _, k in k })
+    public static func replay(_ sequence: [Int32], chainCluster: [Int32], clusters: Int, buffers: Int, parts: Int? = nil) -> [UInt64] {
+        replay(sequence, chainCluster: chainCluster, buffers: buffers, slots: clusters, parts: parts, byChain: false)
     }
 
     /// `replay` with each load charged to the chain entered (the explorer's what-if).
-    public static func replayByChain(_ sequence: [Int32], chainCluster: [Int32], chains: Int, buffers: Int) -> [UInt64] {
-        replay(sequence, chainCluster: chainCluster, buffers: buffers, slots: chains, slotOf: { c, _ in c })
+    public static func replayByChain(_ sequence: [Int32], chainCluster: [Int32], chains: Int, buffers: Int, parts: Int? = nil) -> [UInt64] {
+        replay(sequence, chainCluster: chainCluster, buffers: buffers, slots: chains, parts: parts, byChain: true)
     }
 
-    /// The replay loop: `slotOf(chain, cluster)` picks the counter a load is charged to.
-    @inline(__always)
-    static func replay(_ sequence: [Int32], chainCluster: [Int32], buffers: Int, slots: Int,
-                       slotOf: (Int32, Int32) -> Int32) -> [UInt64] {
+    /// The replay loop: a load is charged to the chain entered (`byChain`) or its cluster.
+    /// A long sequence is cut into `parts` stretches replayed at once on separate cores
+    /// (by default one per core, for a million events or more): the buffers' contents at
+    /// the start of a stretch are the `buffers` clusters entered most recently before it,
+    /// in that order of recency, which is all the rules look at. The counts equal one
+    /// replay from the start.
+    static func replay<Chain: FixedWidthInteger>(_ sequence: [Chain], chainCluster: [Int32], buffers: Int, slots: Int, parts: Int? = nil,
+                                                 byChain: Bool) -> [UInt64] {
+        let n = sequence.count
+        let p = max(1, min(parts ?? (n >= 1 << 20 ? min(ProcessInfo.processInfo.activeProcessorCount, 8) : 1), max(n, 1)))
+        if p == 1 {
+            return sequence.withUnsafeBufferPointer { seq in
+                chainCluster.withUnsafeBufferPointer { map in
+                    replayStretch(seq, 0..<n, map: map, buffers: buffers, slots: slots, byChain: byChain)
+                }
+            }
+        }
+        // Each stretch reads the shared arrays and writes its own result.
+        let out = ReplayStretches(sequence, chainCluster, parts: p)
+        DispatchQueue.concurrentPerform(iterations: p) { i in
+            let r = out.sequence.withUnsafeBufferPointer { seq in
+                out.chainCluster.withUnsafeBufferPointer { map in
+                    replayStretch(seq, (n * i / p)..<(n * (i + 1) / p), map: map, buffers: buffers, slots: slots, byChain: byChain)
+                }
+            }
+            out.set(i, r)
+        }
+        var loads = out.results[0]
+        for r in out.results.dropFirst() {
+            for i in 0..<slots { loads[i] &+= r[i] }
+        }
+        return loads
+    }
+
+    /// Replays `range` of the sequence, starting from the buffers as the events before it
+    /// left them.
+    static func replayStretch<Chain: FixedWidthInteger>(_ seq: UnsafeBufferPointer<Chain>, _ range: Range<Int>, map: UnsafeBufferPointer<Int32>,
+                                                        buffers: Int, slots: Int, byChain: Bool) -> [UInt64] {
         var loads = [UInt64](repeating: 0, count: slots)
         var state = ovl_buffer_state()
         ovl_rules_init(&state, Int32(buffers))
-        sequence.withUnsafeBufferPointer { seq in
-            chainCluster.withUnsafeBufferPointer { map in
-                loads.withUnsafeMutableBufferPointer { out in
-                    var last: Int32 = -1
-                    for c in seq {
-                        let k = map[Int(c)]
-                        // Resident code neither loads nor evicts; re-entering the cluster
-                        // just entered is rule 1's cheapest case, skipped here.
-                        if k < 0 || k == last { continue }
-                        last = k
-                        if ovl_rules_enter(&state, k) >= 0 { out[Int(slotOf(c, k))] += 1 }
-                    }
+        var last: Int32 = -1
+        if range.lowerBound > 0 {
+            // The clusters entered most recently before the stretch, most recent first.
+            var recent: [Int32] = []
+            var j = range.lowerBound - 1
+            while j >= 0 && recent.count < buffers {
+                let k = map[Int(truncatingIfNeeded: seq[j])]
+                if k >= 0 && !recent.contains(k) { recent.append(k) }
+                j -= 1
+            }
+            for k in recent.reversed() { _ = ovl_rules_enter(&state, k) }
+            last = recent.first ?? -1
+        }
+        loads.withUnsafeMutableBufferPointer { out in
+            if buffers == 1 {
+                // One buffer: it holds the cluster entered last; any other one loads.
+                for i in range {
+                    let c = Int(truncatingIfNeeded: seq[i])
+                    let k = map[c]
+                    if k < 0 || k == last { continue }
+                    last = k
+                    out[byChain ? c : Int(k)] += 1
                 }
+                return
+            }
+            for i in range {
+                let c = Int(truncatingIfNeeded: seq[i])
+                let k = map[c]
+                // Resident code neither loads nor evicts; re-entering the cluster just
+                // entered is rule 1's cheapest case, skipped here.
+                if k < 0 || k == last { continue }
+                last = k
+                if ovl_rules_enter(&state, k) >= 0 { out[byChain ? c : Int(k)] += 1 }
             }
         }
         return loads
@@ -115,7 +186,7 @@ public final class CostModel: @unchecked Sendable {
         let p = session.profiles[i]
         let cfg = session.config
         let loads = p.hasSequence
-            ? CostModel.replay(compact[i], chainCluster: c.chainCluster, clusters: c.clusterCount, buffers: cfg.buffers)
+            ? replay(phase: i, c, buffers: cfg.buffers)
             : CostModel.edgeBound(p, chainCluster: c.chainCluster, clusters: c.clusterCount)
         let memory = session.memory(c)
         var pc = CostModel.summarise(phase: p.name, exact: p.hasSequence, loads: loads, clustering: c, config: cfg, sizes: memory.clusterBytes)
@@ -289,5 +360,26 @@ public struct LRUFaultCurve: Sendable {
     /// Faults with `frames` page frames (at least one).
     public func faults(frames: Int) -> UInt64 {
         faultsAbove[min(max(frames, 0), faultsAbove.count - 1)]
+    }
+}
+
+/// The inputs and results of a replay cut into stretches (`CostModel.replay`): read by
+/// every stretch, each result written by its own stretch only.
+private final class ReplayStretches<Chain: FixedWidthInteger>: @unchecked Sendable {
+    let sequence: [Chain]
+    let chainCluster: [Int32]
+    private(set) var results: [[UInt64]]
+    private let lock = NSLock()
+
+    init(_ sequence: [Chain], _ chainCluster: [Int32], parts: Int) {
+        self.sequence = sequence
+        self.chainCluster = chainCluster
+        results = Array(repeating: [], count: parts)
+    }
+
+    func set(_ i: Int, _ r: [UInt64]) {
+        lock.lock()
+        results[i] = r
+        lock.unlock()
     }
 }

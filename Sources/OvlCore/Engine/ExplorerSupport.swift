@@ -25,7 +25,7 @@ extension CostModel {
         return session.profiles.indices.map { i in
             let p = session.profiles[i]
             let chainLoads = p.hasSequence
-                ? CostModel.replayByChain(compact[i], chainCluster: c.chainCluster, chains: c.chainCluster.count, buffers: cfg.buffers)
+                ? replayByChain(phase: i, c, buffers: cfg.buffers)
                 : CostModel.edgeBoundByChain(p, chainCluster: c.chainCluster)
             var loads = [UInt64](repeating: 0, count: c.clusterCount)
             for (ch, n) in chainLoads.enumerated() where n > 0 {
@@ -59,7 +59,7 @@ extension CostModel {
         for i in session.profiles.indices {
             let p = session.profiles[i]
             let loads = p.hasSequence
-                ? CostModel.replay(compact[i], chainCluster: c.chainCluster, clusters: c.clusterCount, buffers: config.buffers)
+                ? replay(phase: i, c, buffers: config.buffers)
                 : CostModel.edgeBound(p, chainCluster: c.chainCluster, clusters: c.clusterCount)
             let pc = CostModel.summarise(phase: p.name, exact: p.hasSequence, loads: loads, clustering: c, config: config)
             total += pc.loads
@@ -80,11 +80,13 @@ extension Session {
 
     /// Clusters with `config`'s method without applying it to the session (γ, buffer size,
     /// core set and defragmentation are taken from `config`).
-    public func cluster(_ config: Config, coreChains: [Bool], recordEvents: Bool = false) -> Clustering {
+    /// `keepPrepared: false` for one-off questions (`Coalescer.run`).
+    public func cluster(_ config: Config, coreChains: [Bool], recordEvents: Bool = false, keepPrepared: Bool = true) -> Clustering {
         switch config.method {
         case .figure2:
             return Coalescer.run(graph, CoalescerParameters(gamma: config.gamma, bufferSize: config.bufferSize, coreChains: coreChains,
-                                                            defragmentIntoCore: config.defragmentIntoCore, recordEvents: recordEvents))
+                                                            defragmentIntoCore: config.defragmentIntoCore, recordEvents: recordEvents),
+                                 keepPrepared: keepPrepared)
         case .affinity:
             return AffinityLayout.run(graph: graph, sequences: trainingSequences, coreChains: coreChains, chainFunction: chainFunctions,
                                       residentBudget: config.residentBudget, bufferSize: config.bufferSize, gamma: config.gamma)
