@@ -100,6 +100,30 @@ func engineBenchmarks() {
         print(String(format: "pipeline %-10@ decode+CFG+%d profiles+clustering %8.1f ms | objdump -d %8.1f ms | ratio %.3f (aim <= 0.5)",
                      name as NSString, profs.count, ours, objdump, ours / objdump))
     }
+    // 1b. `ovl analyze` as users run it on a glibc program with a long trace, beside
+    // `objdump -d` of the same image (issue 12's row: an 8.6 MB trace).
+    let ovlBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ovl").path
+    if FileManager.default.isExecutableFile(atPath: ovlBinary), Recorder.which("qemu-x86_64") != nil {
+        let big = NSTemporaryDirectory() + "ovl-bench-crc-glibc-\(getpid()).trace"
+        let image = samples + "/crc-glibc"
+        let rec = Process()
+        rec.executableURL = URL(fileURLWithPath: ovlBinary)
+        rec.arguments = ["record", "-o", big, "--", image, "20000"]
+        rec.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        rec.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try? rec.run()
+        rec.waitUntilExit()
+        let bytes = ((try? FileManager.default.attributesOfItem(atPath: big))?[.size] as? Int) ?? 0
+        if bytes > 0 {
+            let withTrace = commandMilliseconds(ovlBinary, ["analyze", image, "--profile", big])
+            let without = commandMilliseconds(ovlBinary, ["analyze", image])
+            let objdump = commandMilliseconds("/usr/bin/objdump", ["-d", image])
+            print(String(format: "ovl analyze crc-glibc + a %.1f MB trace %.0f ms (without it %.0f ms) | objdump -d %.0f ms | ratio %.2f (aim <= 0.5)",
+                         Double(bytes) / 1e6, withTrace, without, objdump, withTrace / objdump))
+        }
+        unlink(big)
+    }
+
     // 2. Re-clustering after a γ change and after a core-set change.
     let largest = samples + "/crc-glibc"
     let s = try! Session.open(image: largest, profiles: traces(samples, "crc-glibc"), config: Config(), showProgress: false)
@@ -165,6 +189,14 @@ func engineBenchmarks() {
         print(String(format: "  of which reading and parsing lines: %.0f ms", parseOnly))
         print(String(format: "ingest QEMU log %.0f MB, %@ lines: ovl %.0f ms | wc -l %.0f ms | ratio %.2f (aim <= 2)",
                      Double(size) / 1e6, Describe.count(lines) as NSString, ingest, wc, ingest / wc))
+        // The command users run on a log: `ovl convert` into a compact trace.
+        let ovl = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ovl").path
+        if FileManager.default.isExecutableFile(atPath: ovl) {
+            let out = NSTemporaryDirectory() + "ovl-bench-convert-\(getpid()).trace"
+            let convert = commandMilliseconds(ovl, ["convert", log, "--image", samples + "/crc", "-o", out, "--no-progress"])
+            unlink(out)
+            print(String(format: "ovl convert of the same log: %.0f ms | wc -l %.0f ms | ratio %.2f (aim <= 2)", convert, wc, convert / wc))
+        }
         unlink(log)
     }
 

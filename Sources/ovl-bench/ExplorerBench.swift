@@ -30,6 +30,13 @@ func explorerBenchmarks() {
     let profiles = traces(samples, largest)
     let engine = try! ExplorerEngine.open(image: samples + "/" + largest, profiles: profiles, config: Config())
     let m = engine.model
+    // For `perf record`: OVL_BENCH_LOOP=account measures the rewriter's memory account of
+    // one clustering 30 times and stops.
+    if ProcessInfo.processInfo.environment["OVL_BENCH_LOOP"] == "account" {
+        let c = engine.session.cluster()
+        for _ in 0..<30 { _ = try? Rewriter.account(session: engine.session, clustering: c) }
+        return
+    }
     print("explorer: \(largest), \(m.functionCount) functions, \(m.chains.count) chains, \(engine.session.graph.edgeCount) edges, \(profiles.count) phases")
 
     func stats(_ v: [Double]) -> String {

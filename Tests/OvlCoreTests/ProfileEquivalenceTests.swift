@@ -47,6 +47,7 @@ import Testing
         let lo = table.base >= 64 ? table.base - 64 : 0
         for pc in lo..<(table.base + UInt64(table.span) + 64) {
             var expected = builder.classify(pc)
+            if expected >= 0 && program.blockStart[Int(expected)] == pc { expected |= AddressTable.blockStart }
             if reps.contains(pc) { expected += expected >= 0 ? AddressTable.repString : AddressTable.repClass }
             let got = pc >= table.base && pc - table.base < UInt64(table.span) ? table.classes[Int(pc - table.base)]
                 : (reps.contains(pc) ? AddressTable.repClass : 0) + BlockSequenceBuilder.classForeign

@@ -103,7 +103,8 @@ import Testing
         #expect(two.loads == 2)
     }
 
-    /// Mattson's one-pass curve against a plain LRU simulation (a linked list in recency
+    /// Mattson's one-pass curve, and the engine's own simulation for one frame count,
+    /// against a plain LRU simulation (a linked list in recency
     /// order, evicting the tail), for every frame count on random page sequences.
     @Test(arguments: [1, 2, 3, 4, 5] as [UInt64])
     func faultCurveEqualsLRUSimulation(seed: UInt64) {
@@ -118,7 +119,9 @@ import Testing
         }
         let curve = LRUFaultCurve(seq, pages: pages)
         for frames in 1...(pages + 2) {
-            #expect(curve.faults(frames: frames) == ReplayTests.lruFaults(seq, pages: pages, frames: frames), "seed \(seed), \(frames) frames")
+            let expected = ReplayTests.lruFaults(seq, pages: pages, frames: frames)
+            #expect(curve.faults(frames: frames) == expected, "seed \(seed), \(frames) frames")
+            #expect(LRUFaultCurve.simulate(seq, pages: pages, frames: frames) == expected, "seed \(seed), \(frames) frames, simulated")
         }
     }
 

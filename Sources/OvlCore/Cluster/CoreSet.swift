@@ -122,10 +122,8 @@ public struct CoreSet: Sendable {
     /// The functions whose name or an alias `glob` matches, taken literally even when it
     /// starts with `section:` (an exclusion is always a name glob).
     static func globMatches(_ glob: String, program p: Program) -> [Int32] {
-        p.functions.indices.filter { i in
-            let f = p.functions[i]
-            return Glob.matches(glob, f.name) || f.aliases.contains { Glob.matches(glob, $0) }
-        }.map { Int32($0) }
+        let g = Glob.Compiled(glob)
+        return p.functions.indices.filter { g.matches(p.functions[$0].name) || p.functions[$0].aliases.contains(where: g.matches) }.map { Int32($0) }
     }
 
     /// The functions a core pattern names: a function name, a glob over names and
@@ -137,13 +135,15 @@ public struct CoreSet: Sendable {
         var out: [Int32] = []
         if pattern.hasPrefix("section:") {
             let sec = String(pattern.dropFirst("section:".count))
-            for (i, f) in p.functions.enumerated() where Glob.matches(sec, f.section) { out.append(Int32(i)) }
+            let glob = Glob.Compiled(sec)
+            for (i, f) in p.functions.enumerated() where glob.matches(f.section) { out.append(Int32(i)) }
             // A kernel input section merged into vmlinux's .text: its bracketing symbols.
             if out.isEmpty, !Glob.hasWildcards(sec), let r = KernelTextRanges.range(of: sec, in: p.elf) {
                 for (i, f) in p.functions.enumerated() where !f.isGap && r.contains(f.address) { out.append(Int32(i)) }
             }
         } else {
-            for (i, f) in p.functions.enumerated() where Glob.matches(pattern, f.name) || f.aliases.contains(where: { Glob.matches(pattern, $0) }) {
+            let glob = Glob.Compiled(pattern)
+            for i in p.functions.indices where glob.matches(p.functions[i].name) || p.functions[i].aliases.contains(where: glob.matches) {
                 out.append(Int32(i))
             }
         }

@@ -249,29 +249,44 @@ public final class CostModel: @unchecked Sendable {
     }
 
     /// Demand paging of the original layout in `totalMemory` bytes of page frames.
-    /// The pages a trace touches are worked out once per trace and page size, and each
-    /// answer is kept: edits that leave the memory as it was cost nothing.
+    /// The pages a trace touches are worked out once per trace and page size. The first
+    /// question (`ovl analyze` asks one) is answered by simulating LRU once; from the second
+    /// on, one stack-distance pass answers every frame count (`LRUFaultCurve`), so edits
+    /// that change the memory cost a lookup.
     public func paging(_ p: Profile, totalMemory: Int) -> PagingBaseline {
         let cfg = session.config
         let frames = max(1, totalMemory / cfg.pageSize)
         let key = "\(p.source)\u{0}\(p.name)\u{0}\(cfg.pageSize)"
         pagingLock.lock()
-        let curve: LRUFaultCurve
-        if let known = faultCurves[key] {
-            curve = known
-        } else {
-            // One pass over the trace's pages gives the faults for every frame count.
+        defer { pagingLock.unlock() }
+        let faults: UInt64
+        switch paging[key] {
+        case .curve(let curve)?:
+            faults = curve.faults(frames: frames)
+        case .answered(let pages, let pageCount, let known, let knownFaults)?:
+            if known == frames {
+                faults = knownFaults
+            } else {
+                let curve = LRUFaultCurve(pages, pages: pageCount)
+                paging[key] = .curve(curve)
+                faults = curve.faults(frames: frames)
+            }
+        case nil:
             let pages = pageSequence(p, pageSize: UInt64(cfg.pageSize))
-            curve = LRUFaultCurve(pages.sequence, pages: pages.count)
-            faultCurves[key] = curve
+            faults = LRUFaultCurve.simulate(pages.sequence, pages: pages.count, frames: frames)
+            paging[key] = .answered(pages.sequence, pages.count, frames, faults)
         }
-        pagingLock.unlock()
-        let faults = curve.faults(frames: frames)
         return PagingBaseline(frames: frames, pageSize: cfg.pageSize, loads: faults, bytesLoaded: faults * UInt64(cfg.pageSize),
                               estimatedCostSeconds: Double(faults) * cfg.pageReadMicroseconds / 1e6)
     }
 
-    private var faultCurves: [String: LRUFaultCurve] = [:]
+    /// What is known of paging one trace at one page size.
+    private enum PagingState {
+        /// The page sequence and the faults for one frame count.
+        case answered([UInt32], Int, Int, UInt64)
+        case curve(LRUFaultCurve)
+    }
+    private var paging: [String: PagingState] = [:]
     private let pagingLock = NSLock()
 
     /// The pages of the original layout a trace touches, in order, repeats folded, as dense
@@ -360,6 +375,46 @@ public struct LRUFaultCurve: Sendable {
     /// Faults with `frames` page frames (at least one).
     public func faults(frames: Int) -> UInt64 {
         faultsAbove[min(max(frames, 0), faultsAbove.count - 1)]
+    }
+
+    /// Faults of LRU in `frames` frames over `sequence` (dense page indices below `pages`)
+    /// by simulation, for a single frame count: a doubly linked list in recency order.
+    public static func simulate(_ sequence: [UInt32], pages: Int, frames: Int) -> UInt64 {
+        guard pages > 0 else { return 0 }
+        var prev = [Int32](repeating: -1, count: pages), next = [Int32](repeating: -1, count: pages)
+        var present = [Bool](repeating: false, count: pages)
+        var head: Int32 = -1, tail: Int32 = -1   // head: most recent
+        var resident = 0
+        var faults: UInt64 = 0
+        func unlink(_ x: Int32) {
+            let p = prev[Int(x)], n = next[Int(x)]
+            if p >= 0 { next[Int(p)] = n } else { head = n }
+            if n >= 0 { prev[Int(n)] = p } else { tail = p }
+        }
+        func pushFront(_ x: Int32) {
+            prev[Int(x)] = -1; next[Int(x)] = head
+            if head >= 0 { prev[Int(head)] = x }
+            head = x
+            if tail < 0 { tail = x }
+        }
+        for pg in sequence {
+            let x = Int32(pg)
+            if present[Int(pg)] {
+                if head != x { unlink(x); pushFront(x) }
+                continue
+            }
+            faults += 1
+            if resident >= max(frames, 1) {
+                let victim = tail
+                unlink(victim)
+                present[Int(victim)] = false
+                resident -= 1
+            }
+            present[Int(pg)] = true
+            pushFront(x)
+            resident += 1
+        }
+        return faults
     }
 }
 

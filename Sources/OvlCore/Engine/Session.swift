@@ -118,6 +118,8 @@ public final class Session: @unchecked Sendable {
         var storage: StorageBackend
     }
     private var lastMemory: (MemoryKey, MemoryAccount)?
+    /// What the rewriter needs before any clustering (`RewriteBasis`), found once.
+    let rewriteBasis = Memo<Int, RewriteBasis>(capacity: 1)
     private let memoryLock = NSLock()
 
     /// Function of a chain (its first block's).

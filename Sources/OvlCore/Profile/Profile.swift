@@ -104,16 +104,11 @@ struct BlockSequenceBuilder {
         var flags: UInt32
     }
     private let facts: [BlockFacts]
-    private let table: AddressTable?
-    private let repStrings: Set<UInt64>
+    /// The first half of the work per address, here for `add(_:)`; the two-stage readers
+    /// run their own on the reader thread and hand over its results (`addClassified`).
+    private var classifier: AddressClassifier
     private var current = -1
     private var lastChain: Int32 = -2
-    private var lastPC: UInt64 = .max
-    // Outside the address table: a direct-mapped cache, pc -> block or a negative class.
-    private var cachePC: [UInt64]
-    private var cacheValue: [Int32]
-    private let mask: Int
-    private let excluded: [ELFFile.Section]
     // Results.
     private var stats = ProfileStats()
     private var blockCounts: [UInt64]
@@ -141,13 +136,7 @@ struct BlockSequenceBuilder {
                                 flags: (walks ? 1 : 0) | (program.blockContinues[b] ? 2 : 0)))
         }
         facts = f
-        table = program.addressTable
-        repStrings = program.repStringAddresses
-        let size = 1 << 16
-        cachePC = [UInt64](repeating: .max, count: size)
-        cacheValue = [Int32](repeating: 0, count: size)
-        mask = size - 1
-        excluded = program.elf.sections.filter { program.excludedSections.contains($0.name) }
+        classifier = AddressClassifier(program: program)
         blockCounts = profile.blockCounts
         outsideEntries = [UInt64](repeating: 0, count: chains.count)
     }
@@ -156,16 +145,8 @@ struct BlockSequenceBuilder {
     static let classExcluded: Int32 = -2
     static let classForeign: Int32 = -3
 
-    func classify(_ pc: UInt64) -> Int32 {
-        if let b = program.block(containing: pc) {
-            return program.isInstructionStart(pc) ? Int32(b) : BlockSequenceBuilder.classMisaligned
-        }
-        if excluded.contains(where: { $0.contains(pc) }) { return BlockSequenceBuilder.classExcluded }
-        if let s = program.elf.section(containing: pc), s.isExecutable, program.analysedSections.contains(s.name) {
-            return BlockSequenceBuilder.classMisaligned  // padding or undecoded bytes
-        }
-        return BlockSequenceBuilder.classForeign
-    }
+    /// What `pc` is: its block, or a negative class (the reference classification).
+    func classify(_ pc: UInt64) -> Int32 { classifier.classify(pc) }
 
     /// Adds a batch of addresses.
     mutating func add(_ pcs: UnsafeBufferPointer<UInt64>) {
@@ -174,31 +155,22 @@ struct BlockSequenceBuilder {
 
     @inline(__always)
     mutating func add(_ pc: UInt64) {
-        stats.addresses += 1
-        var v: Int32
-        if let t = table, pc &- t.base < UInt64(t.span) {
-            v = t.classes[Int(pc &- t.base)]
-            if pc == lastPC && (v >= 0 ? v & AddressTable.repString != 0 : v <= AddressTable.repClass) {
-                stats.repIterations += 1
-                return
-            }
-            if v >= 0 { v &= ~AddressTable.repString } else if v <= AddressTable.repClass { v -= AddressTable.repClass }
-        } else {
-            // Every decoded instruction lies inside the table's range when there is one.
-            if pc == lastPC && table == nil && repStrings.contains(pc) {
-                stats.repIterations += 1
-                return
-            }
-            let slot = Int(truncatingIfNeeded: (pc ^ (pc >> 16)) &* 0x9E3779B97F4A7C15 >> 48) & mask
-            if cachePC[slot] == pc {
-                v = cacheValue[slot]
-            } else {
-                v = classify(pc)
-                cachePC[slot] = pc
-                cacheValue[slot] = v
-            }
-        }
-        lastPC = pc
+        let v = classifier.classify(pc, counting: &stats)
+        if v != AddressClassifier.skip { addClassified(v) }
+    }
+
+    /// Adds what an `AddressClassifier` made of a batch of addresses, and the counts it kept
+    /// (addresses read, rep-string iterations folded) for them.
+    mutating func addClassified(_ vs: UnsafeBufferPointer<Int32>, addresses: UInt64, repIterations: UInt64) {
+        stats.addresses += addresses
+        stats.repIterations += repIterations
+        for v in vs { addClassified(v) }
+    }
+
+    /// One address, classified: a block (with `AddressClassifier.atStart` when the address
+    /// is the block's first) or a negative class.
+    @inline(__always)
+    mutating func addClassified(_ v: Int32) {
         guard v >= 0 else {
             switch v {
             case BlockSequenceBuilder.classMisaligned: stats.misaligned += 1
@@ -209,8 +181,8 @@ struct BlockSequenceBuilder {
             return
         }
         stats.matched += 1
-        let b = Int(v)
-        let atStart = facts[b].start == pc
+        let atStart = v & AddressClassifier.atStart != 0
+        let b = Int(v & ~AddressClassifier.atStart)
         if b == current && !atStart { return }  // QEMU split the block: same execution
         // The previous translation block ran on through blocks that end without a transfer.
         if current >= 0 {
@@ -295,6 +267,106 @@ struct BlockSequenceBuilder {
     }
 }
 
+/// The half of resolving an address that needs no state but the previous address: the
+/// address table's (or, outside it, the reference classification's) answer, rep-string
+/// iterations folded, and whether the address starts its block. It can run on the thread
+/// that reads the trace, handing `BlockSequenceBuilder.addClassified` one Int32 an address.
+struct AddressClassifier {
+    /// Set on a block number when the address is the block's first (the address table
+    /// stores it so).
+    static let atStart: Int32 = AddressTable.blockStart
+    /// Returned for a rep-string iteration, which the builder does not see.
+    static let skip = Int32.min
+
+    let program: Program
+    private let table: AddressTable?
+    private let blockStart: [UInt64]
+    private let repStrings: Set<UInt64>
+    private let excluded: [ELFFile.Section]
+    private var lastPC: UInt64 = .max
+    // Outside the address table: a direct-mapped cache, pc -> block or a negative class.
+    private var cachePC: [UInt64]
+    private var cacheValue: [Int32]
+    private let mask: Int
+    /// Counts for `classify(into:)`: addresses seen, rep-string iterations folded.
+    private(set) var addresses: UInt64 = 0
+    private(set) var repIterations: UInt64 = 0
+
+    init(program: Program) {
+        self.program = program
+        table = program.addressTable
+        blockStart = program.blockStart
+        repStrings = program.repStringAddresses
+        excluded = program.elf.sections.filter { program.excludedSections.contains($0.name) }
+        let size = 1 << 16
+        cachePC = [UInt64](repeating: .max, count: size)
+        cacheValue = [Int32](repeating: 0, count: size)
+        mask = size - 1
+    }
+
+    /// The reference classification: binary searches over blocks and sections.
+    func classify(_ pc: UInt64) -> Int32 {
+        if let b = program.block(containing: pc) {
+            return program.isInstructionStart(pc) ? Int32(b) : BlockSequenceBuilder.classMisaligned
+        }
+        if excluded.contains(where: { $0.contains(pc) }) { return BlockSequenceBuilder.classExcluded }
+        if let s = program.elf.section(containing: pc), s.isExecutable, program.analysedSections.contains(s.name) {
+            return BlockSequenceBuilder.classMisaligned  // padding or undecoded bytes
+        }
+        return BlockSequenceBuilder.classForeign
+    }
+
+    /// Classifies a batch into `out` (replaced), rep-string iterations left out.
+    mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, into out: inout [Int32]) {
+        var counts = ProfileStats()
+        var n = 0
+        out = [Int32](unsafeUninitializedCapacity: pcs.count) { buf, count in
+            for pc in pcs {
+                let v = classify(pc, counting: &counts)
+                if v != AddressClassifier.skip { buf[n] = v; n += 1 }
+            }
+            count = n
+        }
+        addresses += counts.addresses
+        repIterations += counts.repIterations
+    }
+
+    /// One address: `skip` for a rep-string iteration, else the block (with `atStart`) or
+    /// a negative class. Counts the address and any folded iteration in `stats`.
+    @inline(__always)
+    mutating func classify(_ pc: UInt64, counting stats: inout ProfileStats) -> Int32 {
+        stats.addresses += 1
+        var v: Int32
+        if let t = table, pc &- t.base < UInt64(t.span) {
+            v = t.classes[Int(pc &- t.base)]
+            if pc == lastPC && (v >= 0 ? v & AddressTable.repString != 0 : v <= AddressTable.repClass) {
+                stats.repIterations += 1
+                return AddressClassifier.skip
+            }
+            if v >= 0 { v &= ~AddressTable.repString } else if v <= AddressTable.repClass { v -= AddressTable.repClass }
+            lastPC = pc
+            return v
+        } else {
+            // Every decoded instruction lies inside the table's range when there is one.
+            if pc == lastPC && table == nil && repStrings.contains(pc) {
+                stats.repIterations += 1
+                return AddressClassifier.skip
+            }
+            let slot = Int(truncatingIfNeeded: (pc ^ (pc >> 16)) &* 0x9E3779B97F4A7C15 >> 48) & mask
+            if cachePC[slot] == pc {
+                v = cacheValue[slot]
+            } else {
+                v = classify(pc)
+                cachePC[slot] = pc
+                cacheValue[slot] = v
+            }
+        }
+        lastPC = pc
+        if v >= 0 && blockStart[Int(v)] == pc { v |= AddressClassifier.atStart }
+        return v
+    }
+}
+
 /// Counts per chain transfer (`Profile.edgeKey`): open addressing on a flat array, grown
 /// at half full. A profile has tens of thousands of distinct transfers and tens of
 /// millions of counts.
@@ -344,12 +416,15 @@ struct EdgeCounter {
 }
 
 /// What every address of a program's executable range is, in one array: the block whose
-/// instruction starts there (with `repString` set for a rep-prefixed string instruction),
+/// instruction starts there (with `repString` set for a rep-prefixed string instruction,
+/// `blockStart` at the block's first address),
 /// or a negative class (`BlockSequenceBuilder.classMisaligned`, `classExcluded`,
 /// `classForeign`), exactly as `BlockSequenceBuilder.classify` answers. Built once per
 /// program when the range is at most 64 MB (four bytes an address).
 struct AddressTable: Sendable {
     static let repString: Int32 = 1 << 30
+    /// Set with a block number at the block's first address.
+    static let blockStart: Int32 = 1 << 29
     /// A rep-prefixed string instruction outside every block: its class plus this.
     static let repClass: Int32 = -8
     let base: UInt64
@@ -359,7 +434,7 @@ struct AddressTable: Sendable {
     init?(program p: Program) {
         let elf = p.elf
         let exec = elf.sections.filter { $0.isAllocated && $0.size > 0 && $0.isExecutable }
-        guard p.blockCount > 0, p.blockCount < Int(AddressTable.repString), !exec.isEmpty else { return nil }
+        guard p.blockCount > 0, p.blockCount < Int(AddressTable.blockStart), !exec.isEmpty else { return nil }
         var lo = exec.map(\.address).min()!, hi = exec.map { $0.address &+ $0.size }.max()!
         lo = min(lo, p.blockStart.first!)
         hi = max(hi, p.blockStart.last! + UInt64(p.blockSize.last!))
@@ -388,6 +463,7 @@ struct AddressTable: Sendable {
             guard b < p.blockCount else { break }
             if p.blockStart[b] <= a {
                 t[Int(a - lo)] = Int32(b) | (p.repStringAddresses.contains(a) ? AddressTable.repString : 0)
+                    | (p.blockStart[b] == a ? AddressTable.blockStart : 0)
             }
         }
         classes = t

@@ -14,34 +14,34 @@ public enum ProfileLoader {
             profile = Profile(source: path, format: .ovlTrace, hasSequence: true, blockCount: program.blockCount)
             let hash = TraceFile.codeHash(of: program.elf)
             // The reader decodes the varints into batches of addresses.
-            try resolveInTwoStages(profile, program: program, chains: chains, progress: progress) { queue in
+            try resolveInTwoStages(profile, program: program, chains: chains, progress: progress) { sink in
                 try TraceFile.readBatches(stream, header: { h in
                     guard h.codeHash == hash else {
                         throw OvlError.file(path, "is a trace of \(h.imageName.isEmpty ? "another image" : "'\(h.imageName)'") whose code differs from \(program.path) (code hash \(hex(h.codeHash)) vs \(hex(hash))); record it again against this build")
                     }
                 }, sink: { batch in
-                    if queue.isClosed { throw OvlError("reading stopped") }
-                    queue.put(Array(batch), bytesRead: stream.bytesRead)
+                    if sink.isClosed { throw OvlError("reading stopped") }
+                    sink.put(batch, bytesRead: stream.bytesRead)
                 })
                 return 0
             }
         } else if looksLikeQEMULog(head) {
             profile = Profile(source: path, format: .qemuLog, hasSequence: true, blockCount: program.blockCount)
             // The reader turns the log into batches of addresses.
-            try resolveInTwoStages(profile, program: program, chains: chains, progress: progress) { queue in
+            try resolveInTwoStages(profile, program: program, chains: chains, progress: progress) { sink in
                 var parser = QEMULogParser()
                 var buf = [UInt8](repeating: 0, count: 2 << 20)
-                while !queue.isClosed {
+                var pcs: [UInt64] = []
+                while !sink.isClosed {
                     let n = try stream.read(into: &buf, at: 0, count: buf.count)
                     if n == 0 { break }
-                    var pcs: [UInt64] = []
-                    pcs.reserveCapacity(n / 64)
+                    pcs.removeAll(keepingCapacity: true)
                     buf.withUnsafeBytes { raw in parser.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), into: &pcs) }
-                    queue.put(pcs, bytesRead: stream.bytesRead)
+                    pcs.withUnsafeBufferPointer { sink.put($0, bytesRead: stream.bytesRead) }
                 }
-                var last: [UInt64] = []
-                parser.finish { last.append($0) }
-                queue.put(last, bytesRead: stream.bytesRead)
+                pcs.removeAll(keepingCapacity: true)
+                parser.finish { pcs.append($0) }
+                pcs.withUnsafeBufferPointer { sink.put($0, bytesRead: stream.bytesRead) }
                 return parser.otherLines
             }
         } else if let text = String(validatingUTF8CString: head), FData.looksLikeFData(text) {
@@ -87,18 +87,19 @@ extension String {
     }
 }
 
-/// A bounded hand-over of address batches from the log reader thread to the resolver.
 extension ProfileLoader {
-    /// Two stages on two cores: `read`, on a thread of its own, puts batches of addresses
-    /// into a queue (and returns the count of lines that were not addresses) while this
-    /// thread resolves them against the CFG into `profile`.
+    /// Two stages on two cores: `read`, on a thread of its own, reads the addresses and
+    /// hands them to an `AddressSink`, which classifies them there (`AddressClassifier`)
+    /// and queues the results; `read` returns the count of lines that were not addresses.
+    /// This thread keeps the state: blocks entered, chain runs, transfers.
     static func resolveInTwoStages(_ profile: Profile, program: Program, chains: Chains, progress: Progress,
-                                   read: @escaping @Sendable (BatchQueue) throws -> UInt64) throws {
+                                   read: @escaping @Sendable (AddressSink) throws -> UInt64) throws {
         var builder = BlockSequenceBuilder(program: program, chains: chains, profile: profile)
         let queue = BatchQueue(capacity: 4)
+        let sink = AddressSink(AddressClassifier(program: program), queue)
         let reader = Thread {
             do {
-                queue.finish(otherLines: try read(queue), error: nil)
+                queue.finish(otherLines: try read(sink), error: nil)
             } catch {
                 queue.finish(otherLines: 0, error: error)
             }
@@ -106,9 +107,9 @@ extension ProfileLoader {
         reader.stackSize = 1 << 20
         reader.start()
         defer { queue.close() }
-        while let (batch, bytes) = queue.take() {
-            batch.withUnsafeBufferPointer { builder.add($0) }
-            progress.update(bytes)
+        while let batch = queue.take() {
+            batch.values.withUnsafeBufferPointer { builder.addClassified($0, addresses: batch.addresses, repIterations: batch.repIterations) }
+            progress.update(batch.bytesRead)
             try Interrupt.check()
         }
         if let e = queue.error { throw e }
@@ -117,9 +118,43 @@ extension ProfileLoader {
     }
 }
 
+/// The reader thread's end of the hand-over: classifies each batch of addresses and queues
+/// the result. Used by that thread only.
+final class AddressSink: @unchecked Sendable {
+    private var classifier: AddressClassifier
+    private let queue: BatchQueue
+
+    init(_ classifier: AddressClassifier, _ queue: BatchQueue) {
+        self.classifier = classifier
+        self.queue = queue
+    }
+
+    /// Whether the resolver has stopped (reading can stop too).
+    var isClosed: Bool { queue.isClosed }
+
+    func put(_ pcs: UnsafeBufferPointer<UInt64>, bytesRead: UInt64) {
+        let addresses = classifier.addresses, reps = classifier.repIterations
+        var values: [Int32] = []
+        values.reserveCapacity(pcs.count)
+        classifier.classify(pcs, into: &values)
+        queue.put(ClassifiedBatch(values: values, addresses: classifier.addresses - addresses,
+                                  repIterations: classifier.repIterations - reps, bytesRead: bytesRead))
+    }
+}
+
+/// Addresses classified on the reader thread, with what the classifier counted for them
+/// and how far into the input the reader was.
+struct ClassifiedBatch {
+    var values: [Int32]
+    var addresses: UInt64
+    var repIterations: UInt64
+    var bytesRead: UInt64
+}
+
+/// A bounded hand-over of batches from the reader thread to the resolver.
 final class BatchQueue: @unchecked Sendable {
     private let cond = NSCondition()
-    private var items: [([UInt64], UInt64)] = []
+    private var items: [ClassifiedBatch] = []
     private let capacity: Int
     private var done = false
     private var closed = false
@@ -131,10 +166,10 @@ final class BatchQueue: @unchecked Sendable {
     var isClosed: Bool { cond.lock(); defer { cond.unlock() }; return closed }
 
     /// Blocks while the queue is full (unless the consumer has gone).
-    func put(_ batch: [UInt64], bytesRead: UInt64) {
+    func put(_ batch: ClassifiedBatch) {
         cond.lock()
         while items.count >= capacity && !closed { cond.wait() }
-        if !closed { items.append((batch, bytesRead)) }
+        if !closed { items.append(batch) }
         cond.broadcast()
         cond.unlock()
     }
@@ -149,7 +184,7 @@ final class BatchQueue: @unchecked Sendable {
     }
 
     /// The next batch, or nil once the reader has finished and everything was taken.
-    func take() -> ([UInt64], UInt64)? {
+    func take() -> ClassifiedBatch? {
         cond.lock()
         defer { cond.unlock() }
         while items.isEmpty && !done { cond.wait() }

@@ -203,21 +203,37 @@ struct Builder {
         self.backend = backend; self.linker = linker
         chainCluster = clustering.chainCluster
         clusterCount = clustering.clusterCount
-        let prog = session.program
-        codeRanges = prog.analysedSections.compactMap { n in prog.elf.section(named: n).map { ($0.address, $0.address + $0.size) } }
-        for b in 0..<prog.blockCount where prog.blockKind[b].isDirect {
-            let t = prog.blockTargetAddress[b]
-            if prog.block(containing: t) != nil && !prog.isInstructionStart(t) { splitPoints.insert(t) }
+        let basis = RewriteBasis.of(session)
+        codeRanges = basis.codeRanges
+        splitPoints = basis.splitPoints
+        splitSorted = basis.splitSorted
+        codeRelocs = basis.codeRelocs
+        relocOffsets = basis.relocOffsets
+        hotLoopHeads = basis.hotLoopHeads
+    }
+
+    /// Split points, sorted (`splitPoints`), and the field addresses of `codeRelocs`,
+    /// sorted: an instruction looks up only what lies inside it.
+    let splitSorted: [UInt64]
+    let relocOffsets: [UInt64]
+    /// The section the last instruction was in.
+    var lastSection: ELFFile.Section?
+
+    /// The first index of `sorted` whose value is at least `x`.
+    static func lowerBound(_ sorted: [UInt64], _ x: UInt64) -> Int {
+        var lo = 0, hi = sorted.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if sorted[mid] < x { lo = mid + 1 } else { hi = mid }
         }
-        for rs in elf.relocationSections where rs.appliesTo < elf.sections.count && elf.sections[rs.appliesTo].isExecutable {
-            for r in rs.relocations { codeRelocs[r.offset] = r }
-        }
-        for b in 0..<prog.blockCount where prog.blockKind[b] == .jump || prog.blockKind[b] == .conditionalJump {
-            let t = Int(prog.blockTarget[b])
-            guard t >= 0, t <= b, prog.blockFunction[t] == prog.blockFunction[b], prog.blockStart[t] % 16 == 0,
-                  session.profiles.contains(where: { $0.blockCounts[t] > 0 }) else { continue }
-            hotLoopHeads.insert(Int32(t))
-        }
+        return lo
+    }
+
+    /// The section holding `a` (the last one asked for, usually).
+    mutating func section(containing a: UInt64) -> ELFFile.Section? {
+        if let s = lastSection, s.contains(a) { return s }
+        lastSection = elf.section(containing: a)
+        return lastSection
     }
 
     func inCode(_ a: UInt64) -> Bool { codeRanges.contains { a >= $0.0 && a < $0.1 } }
@@ -282,8 +298,10 @@ struct Builder {
             let whole = decoded[n]
             n += 1
             var ins = whole
-            if let cut = (1..<max(1, whole.length)).first(where: { splitPoints.contains(whole.address + UInt64($0)) }) {
-                let sec = elf.section(containing: whole.address)!
+            let split = splitSorted.isEmpty ? splitSorted.count : Builder.lowerBound(splitSorted, whole.address + 1)
+            if split < splitSorted.count && splitSorted[split] < whole.address + UInt64(max(1, whole.length)) {
+                let cut = Int(splitSorted[split] - whole.address)
+                let sec = section(containing: whole.address)!
                 let off = Int(sec.offset + (whole.address - sec.address))
                 let prefix = Array(elf.bytes[off..<(off + cut)])
                 guard Builder.skipPrefixes(prefix) == cut,
@@ -294,7 +312,7 @@ struct Builder {
                 out.append(CodeItem(kind: .raw, original: whole.address, bytes: prefix))
                 ins = rest
             }
-            guard let sec = elf.section(containing: ins.address) else { throw OvlError("no section holds 0x\(String(ins.address, radix: 16))") }
+            guard let sec = section(containing: ins.address) else { throw OvlError("no section holds 0x\(String(ins.address, radix: 16))") }
             let off = Int(sec.offset + (ins.address - sec.address))
             let bytes = Array(elf.bytes[off..<(off + ins.length)])
             let at = ins.address
@@ -382,8 +400,11 @@ struct Builder {
                     ripDataTargets.insert(target)
                 }
             }
-            for fieldAt in at..<(at + UInt64(ins.length)) {
-                guard let r = codeRelocs[fieldAt] else { continue }
+            var ri = Builder.lowerBound(relocOffsets, at)
+            while ri < relocOffsets.count && relocOffsets[ri] < at + UInt64(ins.length) {
+                let fieldAt = relocOffsets[ri]
+                ri += 1
+                let r = codeRelocs[fieldAt]!
                 let size: Int
                 switch r.type {
                 case ELFFile.R_X86_64_64: size = 8
@@ -965,4 +986,50 @@ struct ImageLayout {
     /// (`returnStackPeak` in OVL_STATS says how deep it went).
     static func returnStackCapacity(sites: Int) -> Int { min(64, max(1, sites)) }
     var bufOff: UInt64 = 0, storeOff: UInt64 = 0, storeVaddr: UInt64 = 0
+}
+
+/// What the rewriter's builder needs of a session before any clustering: split points
+/// (branch targets inside an instruction), the relocations of the code by field address,
+/// the code ranges and the hot loop heads. Computed once per session, since the explorer
+/// measures every analysis's memory on the rewriter's layout.
+struct RewriteBasis: Sendable {
+    let codeRanges: [(UInt64, UInt64)]
+    let splitPoints: Set<UInt64>
+    let splitSorted: [UInt64]
+    let codeRelocs: [UInt64: ELFFile.Relocation]
+    let relocOffsets: [UInt64]
+    let hotLoopHeads: Set<Int32>
+
+    static func of(_ session: Session) -> RewriteBasis {
+        if let known = session.rewriteBasis.value(for: 0) { return known }
+        let b = RewriteBasis(session)
+        session.rewriteBasis.store(b, for: 0)
+        return b
+    }
+
+    private init(_ session: Session) {
+        let prog = session.program, elf = prog.elf
+        codeRanges = prog.analysedSections.compactMap { n in elf.section(named: n).map { ($0.address, $0.address + $0.size) } }
+        var split = Set<UInt64>()
+        for b in 0..<prog.blockCount where prog.blockKind[b].isDirect {
+            let t = prog.blockTargetAddress[b]
+            if prog.block(containing: t) != nil && !prog.isInstructionStart(t) { split.insert(t) }
+        }
+        splitPoints = split
+        splitSorted = split.sorted()
+        var relocs: [UInt64: ELFFile.Relocation] = [:]
+        for rs in elf.relocationSections where rs.appliesTo < elf.sections.count && elf.sections[rs.appliesTo].isExecutable {
+            for r in rs.relocations { relocs[r.offset] = r }
+        }
+        codeRelocs = relocs
+        relocOffsets = relocs.keys.sorted()
+        var heads = Set<Int32>()
+        for b in 0..<prog.blockCount where prog.blockKind[b] == .jump || prog.blockKind[b] == .conditionalJump {
+            let t = Int(prog.blockTarget[b])
+            guard t >= 0, t <= b, prog.blockFunction[t] == prog.blockFunction[b], prog.blockStart[t] % 16 == 0,
+                  session.profiles.contains(where: { $0.blockCounts[t] > 0 }) else { continue }
+            heads.insert(Int32(t))
+        }
+        hotLoopHeads = heads
+    }
 }

@@ -3,15 +3,25 @@
 /// else matches itself. A pattern without wildcards is an exact name.
 public enum Glob {
     public static func matches(_ pattern: String, _ name: String) -> Bool {
-        let p = Array(pattern.utf8), s = Array(name.utf8)
-        return match(p, 0, s, 0)
+        Compiled(pattern).matches(name)
+    }
+
+    /// A pattern taken apart once, for matching against many names.
+    public struct Compiled: Sendable {
+        let bytes: [UInt8]
+        public init(_ pattern: String) { bytes = Array(pattern.utf8) }
+
+        public func matches(_ name: String) -> Bool {
+            var name = name
+            return name.withUTF8 { s in bytes.withUnsafeBufferPointer { p in Glob.match(p, 0, s, 0) } }
+        }
     }
 
     public static func hasWildcards(_ pattern: String) -> Bool {
         pattern.contains { $0 == "*" || $0 == "?" || $0 == "[" }
     }
 
-    private static func match(_ p: [UInt8], _ pi0: Int, _ s: [UInt8], _ si0: Int) -> Bool {
+    static func match(_ p: UnsafeBufferPointer<UInt8>, _ pi0: Int, _ s: UnsafeBufferPointer<UInt8>, _ si0: Int) -> Bool {
         var pi = pi0, si = si0
         var starP = -1, starS = -1
         while si < s.count {
@@ -36,7 +46,7 @@ public enum Glob {
 
     /// Matches `ch` against the class starting at `p[start] == '['`. Returns nil when the
     /// class is not closed (then `[` is an ordinary character).
-    private static func matchClass(_ p: [UInt8], _ start: Int, _ ch: UInt8) -> (Bool, Int)? {
+    private static func matchClass(_ p: UnsafeBufferPointer<UInt8>, _ start: Int, _ ch: UInt8) -> (Bool, Int)? {
         var i = start + 1
         var negate = false
         if i < p.count && (p[i] == UInt8(ascii: "!") || p[i] == UInt8(ascii: "^")) { negate = true; i += 1 }
