@@ -108,7 +108,7 @@ func engineBenchmarks() {
         let image = samples + "/crc-glibc"
         let rec = Process()
         rec.executableURL = URL(fileURLWithPath: ovlBinary)
-        rec.arguments = ["record", "-o", big, "--", image, "20000"]
+        rec.arguments = ["record", "-o", big, "--", image, "1800"]   // about 8.8 MB of trace
         rec.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         rec.standardError = FileHandle(forWritingAtPath: "/dev/null")
         try? rec.run()

@@ -54,22 +54,16 @@ struct Convert: ParsableCommand {
                 let stream = try ByteStream(path: log)
                 let progress = Progress("converting \(log == "-" ? "standard input" : log)", total: stream.totalSize,
                                         enabled: !noProgress && Progress.stderrIsTerminal)
-                var parser = QEMULogParser()
-                var buf = [UInt8](repeating: 0, count: 4 << 20)
-                var pcs: [UInt64] = []
-                while true {
-                    let n = try stream.read(into: &buf, at: 0, count: buf.count)
-                    if n == 0 { break }
-                    pcs.removeAll(keepingCapacity: true)
-                    buf.withUnsafeBytes { parser.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), into: &pcs) }
-                    for pc in pcs {
-                        if current == 0, let s = split, pc == s { current = 1 }
-                        writers[current].append(pc)
+                _ = try QEMULogParser.parseInTwoStages(stream, progress: progress) { pcs in
+                    var rest = pcs
+                    if current == 0, let s = split, let at = pcs.firstIndex(of: s) {
+                        // The split address's first run: it and what follows go to the second output.
+                        writers[0].append(contentsOf: UnsafeBufferPointer(rebasing: pcs[..<at]))
+                        rest = UnsafeBufferPointer(rebasing: pcs[at...])
+                        current = 1
                     }
-                    progress.update(stream.bytesRead)
-                    try Interrupt.check()
+                    writers[current].append(contentsOf: rest)
                 }
-                parser.finish { pc in writers[current].append(pc) }
                 progress.finish()
                 if split != nil && current == 0 {
                     throw OvlError("\(log): the split address \(splitAt!) never ran; nothing for the second output")

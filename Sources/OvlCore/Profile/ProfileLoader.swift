@@ -95,7 +95,7 @@ extension ProfileLoader {
     static func resolveInTwoStages(_ profile: Profile, program: Program, chains: Chains, progress: Progress,
                                    read: @escaping @Sendable (AddressSink) throws -> UInt64) throws {
         var builder = BlockSequenceBuilder(program: program, chains: chains, profile: profile)
-        let queue = BatchQueue(capacity: 4)
+        let queue = BatchQueue<ClassifiedBatch>(capacity: 4)
         let sink = AddressSink(AddressClassifier(program: program), queue)
         let reader = Thread {
             do {
@@ -122,9 +122,9 @@ extension ProfileLoader {
 /// the result. Used by that thread only.
 final class AddressSink: @unchecked Sendable {
     private var classifier: AddressClassifier
-    private let queue: BatchQueue
+    private let queue: BatchQueue<ClassifiedBatch>
 
-    init(_ classifier: AddressClassifier, _ queue: BatchQueue) {
+    init(_ classifier: AddressClassifier, _ queue: BatchQueue<ClassifiedBatch>) {
         self.classifier = classifier
         self.queue = queue
     }
@@ -152,9 +152,9 @@ struct ClassifiedBatch {
 }
 
 /// A bounded hand-over of batches from the reader thread to the resolver.
-final class BatchQueue: @unchecked Sendable {
+final class BatchQueue<Item>: @unchecked Sendable {
     private let cond = NSCondition()
-    private var items: [ClassifiedBatch] = []
+    private var items: [Item] = []
     private let capacity: Int
     private var done = false
     private var closed = false
@@ -166,7 +166,7 @@ final class BatchQueue: @unchecked Sendable {
     var isClosed: Bool { cond.lock(); defer { cond.unlock() }; return closed }
 
     /// Blocks while the queue is full (unless the consumer has gone).
-    func put(_ batch: ClassifiedBatch) {
+    func put(_ batch: Item) {
         cond.lock()
         while items.count >= capacity && !closed { cond.wait() }
         if !closed { items.append(batch) }
@@ -184,7 +184,7 @@ final class BatchQueue: @unchecked Sendable {
     }
 
     /// The next batch, or nil once the reader has finished and everything was taken.
-    func take() -> ClassifiedBatch? {
+    func take() -> Item? {
         cond.lock()
         defer { cond.unlock() }
         while items.isEmpty && !done { cond.wait() }
@@ -201,5 +201,45 @@ final class BatchQueue: @unchecked Sendable {
         items.removeAll()
         cond.broadcast()
         cond.unlock()
+    }
+}
+
+extension QEMULogParser {
+    /// Reads a QEMU exec log from `stream` on a thread of its own and hands its addresses,
+    /// in order and in batches, to `sink` on this thread (`ovl convert`: parsing and
+    /// encoding on two cores). Returns how many lines were not trace lines.
+    public static func parseInTwoStages(_ stream: ByteStream, progress: Progress? = nil,
+                                        sink: (UnsafeBufferPointer<UInt64>) throws -> Void) throws -> UInt64 {
+        let queue = BatchQueue<([UInt64], UInt64)>(capacity: 4)
+        let reader = Thread {
+            var parser = QEMULogParser()
+            var buf = [UInt8](repeating: 0, count: 2 << 20)
+            do {
+                while !queue.isClosed {
+                    let n = try stream.read(into: &buf, at: 0, count: buf.count)
+                    if n == 0 { break }
+                    var pcs: [UInt64] = []
+                    pcs.reserveCapacity(n / 48)
+                    buf.withUnsafeBytes { raw in parser.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), into: &pcs) }
+                    queue.put((pcs, stream.bytesRead))
+                }
+                var last: [UInt64] = []
+                parser.finish { last.append($0) }
+                queue.put((last, stream.bytesRead))
+                queue.finish(otherLines: parser.otherLines, error: nil)
+            } catch {
+                queue.finish(otherLines: parser.otherLines, error: error)
+            }
+        }
+        reader.stackSize = 1 << 20
+        reader.start()
+        defer { queue.close() }
+        while let (pcs, bytes) = queue.take() {
+            try pcs.withUnsafeBufferPointer { try sink($0) }
+            progress?.update(bytes)
+            try Interrupt.check()
+        }
+        if let e = queue.error { throw e }
+        return queue.otherLines
     }
 }

@@ -55,6 +55,7 @@ public enum Recorder {
         // reading until its log ends.
         var parser = QEMULogParser()
         var buf = [UInt8](repeating: 0, count: 1 << 20)
+        var pcs: [UInt64] = []
         var readError: Int32 = 0
         while true {
             let n = buf.withUnsafeMutableBytes { read(readFD, $0.baseAddress!, $0.count) }
@@ -64,9 +65,13 @@ public enum Recorder {
                 break
             }
             if n == 0 { break }
-            buf.withUnsafeBytes { raw in parser.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n])) { writer.append($0) } }
+            pcs.removeAll(keepingCapacity: true)
+            buf.withUnsafeBytes { raw in parser.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), into: &pcs) }
+            pcs.withUnsafeBufferPointer { writer.append(contentsOf: $0) }
         }
-        parser.finish { writer.append($0) }
+        pcs.removeAll(keepingCapacity: true)
+        parser.finish { pcs.append($0) }
+        pcs.withUnsafeBufferPointer { writer.append(contentsOf: $0) }
         close(readFD)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
