@@ -293,16 +293,23 @@ public final class CostModel: @unchecked Sendable {
     /// indices from the lowest page of the image's code.
     func pageSequence(_ p: Profile, pageSize page: UInt64) -> (sequence: [UInt32], count: Int) {
         let prog = session.program
-        guard prog.blockCount > 0 else { return ([], 0) }
-        let base = (prog.blockStart.min() ?? 0) / page
+        guard prog.blockCount > 0, page > 0 else { return ([], 0) }
+        // The arrays as locals (no access checks in the loop); a power-of-two page size
+        // (the usual one) divides by shifting.
+        let starts = prog.blockStart, sizes = prog.blockSize
+        let firsts = p.segmentFirst, lasts = p.segmentLast
+        let shift = page & (page - 1) == 0 ? UInt64(page.trailingZeroBitCount) : nil
+        @inline(__always) func pageOf(_ a: UInt64) -> UInt64 { shift.map { a >> $0 } ?? a / page }
+        let base = pageOf(starts.min() ?? 0)
         var highest: UInt64 = 0
         var out: [UInt32] = []
+        out.reserveCapacity(firsts.count)
         var lastPage = UInt64.max
-        for i in 0..<p.segmentFirst.count {
-            let f = p.segmentFirst[i], l = p.segmentLast[i]
+        for i in 0..<firsts.count {
+            let f = firsts[i], l = lasts[i]
             guard f >= 0 else { continue }
-            let start = prog.blockStart[Int(f)] / page
-            let end = (prog.blockStart[Int(l)] + UInt64(prog.blockSize[Int(l)]) - 1) / page
+            let start = pageOf(starts[Int(f)])
+            let end = pageOf(starts[Int(l)] + UInt64(sizes[Int(l)]) - 1)
             var pg = start
             while pg <= end {
                 if pg != lastPage {
