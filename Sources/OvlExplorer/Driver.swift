@@ -79,17 +79,21 @@ public final class ExplorerDriver {
     }
 }
 
-/// Runs effects on a worker thread for the terminal front end, and hands back what they
-/// report. Analyses are latest-wins: one queued behind a running one replaces any older
-/// one still waiting; what-if work of an older generation and sweeps of another
-/// configuration are dropped between items, so stale runs never delay the one the user
-/// is waiting for.
+/// Runs effects on worker threads for the terminal front end, and hands back what they
+/// report. Two workers: one for what the user waits for (analyses, exports, the sweep and
+/// the frontier, which set the session's configuration) and one for the what-if column,
+/// which only reads the session, so an edit never waits behind an estimate (on a kernel
+/// one takes as long as an analysis). Analyses are latest-wins: one queued behind a
+/// running one replaces any older one still waiting; what-if work of an older generation
+/// and sweeps of another configuration are dropped between items, so stale runs never
+/// delay the one the user is waiting for.
 public final class ExplorerRuntime: @unchecked Sendable {
     let engine: ExplorerEngine
     private let lock = NSLock()
-    private var jobs: [Effect] = []
+    /// Per worker (0: the user's work, 1: what-if estimates): queued jobs, whether it runs.
+    private var jobs: [[Effect]] = [[], []]
+    private var running = [false, false]
     private var events: [EngineEvent] = []
-    private var running = false
     private var latestGeneration = 0
     private var currentSweep: (Config, [Double])? = nil
 
@@ -105,33 +109,36 @@ public final class ExplorerRuntime: @unchecked Sendable {
             switch e {
             case .analyse(_, let gen):
                 latestGeneration = max(latestGeneration, gen)
-                jobs.removeAll { if case .analyse = $0 { return true } else { return false } }
-                jobs.insert(e, at: 0)
+                jobs[0].removeAll { if case .analyse = $0 { return true } else { return false } }
+                jobs[0].insert(e, at: 0)
             case .whatIf(_, _, let gen):
                 latestGeneration = max(latestGeneration, gen)
-                jobs.append(e)
+                jobs[1].append(e)
             case .sweep(let cfg, let gammas, _):
                 currentSweep = (cfg, gammas)
-                jobs.append(e)
+                jobs[0].append(e)
             case .frontier:
-                jobs.append(e)
+                jobs[0].append(e)
             case .export:
-                // Before background estimates: the user is waiting for the file.
-                let at = jobs.firstIndex { if case .analyse = $0 { return false } else { return true } } ?? jobs.count
-                jobs.insert(e, at: at)
+                // Before the sweep and the frontier: the user is waiting for the file.
+                let at = jobs[0].firstIndex { if case .analyse = $0 { return false } else { return true } } ?? jobs[0].count
+                jobs[0].insert(e, at: at)
             case .redraw:
                 break
             }
         }
-        let start = !running && !jobs.isEmpty
-        if start { running = true }
+        var start: [Int] = []
+        for w in 0..<2 where !running[w] && !jobs[w].isEmpty {
+            running[w] = true
+            start.append(w)
+        }
         lock.unlock()
         // A thread of its own for each burst of work, not a dispatch queue: the shared
         // pool can be busy with blocking work (the tests run many processes at once) and
         // the user's latest edit must never wait for it.
-        if start {
-            let t = Thread { self.drain() }
-            t.name = "ovl.explorer.engine"
+        for w in start {
+            let t = Thread { self.drain(w) }
+            t.name = w == 0 ? "ovl.explorer.engine" : "ovl.explorer.whatif"
             t.stackSize = 8 << 20
             t.start()
         }
@@ -140,7 +147,7 @@ public final class ExplorerRuntime: @unchecked Sendable {
     /// Whether work is queued or running.
     public var isBusy: Bool {
         lock.lock(); defer { lock.unlock() }
-        return running
+        return running[0] || running[1]
     }
 
     /// Events reported since the last call.
@@ -169,15 +176,15 @@ public final class ExplorerRuntime: @unchecked Sendable {
         return c != cfg || g != gammas
     }
 
-    private func drain() {
+    private func drain(_ worker: Int) {
         while true {
             lock.lock()
-            guard !jobs.isEmpty else {
-                running = false
+            guard !jobs[worker].isEmpty else {
+                running[worker] = false
                 lock.unlock()
                 return
             }
-            let job = jobs.removeFirst()
+            let job = jobs[worker].removeFirst()
             lock.unlock()
             switch job {
             case .analyse(_, let gen) where stale(gen):

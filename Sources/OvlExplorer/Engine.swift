@@ -2,8 +2,9 @@ import Foundation
 import OvlCore
 
 /// The explorer's side of the engine: one `Session` and one `CostModel`, asked for
-/// analyses, what-if values, sweep points and exports. Not thread-safe: call it from one
-/// thread at a time (the front end's worker, or the test's own thread).
+/// analyses, what-if values, sweep points and exports. Call it from one thread at a time
+/// (the front end's worker, or the test's own thread), except `whatIf`, which only reads
+/// the session and may run on a second thread beside the rest (`ExplorerRuntime`).
 public final class ExplorerEngine: @unchecked Sendable {
     public let session: Session
     public let costModel: CostModel
@@ -17,8 +18,10 @@ public final class ExplorerEngine: @unchecked Sendable {
         costModel = CostModel(session: session)
         model = ExplorerModel(session: session)
         self.clock = clock ?? { Double(DispatchTime.now().uptimeNanoseconds) / 1e6 }
-        // Lazy engine values, computed here so no two threads race to fill them.
+        // Lazy engine values, computed here so no two threads race to fill them (what-if
+        // estimates run beside analyses; the affinity layout reads the sequences).
         _ = session.executedCodeBytes
+        _ = (session.trainingSequences, session.chainFunctions)
     }
 
     public static func open(image: String, profiles: [String], config: Config, showProgress: Bool = false,

@@ -157,4 +157,38 @@ struct ModelTests {
         #expect(analysed.count < configs.count, "analyses queued behind a newer one are dropped (\(analysed.count) ran)")
         while runtime.isBusy { try await Task.sleep(nanoseconds: 5_000_000) }
     }
+
+    /// What-if estimates run on a worker of their own: an edit's analysis, submitted while
+    /// the estimates for every function are being computed, is reported before they end.
+    @Test func analysesDoNotWaitForWhatIfEstimates() async throws {
+        let engine = try Fixture.engine()
+        let base = try engine.analyse(Fixture.config)
+        let runtime = ExplorerRuntime(engine: engine)
+        // Every function, several times over: far longer than one analysis.
+        let functions = Array(0..<Int32(engine.model.functionCount))
+        let all = Array(repeating: functions, count: 40).flatMap { $0 }
+        runtime.submit([.whatIf(base: base, functions: all, generation: 1)])
+        try await Task.sleep(nanoseconds: 20_000_000)
+        var edited = Fixture.config
+        edited.gamma = 17
+        runtime.submit([.analyse(edited, generation: 1)])
+        var estimates = 0
+        var analysed = false
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline && !analysed {
+            for e in runtime.takeEvents() {
+                switch e {
+                case .analysed(let a, _): analysed = a.config == edited
+                case .whatIf(_, let values): estimates += values.count
+                default: break
+                }
+            }
+            try await Task.sleep(nanoseconds: 2_000_000)
+        }
+        #expect(analysed, "the edit was analysed")
+        #expect(estimates < all.count, "the analysis came while estimates were still running (\(estimates) of \(all.count) done)")
+        // A newer generation makes the remaining estimates stale: the worker stops.
+        runtime.submit([.analyse(Fixture.config, generation: 2)])
+        while runtime.isBusy { try await Task.sleep(nanoseconds: 5_000_000) }
+    }
 }
