@@ -132,7 +132,21 @@ struct ModelTests {
         #expect(BundledSample.locate(from: ["/"]) == nil)
     }
 
-    @Test func runtimeDropsStaleAnalyses() async throws {
+    /// Waits (polling, on this thread: no task to resume on a busy pool) until the runtime
+    /// is idle or `seconds` pass; returns every event it reported, in order.
+    static func drain(_ runtime: ExplorerRuntime, seconds: Double, until done: ([EngineEvent]) -> Bool = { _ in false }) -> [EngineEvent] {
+        var all: [EngineEvent] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        repeat {
+            all += runtime.takeEvents()
+            if done(all) { break }
+            usleep(2_000)
+        } while Date() < deadline && runtime.isBusy
+        all += runtime.takeEvents()
+        return all
+    }
+
+    @Test func runtimeDropsStaleAnalyses() throws {
         let engine = try Fixture.engine()
         let runtime = ExplorerRuntime(engine: engine)
         var configs: [Config] = []
@@ -142,53 +156,42 @@ struct ModelTests {
             configs.append(c)
             runtime.submit([.analyse(c, generation: g)])
         }
-        var analysed: [Analysis] = []
         // Generous: a debug build on a loaded two-core machine takes seconds an analysis,
         // and the property checked is which analyses run, not how fast.
-        let deadline = Date().addingTimeInterval(180)
-        while Date() < deadline {
-            for e in runtime.takeEvents() {
-                if case .analysed(let a, _) = e { analysed.append(a) }
-            }
-            if analysed.last?.config == configs.last { break }
-            try await Task.sleep(nanoseconds: 5_000_000)
-        }
+        let events = ModelTests.drain(runtime, seconds: 600)
+        let analysed = events.compactMap { e -> Analysis? in if case .analysed(let a, _) = e { return a } else { return nil } }
         #expect(analysed.last?.config == configs.last, "the latest configuration is analysed")
         #expect(analysed.count < configs.count, "analyses queued behind a newer one are dropped (\(analysed.count) ran)")
-        while runtime.isBusy { try await Task.sleep(nanoseconds: 5_000_000) }
     }
 
     /// What-if estimates run on a worker of their own: an edit's analysis, submitted while
-    /// the estimates for every function are being computed, is reported before they end.
-    @Test func analysesDoNotWaitForWhatIfEstimates() async throws {
+    /// the estimates for every function are being computed, is reported before they end
+    /// (the runtime reports events in the order they happen).
+    @Test func analysesDoNotWaitForWhatIfEstimates() throws {
         let engine = try Fixture.engine()
         let base = try engine.analyse(Fixture.config)
         let runtime = ExplorerRuntime(engine: engine)
-        // Every function, several times over: far longer than one analysis.
+        // Every function, many times over: far longer than one analysis.
         let functions = Array(0..<Int32(engine.model.functionCount))
         let all = Array(repeating: functions, count: 40).flatMap { $0 }
         runtime.submit([.whatIf(base: base, functions: all, generation: 1)])
-        try await Task.sleep(nanoseconds: 20_000_000)
+        usleep(20_000)
         var edited = Fixture.config
         edited.gamma = 17
         runtime.submit([.analyse(edited, generation: 1)])
-        var estimates = 0
+        let events = ModelTests.drain(runtime, seconds: 600) { events in
+            events.contains { if case .analysed = $0 { return true } else { return false } }
+        }
+        var estimatesBefore = 0
         var analysed = false
-        let deadline = Date().addingTimeInterval(300)
-        while Date() < deadline && !analysed {
-            for e in runtime.takeEvents() {
-                switch e {
-                case .analysed(let a, _): analysed = a.config == edited
-                case .whatIf(_, let values): estimates += values.count
-                default: break
-                }
-            }
-            try await Task.sleep(nanoseconds: 2_000_000)
+        for e in events {
+            if case .analysed(let a, _) = e, a.config == edited { analysed = true; break }
+            if case .whatIf(_, let values) = e { estimatesBefore += values.count }
         }
         #expect(analysed, "the edit was analysed")
-        #expect(estimates < all.count, "the analysis came while estimates were still running (\(estimates) of \(all.count) done)")
+        #expect(estimatesBefore < all.count, "the analysis came while estimates were still running (\(estimatesBefore) of \(all.count) before it)")
         // A newer generation makes the remaining estimates stale: the worker stops.
         runtime.submit([.analyse(Fixture.config, generation: 2)])
-        while runtime.isBusy { try await Task.sleep(nanoseconds: 5_000_000) }
+        _ = ModelTests.drain(runtime, seconds: 600)
     }
 }
