@@ -19,9 +19,8 @@ public final class ExplorerEngine: @unchecked Sendable {
         model = ExplorerModel(session: session)
         self.clock = clock ?? { Double(DispatchTime.now().uptimeNanoseconds) / 1e6 }
         // Lazy engine values, computed here so no two threads race to fill them (what-if
-        // estimates run beside analyses; the affinity layout reads the sequences).
-        _ = session.executedCodeBytes
-        _ = (session.trainingSequences, session.chainFunctions)
+        // estimates run beside analyses).
+        _ = (session.executedCodeBytes, session.chainFunctions)
     }
 
     public static func open(image: String, profiles: [String], config: Config, showProgress: Bool = false,

@@ -1,3 +1,4 @@
+import OvlTestSupport
 import Testing
 @testable import OvlCore
 

@@ -1,3 +1,4 @@
+import OvlTestSupport
 import Foundation
 import Testing
 @testable import OvlCore

@@ -37,16 +37,15 @@ import Testing
     }
 
     /// Every address of the table's range, and a margin either side, classified both ways.
-    static func expectTableAgrees(_ program: Program, chains: Chains, _ what: String) throws {
+    static func expectTableAgrees(_ program: Program, _ what: String) throws {
         let table = try #require(AddressTable(program: program), "\(what): no address table")
-        let builder = BlockSequenceBuilder(program: program, chains: chains,
-                                           profile: Profile(source: "", format: .ovlTrace, hasSequence: false, blockCount: program.blockCount))
+        let classifier = AddressClassifier(program: program)
         let reps = program.repStringAddresses
         var mismatches = 0
         var first = ""
         let lo = table.base >= 64 ? table.base - 64 : 0
         for pc in lo..<(table.base + UInt64(table.span) + 64) {
-            var expected = builder.classify(pc)
+            var expected = classifier.classify(pc)
             if expected >= 0 && program.blockStart[Int(expected)] == pc { expected |= AddressTable.blockStart }
             if reps.contains(pc) { expected += expected >= 0 ? AddressTable.repString : AddressTable.repClass }
             let got = pc >= table.base && pc - table.base < UInt64(table.span) ? table.classes[Int(pc - table.base)]
@@ -72,7 +71,7 @@ import Testing
             #expect(fast.stats.matched > 0)
             ProfileEquivalenceTests.expectSame(fast, reference, (trace as NSString).lastPathComponent)
         }
-        try ProfileEquivalenceTests.expectTableAgrees(program, chains: chains, name)
+        try ProfileEquivalenceTests.expectTableAgrees(program, name)
     }
 
     /// A foreign address stream (random addresses in and around the image, repeated
@@ -116,6 +115,6 @@ import Testing
             #expect(fast.stats.excludedSection + fast.stats.foreign > 0, "the kernel's traces leave the analysed code")
             ProfileEquivalenceTests.expectSame(fast, reference, "Linux extract \((trace as NSString).lastPathComponent)")
         }
-        try ProfileEquivalenceTests.expectTableAgrees(program, chains: chains, "Linux extract")
+        try ProfileEquivalenceTests.expectTableAgrees(program, "Linux extract")
     }
 }

@@ -127,7 +127,14 @@ import Testing
         try "just some text\n".write(toFile: dir + "/text", atomically: true, encoding: .utf8)
         let trace = try Data(contentsOf: URL(fileURLWithPath: Fixture.traces(of: Fixture.samples + "/crc")[0]))
         try trace.prefix(trace.count / 2).write(to: URL(fileURLWithPath: dir + "/cut.trace"))
-        for (name, expected) in [("empty", "is empty"), ("text", "not a profile"), ("cut.trace", "truncated"), ("missing", "no such file")] {
+        // Cut after the addresses: in the table of address pairs, or in the end mark.
+        try trace.prefix(trace.count - 12).write(to: URL(fileURLWithPath: dir + "/cut-trailer.trace"))
+        try trace.prefix(trace.count - 3).write(to: URL(fileURLWithPath: dir + "/cut-end.trace"))
+        var badEnd = trace
+        badEnd[badEnd.count - 1] ^= 0xff
+        try badEnd.write(to: URL(fileURLWithPath: dir + "/bad-end.trace"))
+        for (name, expected) in [("empty", "is empty"), ("text", "not a profile"), ("cut.trace", "truncated"), ("cut-trailer.trace", "truncated"),
+                                 ("cut-end.trace", "truncated"), ("bad-end.trace", "end mark"), ("missing", "no such file")] {
             do {
                 _ = try ProfileLoader.load(path: dir + "/" + name, program: p, chains: chains, showProgress: false)
                 Issue.record("\(name) accepted")

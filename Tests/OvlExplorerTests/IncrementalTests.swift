@@ -26,6 +26,7 @@ import Testing
             p.presetCores.removeAll()
             p.patternMatches.removeAll()
             session.graph.discardPrepared()
+            session.rewriteBasis.removeAll()
             // A new engine: a new cost model (its sequences, paging curves) and model.
             let engine = ExplorerEngine(session: session, clock: { 0 })
             return try engine.analyse(config)
@@ -54,7 +55,7 @@ import Testing
         let engine = try ExplorerEngine.open(image: image, profiles: profiles, config: config, clock: { 0 })
         let d = ExplorerDriver(engine: engine, config: config, width: 120, height: 40, defersBackgroundWork: !background)
         let scratch = try Scratch(image: image, profiles: profiles, config: config)
-        var rng = Rng(seed)
+        var rng = SplitMix(seed: seed)
         var log: [String] = []
         for step in 0..<steps {
             let pick = rng.next() % 10
@@ -79,18 +80,6 @@ import Testing
             #expect(shown.config == d.state.config, "step \(step): the analysis shown is of the configuration asked for")
             let fresh = try scratch.analyse(shown.config)
             expectSame(shown, fresh, "seed \(seed) step \(step) after \(log.suffix(3).joined(separator: ", "))")
-        }
-    }
-
-    struct Rng {
-        var state: UInt64
-        init(_ seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 

@@ -82,7 +82,8 @@ public final class Program: @unchecked Sendable {
     /// What every core set of this program shares (`CoreSet.basis`), and each preset's.
     let coreBasis = Memo<Int, CoreSet.Basis>(capacity: 1)
     let presetCores = Memo<CorePreset, CoreSet>(capacity: 8)
-    /// The functions each core glob names (`CoreSet.matches`).
+    /// The functions each core glob names, by "name:" or "section:" and the glob
+    /// (`CoreSet.nameMatches`, `sectionMatches`).
     let patternMatches = Memo<String, [Int32]>(capacity: 1024)
 
     /// Frees the address table once the profiles are read (a kernel's is tens of MB).

@@ -54,8 +54,9 @@ public struct CoreSet: Sendable {
         // Exclusions remove configured functions only.
         for g in config.coreExclude {
             // An exclusion is a glob over names and aliases (never a section).
-            let named = g.hasPrefix("section:") ? CoreSet.globMatches(g, program: p) : CoreSet.matches(g, program: p, byName: basis.byName)
-            for f in named where core.reasons[f]?.origin == .configured { core.reasons[f] = nil }
+            for f in CoreSet.nameMatches(g, program: p, byName: basis.byName) where core.reasons[f]?.origin == .configured {
+                core.reasons[f] = nil
+            }
         }
         // Required for correctness, whatever the configuration says (the first reason
         // found is the one given).
@@ -119,35 +120,35 @@ public struct CoreSet: Sendable {
         return !fs.isEmpty
     }
 
-    /// The functions whose name or an alias `glob` matches, taken literally even when it
-    /// starts with `section:` (an exclusion is always a name glob).
-    static func globMatches(_ glob: String, program p: Program) -> [Int32] {
-        let g = Glob.Compiled(glob)
-        return p.functions.indices.filter { g.matches(p.functions[$0].name) || p.functions[$0].aliases.contains(where: g.matches) }.map { Int32($0) }
+    /// The functions a core pattern names: `section:` and a section glob, else a name.
+    static func matches(_ pattern: String, program p: Program, byName: [String: [Int32]]) -> [Int32] {
+        pattern.hasPrefix("section:") ? sectionMatches(String(pattern.dropFirst("section:".count)), program: p)
+            : nameMatches(pattern, program: p, byName: byName)
     }
 
-    /// The functions a core pattern names: a function name, a glob over names and
-    /// aliases, or `section:` and a section glob (kept per program: a configuration's
-    /// globs are matched again on every edit of the explorer's).
-    static func matches(_ pattern: String, program p: Program, byName: [String: [Int32]]) -> [Int32] {
-        if !Glob.hasWildcards(pattern) && !pattern.hasPrefix("section:") { return byName[pattern] ?? [] }
-        if let known = p.patternMatches.value(for: pattern) { return known }
-        var out: [Int32] = []
-        if pattern.hasPrefix("section:") {
-            let sec = String(pattern.dropFirst("section:".count))
-            let glob = Glob.Compiled(sec)
-            for (i, f) in p.functions.enumerated() where glob.matches(f.section) { out.append(Int32(i)) }
-            // A kernel input section merged into vmlinux's .text: its bracketing symbols.
-            if out.isEmpty, !Glob.hasWildcards(sec), let r = KernelTextRanges.range(of: sec, in: p.elf) {
-                for (i, f) in p.functions.enumerated() where !f.isGap && r.contains(f.address) { out.append(Int32(i)) }
-            }
-        } else {
-            let glob = Glob.Compiled(pattern)
-            for i in p.functions.indices where glob.matches(p.functions[i].name) || p.functions[i].aliases.contains(where: glob.matches) {
-                out.append(Int32(i))
-            }
+    /// The functions a name or a glob over names and aliases names (globs are kept per
+    /// program: a configuration's are matched again on every edit of the explorer's).
+    static func nameMatches(_ glob: String, program p: Program, byName: [String: [Int32]]) -> [Int32] {
+        if !Glob.hasWildcards(glob) { return byName[glob] ?? [] }
+        let key = "name:" + glob
+        if let known = p.patternMatches.value(for: key) { return known }
+        let g = Glob.Compiled(glob)
+        let out = p.functions.indices.filter { g.matches(p.functions[$0].name) || p.functions[$0].aliases.contains(where: g.matches) }.map { Int32($0) }
+        p.patternMatches.store(out, for: key)
+        return out
+    }
+
+    /// The functions in the sections a glob names; a kernel input section merged into
+    /// vmlinux's .text is found by its bracketing symbols.
+    static func sectionMatches(_ glob: String, program p: Program) -> [Int32] {
+        let key = "section:" + glob
+        if let known = p.patternMatches.value(for: key) { return known }
+        let g = Glob.Compiled(glob)
+        var out = p.functions.indices.filter { g.matches(p.functions[$0].section) }.map { Int32($0) }
+        if out.isEmpty, !Glob.hasWildcards(glob), let r = KernelTextRanges.range(of: glob, in: p.elf) {
+            out = p.functions.indices.filter { !p.functions[$0].isGap && r.contains(p.functions[$0].address) }.map { Int32($0) }
         }
-        p.patternMatches.store(out, for: pattern)
+        p.patternMatches.store(out, for: key)
         return out
     }
 

@@ -88,7 +88,7 @@ public final class CostModel: @unchecked Sendable {
     /// the start of a stretch are the `buffers` clusters entered most recently before it,
     /// in that order of recency, which is all the rules look at. The counts equal one
     /// replay from the start.
-    static func replay<Chain: FixedWidthInteger>(_ sequence: [Chain], chainCluster: [Int32], buffers: Int, slots: Int, parts: Int? = nil,
+    static func replay<Chain: FixedWidthInteger & SendableMetatype>(_ sequence: [Chain], chainCluster: [Int32], buffers: Int, slots: Int, parts: Int? = nil,
                                                  byChain: Bool) -> [UInt64] {
         let n = sequence.count
         let p = max(1, min(parts ?? (n >= 1 << 20 ? min(ProcessInfo.processInfo.activeProcessorCount, 8) : 1), max(n, 1)))
@@ -427,7 +427,7 @@ public struct LRUFaultCurve: Sendable {
 
 /// The inputs and results of a replay cut into stretches (`CostModel.replay`): read by
 /// every stretch, each result written by its own stretch only.
-private final class ReplayStretches<Chain: FixedWidthInteger>: @unchecked Sendable {
+private final class ReplayStretches<Chain: FixedWidthInteger & SendableMetatype>: @unchecked Sendable {
     let sequence: [Chain]
     let chainCluster: [Int32]
     private(set) var results: [[UInt64]]

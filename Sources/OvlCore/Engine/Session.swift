@@ -126,7 +126,15 @@ public final class Session: @unchecked Sendable {
     public func function(ofChain c: Int) -> Int { Int(program.blockFunction[Int(chains.firstBlock[c])]) }
 
     /// The training traces as the chains entered, in order (`CostModel.compact`).
-    public private(set) lazy var trainingSequences: [[Int32]] = profiles.filter(\.hasSequence).map(CostModel.compact)
+    /// Built on first use (only the affinity layout needs them), under a lock: the
+    /// explorer's what-if worker may ask at the same time as its analyses.
+    public var trainingSequences: [[Int32]] {
+        if let known = sequences.value(for: 0) { return known }
+        let s = profiles.filter(\.hasSequence).map(CostModel.compact)
+        sequences.store(s, for: 0)
+        return s
+    }
+    private let sequences = Memo<Int, [[Int32]]>(capacity: 1)
     /// The function of each chain.
     public private(set) lazy var chainFunctions: [Int32] = (0..<chains.count).map { Int32(function(ofChain: $0)) }
 

@@ -88,16 +88,15 @@ public final class Profile: @unchecked Sendable {
 /// storage (this loop sees every address of a gigabyte log) and lands in the profile at
 /// `finish()`.
 ///
-/// Per address: one lookup in the program's address table (`AddressTable`), one read of
-/// the block's packed facts, and counters; chain transfers count in a flat hash table and
+/// Per address: one lookup in the program's address table (`AddressTable`, done by an
+/// `AddressClassifier`), one read of the block's packed facts, and counters; chain transfers count in a flat hash table and
 /// entries from outside in an array, turned into the profile's dictionaries at the end.
 struct BlockSequenceBuilder {
     let program: Program
     let profile: Profile
     let collectRuns: Bool
-    /// What the loop needs of each block, in one 16-byte record.
+    /// What the loop needs of each block, in one 8-byte record.
     struct BlockFacts {
-        var start: UInt64
         var chain: Int32
         /// Bit 0: ends without a transfer and runs on into the next block (a translation
         /// block may span both); bit 1: control continues into the next block in memory.
@@ -112,7 +111,8 @@ struct BlockSequenceBuilder {
     // Results.
     private var stats = ProfileStats()
     private var blockCounts: [UInt64]
-    private var chainEdges = EdgeCounter()
+    /// Counts per chain transfer (`Profile.edgeKey`).
+    private var chainEdges = CountTable<UInt64>()
     private var outsideEntries: [UInt64]
     private var chainRuns: [Int32] = []
     private var segmentFirst: [Int32] = []
@@ -132,8 +132,7 @@ struct BlockSequenceBuilder {
         f.reserveCapacity(program.blockCount)
         for b in 0..<program.blockCount {
             let walks = program.blockKind[b] == .fallThrough && program.blockContinues[b]
-            f.append(BlockFacts(start: program.blockStart[b], chain: chains.blockChain[b],
-                                flags: (walks ? 1 : 0) | (program.blockContinues[b] ? 2 : 0)))
+            f.append(BlockFacts(chain: chains.blockChain[b], flags: (walks ? 1 : 0) | (program.blockContinues[b] ? 2 : 0)))
         }
         facts = f
         classifier = AddressClassifier(program: program)
@@ -144,9 +143,6 @@ struct BlockSequenceBuilder {
     static let classMisaligned: Int32 = -1
     static let classExcluded: Int32 = -2
     static let classForeign: Int32 = -3
-
-    /// What `pc` is: its block, or a negative class (the reference classification).
-    func classify(_ pc: UInt64) -> Int32 { classifier.classify(pc) }
 
     /// Adds a batch of addresses.
     mutating func add(_ pcs: UnsafeBufferPointer<UInt64>) {
@@ -257,7 +253,7 @@ struct BlockSequenceBuilder {
         flushPending()
         profile.stats = stats
         profile.blockCounts = blockCounts
-        profile.chainEdges = chainEdges.dictionary()
+        profile.chainEdges = Dictionary(uniqueKeysWithValues: chainEdges.entries.map { ($0.key, $0.count) })
         var outside: [Int32: UInt64] = [:]
         for (c, n) in outsideEntries.enumerated() where n > 0 { outside[Int32(c)] = n }
         profile.outsideEntries = outside
@@ -367,60 +363,12 @@ struct AddressClassifier {
     }
 }
 
-/// Counts per chain transfer (`Profile.edgeKey`): open addressing on a flat array, grown
-/// at half full. A profile has tens of thousands of distinct transfers and tens of
-/// millions of counts.
-struct EdgeCounter {
-    private var keys = [UInt64](repeating: .max, count: 1 << 12)
-    private var counts = [UInt64](repeating: 0, count: 1 << 12)
-    private var used = 0
-
-    @inline(__always)
-    private static func home(_ key: UInt64, _ mask: Int) -> Int {
-        Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
-    }
-
-    mutating func add(_ key: UInt64, _ n: UInt64) {
-        let mask = keys.count - 1
-        var i = EdgeCounter.home(key, mask)
-        while true {
-            let k = keys[i]
-            if k == key { counts[i] &+= n; return }
-            if k == .max { break }
-            i = (i + 1) & mask
-        }
-        keys[i] = key
-        counts[i] = n
-        used += 1
-        if used * 2 > keys.count { grow() }
-    }
-
-    private mutating func grow() {
-        let oldKeys = keys, oldCounts = counts
-        keys = [UInt64](repeating: .max, count: oldKeys.count * 2)
-        counts = [UInt64](repeating: 0, count: oldKeys.count * 2)
-        let mask = keys.count - 1
-        for j in 0..<oldKeys.count where oldKeys[j] != .max {
-            var i = EdgeCounter.home(oldKeys[j], mask)
-            while keys[i] != .max { i = (i + 1) & mask }
-            keys[i] = oldKeys[j]
-            counts[i] = oldCounts[j]
-        }
-    }
-
-    func dictionary() -> [UInt64: UInt64] {
-        var d = [UInt64: UInt64](minimumCapacity: used)
-        for j in 0..<keys.count where keys[j] != .max { d[keys[j]] = counts[j] }
-        return d
-    }
-}
-
 /// What every address of a program's executable range is, in one array: the block whose
 /// instruction starts there (with `repString` set for a rep-prefixed string instruction,
-/// `blockStart` at the block's first address),
-/// or a negative class (`BlockSequenceBuilder.classMisaligned`, `classExcluded`,
-/// `classForeign`), exactly as `BlockSequenceBuilder.classify` answers. Built once per
-/// program when the range is at most 64 MB (four bytes an address).
+/// `blockStart` at the block's first address), or a negative class
+/// (`BlockSequenceBuilder.classMisaligned`, `classExcluded`, `classForeign`), exactly as
+/// `AddressClassifier.classify` answers. Built once per program when the range is at most
+/// 64 MB (four bytes an address).
 struct AddressTable: Sendable {
     static let repString: Int32 = 1 << 30
     /// Set with a block number at the block's first address.

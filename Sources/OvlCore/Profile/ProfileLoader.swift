@@ -29,20 +29,7 @@ public enum ProfileLoader {
             profile = Profile(source: path, format: .qemuLog, hasSequence: true, blockCount: program.blockCount)
             // The reader turns the log into batches of addresses.
             try resolveInTwoStages(profile, program: program, chains: chains, progress: progress) { sink in
-                var parser = QEMULogParser()
-                var buf = [UInt8](repeating: 0, count: 2 << 20)
-                var pcs: [UInt64] = []
-                while !sink.isClosed {
-                    let n = try stream.read(into: &buf, at: 0, count: buf.count)
-                    if n == 0 { break }
-                    pcs.removeAll(keepingCapacity: true)
-                    buf.withUnsafeBytes { raw in parser.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), into: &pcs) }
-                    pcs.withUnsafeBufferPointer { sink.put($0, bytesRead: stream.bytesRead) }
-                }
-                pcs.removeAll(keepingCapacity: true)
-                parser.finish { pcs.append($0) }
-                pcs.withUnsafeBufferPointer { sink.put($0, bytesRead: stream.bytesRead) }
-                return parser.otherLines
+                try QEMULogParser.read(stream, until: { sink.isClosed }) { sink.put($0, bytesRead: $1) }
             }
         } else if let text = String(validatingUTF8CString: head), FData.looksLikeFData(text) {
             profile = Profile(source: path, format: .fdata, hasSequence: false, blockCount: program.blockCount)
@@ -95,26 +82,15 @@ extension ProfileLoader {
     static func resolveInTwoStages(_ profile: Profile, program: Program, chains: Chains, progress: Progress,
                                    read: @escaping @Sendable (AddressSink) throws -> UInt64) throws {
         var builder = BlockSequenceBuilder(program: program, chains: chains, profile: profile)
-        let queue = BatchQueue<ClassifiedBatch>(capacity: 4)
-        let sink = AddressSink(AddressClassifier(program: program), queue)
-        let reader = Thread {
-            do {
-                queue.finish(otherLines: try read(sink), error: nil)
-            } catch {
-                queue.finish(otherLines: 0, error: error)
-            }
-        }
-        reader.stackSize = 1 << 20
-        reader.start()
-        defer { queue.close() }
-        while let batch = queue.take() {
+        let classifier = AddressClassifier(program: program)
+        let otherLines = try BatchQueue<ClassifiedBatch>.pipeline(produce: { queue in
+            try read(AddressSink(classifier, queue))
+        }, consume: { batch in
             batch.values.withUnsafeBufferPointer { builder.addClassified($0, addresses: batch.addresses, repIterations: batch.repIterations) }
             progress.update(batch.bytesRead)
-            try Interrupt.check()
-        }
-        if let e = queue.error { throw e }
+        })
         builder.finish()
-        profile.stats.otherLines = queue.otherLines
+        profile.stats.otherLines = otherLines
     }
 }
 
@@ -135,7 +111,6 @@ final class AddressSink: @unchecked Sendable {
     func put(_ pcs: UnsafeBufferPointer<UInt64>, bytesRead: UInt64) {
         let addresses = classifier.addresses, reps = classifier.repIterations
         var values: [Int32] = []
-        values.reserveCapacity(pcs.count)
         classifier.classify(pcs, into: &values)
         queue.put(ClassifiedBatch(values: values, addresses: classifier.addresses - addresses,
                                   repIterations: classifier.repIterations - reps, bytesRead: bytesRead))
@@ -194,6 +169,30 @@ final class BatchQueue<Item>: @unchecked Sendable {
         return first
     }
 
+    /// Two stages on two cores: `produce` runs on a thread of its own, putting items into
+    /// a queue (and returning a count of lines that were not addresses, reported at the
+    /// end), while this thread hands each item to `consume`, in order. An error on either
+    /// side, or Ctrl-C, stops both and is thrown here.
+    static func pipeline(produce: @escaping @Sendable (BatchQueue) throws -> UInt64, consume: (Item) throws -> Void) throws -> UInt64 {
+        let queue = BatchQueue(capacity: 4)
+        let producer = Thread {
+            do {
+                queue.finish(otherLines: try produce(queue), error: nil)
+            } catch {
+                queue.finish(otherLines: 0, error: error)
+            }
+        }
+        producer.stackSize = 1 << 20
+        producer.start()
+        defer { queue.close() }
+        while let item = queue.take() {
+            try consume(item)
+            try Interrupt.check()
+        }
+        if let e = queue.error { throw e }
+        return queue.otherLines
+    }
+
     /// The consumer stops (finished, failed or interrupted): release the reader.
     func close() {
         cond.lock()
@@ -210,36 +209,32 @@ extension QEMULogParser {
     /// encoding on two cores). Returns how many lines were not trace lines.
     public static func parseInTwoStages(_ stream: ByteStream, progress: Progress? = nil,
                                         sink: (UnsafeBufferPointer<UInt64>) throws -> Void) throws -> UInt64 {
-        let queue = BatchQueue<([UInt64], UInt64)>(capacity: 4)
-        let reader = Thread {
-            var parser = QEMULogParser()
-            var buf = [UInt8](repeating: 0, count: 2 << 20)
-            do {
-                while !queue.isClosed {
-                    let n = try stream.read(into: &buf, at: 0, count: buf.count)
-                    if n == 0 { break }
-                    var pcs: [UInt64] = []
-                    pcs.reserveCapacity(n / 48)
-                    buf.withUnsafeBytes { raw in parser.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), into: &pcs) }
-                    queue.put((pcs, stream.bytesRead))
-                }
-                var last: [UInt64] = []
-                parser.finish { last.append($0) }
-                queue.put((last, stream.bytesRead))
-                queue.finish(otherLines: parser.otherLines, error: nil)
-            } catch {
-                queue.finish(otherLines: parser.otherLines, error: error)
-            }
-        }
-        reader.stackSize = 1 << 20
-        reader.start()
-        defer { queue.close() }
-        while let (pcs, bytes) = queue.take() {
+        try BatchQueue<([UInt64], UInt64)>.pipeline(produce: { queue in
+            try QEMULogParser.read(stream, until: { queue.isClosed }) { queue.put((Array($0), $1)) }
+        }, consume: { pcs, bytes in
             try pcs.withUnsafeBufferPointer { try sink($0) }
             progress?.update(bytes)
-            try Interrupt.check()
+        })
+    }
+
+    /// Reads a QEMU exec log from `stream` to its end (or until `stop()`), handing the
+    /// addresses of each chunk to `sink` with how far the stream has been read. Returns
+    /// how many lines were not trace lines.
+    static func read(_ stream: ByteStream, until stop: () -> Bool,
+                     sink: (UnsafeBufferPointer<UInt64>, UInt64) throws -> Void) throws -> UInt64 {
+        var parser = QEMULogParser()
+        var buf = [UInt8](repeating: 0, count: 2 << 20)
+        var pcs: [UInt64] = []
+        while !stop() {
+            let n = try stream.read(into: &buf, at: 0, count: buf.count)
+            if n == 0 { break }
+            pcs.removeAll(keepingCapacity: true)
+            buf.withUnsafeBytes { raw in parser.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), into: &pcs) }
+            try pcs.withUnsafeBufferPointer { try sink($0, stream.bytesRead) }
         }
-        if let e = queue.error { throw e }
-        return queue.otherLines
+        pcs.removeAll(keepingCapacity: true)
+        parser.finish { pcs.append($0) }
+        try pcs.withUnsafeBufferPointer { try sink($0, stream.bytesRead) }
+        return parser.otherLines
     }
 }

@@ -38,7 +38,7 @@ public enum TraceFile {
         var previous: UInt64 = 0
         public private(set) var count: UInt64 = 0
         /// How often each address followed each other one (written at the end).
-        var pairs = PairCounter()
+        var pairs = CountTable<AddressPair>()
         var havePrevious = false
         var countOffset: UInt64 = 0
 
@@ -83,12 +83,12 @@ public enum TraceFile {
             // The buffer and counter as locals for the loop (no access checks per address).
             var out = buffer, counter = pairs
             buffer = []
-            pairs = PairCounter(capacity: 0)
+            pairs = CountTable(capacity: 0)
             while i < pcs.count {
                 let pc = pcs[i]
                 let delta = Int64(bitPattern: pc &- prev)
                 out.appendVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)))
-                counter.add(prev, pc)
+                counter.add(AddressPair(from: prev, to: pc))
                 prev = pc
                 i += 1
                 if out.count >= 1 << 20 {
@@ -110,10 +110,10 @@ public enum TraceFile {
 
         /// Finishes the file and renames it to its final name.
         public func close() throws {
-            let all = pairs.entries()
+            let all = pairs.entries.sorted { ($0.key.from, $0.key.to) < ($1.key.from, $1.key.to) }
             buffer.appendLE(UInt32(all.count))
-            for (f, t, c) in all.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
-                buffer.appendVarint(f); buffer.appendVarint(t); buffer.appendVarint(c)
+            for (pair, c) in all {
+                buffer.appendVarint(pair.from); buffer.appendVarint(pair.to); buffer.appendVarint(c)
             }
             buffer.append(contentsOf: TraceFile.endMagic)
             flush()
@@ -264,6 +264,22 @@ public enum TraceFile {
             if produced > 0 { try sink(UnsafeBufferPointer(start: out, count: produced)) }
             guard done == count || !(eof && pos >= len) else { throw truncated() }
         }
+        // The table of address pairs and the end mark: a file cut there is cut too.
+        guard try fill(4) else { throw truncated() }
+        let pairs = Int(buf.readLE32(pos))
+        pos += 4
+        for _ in 0..<(3 * pairs) {
+            guard try fill(1) else { throw truncated() }
+            while buf[pos] >= 0x80 {
+                pos += 1
+                guard try fill(1) else { throw truncated() }
+            }
+            pos += 1
+        }
+        guard try fill(endMagic.count) else { throw truncated() }
+        guard Array(buf[pos..<(pos + endMagic.count)]) == endMagic else {
+            throw OvlError.file(stream.path, "ovl trace does not end with its end mark (damaged, or not written by ovl)")
+        }
     }
 }
 
@@ -282,63 +298,4 @@ extension Array where Element == UInt8 {
     }
     func readLE32(_ o: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(self[o + $1]) << (8 * UInt32($1)) } }
     func readLE64(_ o: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(self[o + $1]) << (8 * UInt64($1)) } }
-}
-
-/// Counts per ordered pair of addresses: open addressing on flat arrays, grown at half
-/// full (a trace writer sees every address of a log; a program has thousands of distinct
-/// pairs).
-struct PairCounter {
-    private var from: [UInt64]
-    private var to: [UInt64]
-    private var counts: [UInt64]   // 0: an empty slot
-    private var used = 0
-
-    /// `capacity` 0 makes a placeholder that holds nothing (never added to).
-    init(capacity: Int = 1 << 12) {
-        from = [UInt64](repeating: 0, count: capacity)
-        to = [UInt64](repeating: 0, count: capacity)
-        counts = [UInt64](repeating: 0, count: capacity)
-    }
-
-    @inline(__always)
-    private static func home(_ a: UInt64, _ b: UInt64, _ mask: Int) -> Int {
-        Int(truncatingIfNeeded: ((a &* 0x9E37_79B9_7F4A_7C15) ^ (b &* 0xC2B2_AE3D_27D4_EB4F)) >> 32) & mask
-    }
-
-    @inline(__always)
-    mutating func add(_ a: UInt64, _ b: UInt64) {
-        let mask = counts.count - 1
-        var i = PairCounter.home(a, b, mask)
-        while counts[i] != 0 {
-            if from[i] == a && to[i] == b { counts[i] &+= 1; return }
-            i = (i + 1) & mask
-        }
-        from[i] = a
-        to[i] = b
-        counts[i] = 1
-        used += 1
-        if used * 2 > counts.count { grow() }
-    }
-
-    private mutating func grow() {
-        let f = from, t = to, c = counts
-        let n = c.count * 2
-        from = [UInt64](repeating: 0, count: n)
-        to = [UInt64](repeating: 0, count: n)
-        counts = [UInt64](repeating: 0, count: n)
-        let mask = n - 1
-        for j in 0..<c.count where c[j] != 0 {
-            var i = PairCounter.home(f[j], t[j], mask)
-            while counts[i] != 0 { i = (i + 1) & mask }
-            from[i] = f[j]; to[i] = t[j]; counts[i] = c[j]
-        }
-    }
-
-    /// Every pair and its count, in no particular order.
-    func entries() -> [(UInt64, UInt64, UInt64)] {
-        var out: [(UInt64, UInt64, UInt64)] = []
-        out.reserveCapacity(used)
-        for j in 0..<counts.count where counts[j] != 0 { out.append((from[j], to[j], counts[j])) }
-        return out
-    }
 }

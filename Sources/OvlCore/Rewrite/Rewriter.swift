@@ -298,7 +298,7 @@ struct Builder {
             let whole = decoded[n]
             n += 1
             var ins = whole
-            let split = splitSorted.isEmpty ? splitSorted.count : Builder.lowerBound(splitSorted, whole.address + 1)
+            let split = Builder.lowerBound(splitSorted, whole.address + 1)
             if split < splitSorted.count && splitSorted[split] < whole.address + UInt64(max(1, whole.length)) {
                 let cut = Int(splitSorted[split] - whole.address)
                 let sec = section(containing: whole.address)!
