@@ -27,6 +27,7 @@ import Testing
             p.patternMatches.removeAll()
             session.graph.discardPrepared()
             session.rewriteBasis.removeAll()
+            session.rewriteUnits.removeAll()
             // A new engine: a new cost model (its sequences, paging curves) and model.
             let engine = ExplorerEngine(session: session, clock: { 0 })
             return try engine.analyse(config)

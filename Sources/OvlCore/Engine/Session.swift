@@ -120,6 +120,17 @@ public final class Session: @unchecked Sendable {
     private var lastMemory: (MemoryKey, MemoryAccount)?
     /// What the rewriter needs before any clustering (`RewriteBasis`), found once.
     let rewriteBasis = Memo<Int, RewriteBasis>(capacity: 1)
+    /// The rewriter's units laid out for earlier clusterings (`UnitMemo`).
+    let rewriteUnits = UnitMemo()
+
+    /// Forgets the rewriter's layouts kept from earlier clusterings (benchmarks measure
+    /// the memory account without them).
+    public func discardKeptLayouts() {
+        rewriteUnits.removeAll()
+        memoryLock.lock()
+        lastMemory = nil
+        memoryLock.unlock()
+    }
     private let memoryLock = NSLock()
 
     /// Function of a chain (its first block's).

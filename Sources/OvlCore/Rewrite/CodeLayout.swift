@@ -20,13 +20,22 @@ enum CodeRef: Hashable {
     /// loaded: entries of a jump table that only code of that same cluster reads.
     case buffer(UInt64)
     /// An overlay manager entry point.
-    case manager(String)
+    case manager(ManagerEntry)
     /// This unit's own thunk for a transfer to a block (`call` true: a call thunk, else a
     /// jump thunk), placed at the end of the unit.
     case localThunk(UInt64, call: Bool)
     /// The 32-bit word a local thunk pushes for a block: its resident address, or its
     /// cluster and offset in it with the top bit set (`OverlayManagerSource`).
     case packed(UInt64)
+}
+
+/// The overlay manager's entry points that rewritten code calls or jumps to, by symbol.
+/// (A symbol name in `CodeRef` would make every copy of an item count references.)
+enum ManagerEntry: String {
+    case dynamicCall = "_dynamic_call"
+    case dynamicJump = "_dynamic_jmp"
+    case dynamicCallIndirect = "_dynamic_call_ind"
+    case exitHook = "_ovl_exit_hook"
 }
 
 struct CodeItem {
@@ -165,7 +174,7 @@ struct CodeUnit {
                 out += b
                 if it.kind == .pushIndirect {
                     out.append(0xE8)
-                    out += try rel32(try address(.manager("_dynamic_call_ind")), from: next, at: it.original)
+                    out += try rel32(try address(.manager(.dynamicCallIndirect)), from: next, at: it.original)
                 }
             case .jump:
                 let t = try address(it.target)
@@ -183,14 +192,14 @@ struct CodeUnit {
             case .call:
                 out.append(0xE8); out += try rel32(try address(it.target), from: next, at: it.original)
             case .exitHook:
-                out.append(0xE8); out += try rel32(try address(.manager("_ovl_exit_hook")), from: next, at: it.original)
+                out.append(0xE8); out += try rel32(try address(.manager(.exitHook)), from: next, at: it.original)
             case .localThunk(let call):
                 guard case .packed(let b) = it.target else { throw OvlError("internal: a local thunk without its target") }
                 if !call { out += [0x48, 0x8D, 0x64, 0x24, 0x80] }
                 out.append(0x68)
                 out += le(try resolve(.packed(b)), 4)
                 out.append(0xE9)
-                out += try rel32(try address(.manager(call ? "_dynamic_call" : "_dynamic_jmp")), from: next, at: b)
+                out += try rel32(try address(.manager(call ? .dynamicCall : .dynamicJump)), from: next, at: b)
             }
         }
         return out

@@ -337,7 +337,7 @@ public enum KernelRewriter {
             case .jumpThunk(let b): return jthunkAt + UInt64(jIndex[b]! * 15)
             case .callThunk(let b): return cthunkAt + UInt64(cIndex[b]! * 10)
             case .fixed(let a): return a
-            case .manager(let n): return try msym(n)
+            case .manager(let n): return try msym(n.rawValue)
             case .packed(let b):
                 let k = unitOf(b)
                 if k == 0 {
@@ -488,7 +488,7 @@ extension Builder {
     /// The cluster part of `prepare` for a kernel: clusters laid out for the buffer; a
     /// cluster that outgrows it, or holds code the rewriter cannot move, stays resident.
     mutating func prepareKernel(failed: inout [String]) throws {
-        reach = CallReach(program: p) { unit(ofBlock: Int32($0)) }
+        reach = CallReach(callGraph) { unit(ofBlock: Int32($0)) }
         var clusterChains = [[Int32]](repeating: [], count: clusterCount)
         for ch in 0..<chainCluster.count where chainCluster[ch] >= 0 { clusterChains[Int(chainCluster[ch])].append(Int32(ch)) }
         let bufSize = s.config.bufferSize
@@ -524,7 +524,7 @@ extension Builder {
         for (u, keys) in sharedThunkTargets where newID[u - 1] >= 0 { renumbered[Int(newID[u - 1]) + 1] = keys }
         sharedThunkTargets = renumbered
         clusterCount = Int(n)
-        reach = CallReach(program: p) { unit(ofBlock: Int32($0)) }
+        reach = CallReach(callGraph) { unit(ofBlock: Int32($0)) }
         thunkID = [:]; thunkBlocks = []; jumpThunks = []; callThunks = []; jumpThunkIndex = [:]; callThunkIndex = [:]
         clusterUnits = []
         for k in 0..<clusterCount {

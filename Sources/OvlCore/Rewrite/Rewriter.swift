@@ -128,6 +128,8 @@ public enum Rewriter {
     public static func account(session s: Session, clustering c: Clustering) throws -> MemoryAccount {
         try checkConfiguration(s)
         var b = Builder(session: s, clustering: c, backend: s.config.storage, linker: nil)
+        b.memo = s.rewriteUnits
+        s.rewriteUnits.beginLayout()
         return try b.plan()
     }
 
@@ -151,6 +153,14 @@ struct Builder {
     let backend: StorageBackend
     /// Nil when only planning (`Rewriter.account`).
     let linker: ManagerLinker?
+    /// Units laid out for earlier clusterings of this session (`Rewriter.account` only).
+    var memo: UnitMemo? = nil
+    /// What the unit being laid out asks and leaves behind, while `memo` is set.
+    var trace: UnitTrace? = nil
+    var tracedUnit = 0
+    /// What the last unit `buildUnit` laid out asked and left (nil when it was taken
+    /// from the memo), while `memo` is set.
+    var lastTrace: UnitTrace? = nil
     /// Writing a kernel (`KernelRewriter`): every call in buffer code goes through the
     /// manager, since any callee may sleep and let another task replace the buffer.
     var kernel = false
@@ -210,7 +220,10 @@ struct Builder {
         codeRelocs = basis.codeRelocs
         relocOffsets = basis.relocOffsets
         hotLoopHeads = basis.hotLoopHeads
+        callGraph = basis.callGraph
     }
+    /// The block graph `CallReach` joins units over.
+    let callGraph: CallReach.Graph
 
     /// Split points, sorted (`splitPoints`), and the field addresses of `codeRelocs`,
     /// sorted: an instruction looks up only what lies inside it.
@@ -249,6 +262,59 @@ struct Builder {
     func unit(ofBlock b: Int32) -> Int { Int(chainCluster[Int(s.chains.blockChain[Int(b)])]) + 1 }
     func unit(of a: UInt64) -> Int { unit(ofBlock: Int32(p.block(containing: a)!)) }
 
+    // MARK: What a unit asks of the clustering
+
+    /// The unit of `t`, asked while building a unit: noted in `trace`, as whether it is
+    /// the unit being built and whether it is resident (all the items compare it with).
+    mutating func unitAsked(_ t: UInt64) -> Int {
+        let b = Int32(p.block(containing: t)!)
+        let tu = unit(ofBlock: b)
+        trace?.queries.append(.unit(b, UnitTrace.relation(tracedUnit, tu)))
+        return tu
+    }
+
+    /// `reach.staysIn`, asked while building a unit.
+    mutating func staysAsked(_ u: Int, callingBlock b: Int) -> Bool {
+        let stays = reach!.staysIn(u, callingBlock: b)
+        trace?.queries.append(.stays(Int32(b), stays))
+        return stays
+    }
+
+    /// Whether unit `u`'s transfer to `b` goes through a thunk of its own, asked while
+    /// building a unit.
+    mutating func usesLocalThunkAsked(_ u: Int, _ b: UInt64, call: Bool) -> Bool {
+        let local = usesLocalThunk(u, b, call: call)
+        trace?.queries.append(.local(b, call: call, local))
+        return local
+    }
+
+    /// Whether the unit `t` recorded would be built the same now: every question it asked
+    /// gets the same answer.
+    func answersMatch(_ t: UnitTrace, unit u: Int) -> Bool {
+        for q in t.queries {
+            switch q {
+            case .unit(let b, let r): if UnitTrace.relation(u, unit(ofBlock: b)) != r { return false }
+            case .stays(let b, let stays): if reach!.staysIn(u, callingBlock: Int(b)) != stays { return false }
+            case .local(let b, let call, let local): if usesLocalThunk(u, b, call: call) != local { return false }
+            }
+        }
+        return true
+    }
+
+    /// Leaves behind what building the unit `t` recorded left: its thunks (in the same
+    /// order, so they get the same numbers), jump-table bases and direct calls.
+    mutating func replayEffects(_ t: UnitTrace) {
+        for e in t.effects {
+            switch e {
+            case .jumpThunk(let b): needJumpThunk(b)
+            case .callThunk(let b): needCallThunk(b)
+            case .ripData(let a): ripDataTargets.insert(a)
+            case .directCall: directCalls += 1
+            case .ownThunk: break
+            }
+        }
+    }
+
     // MARK: Items
 
     /// Checks that `a` is an instruction the rewriter emits.
@@ -261,7 +327,7 @@ struct Builder {
 
     /// A code pointer: resident code's new address, or cold code's jump thunk.
     mutating func canonical(_ b: UInt64) -> CodeRef {
-        if unit(of: b) == 0 { return .code(b) }
+        if unitAsked(b) == 0 { return .code(b) }
         needJumpThunk(b)
         return .jumpThunk(b)
     }
@@ -270,10 +336,12 @@ struct Builder {
         if thunkID[b] == nil { thunkID[b] = UInt32(thunkBlocks.count); thunkBlocks.append(b) }
     }
     mutating func needJumpThunk(_ b: UInt64) {
+        trace?.effects.append(.jumpThunk(b))
         needID(b)
         if jumpThunkIndex[b] == nil { jumpThunkIndex[b] = jumpThunks.count; jumpThunks.append(b) }
     }
     mutating func needCallThunk(_ b: UInt64) {
+        trace?.effects.append(.callThunk(b))
         needID(b)
         if callThunkIndex[b] == nil { callThunkIndex[b] = callThunks.count; callThunks.append(b) }
     }
@@ -331,22 +399,23 @@ struct Builder {
                     // A kernel's code outside the analysed sections (.init.text) is resident,
                     // and what it calls may replace the buffer: the call goes through the
                     // manager, so its return finds this cluster again.
-                    if usesLocalThunk(u, ins.target, call: true) { it.target = localThunk(ins.target, call: true) }
+                    if usesLocalThunkAsked(u, ins.target, call: true) { it.target = localThunk(ins.target, call: true) }
                     else { needCallThunk(ins.target); it.target = .callThunk(ins.target) }
                 }
                 out.append(it)
                 continue
             case _ where ins.flow.isDirect && ins.immSize > 0:
                 let t = try blockAt(ins.target, from: at)
-                let tu = unit(of: t)
+                let tu = unitAsked(t)
                 let op = Builder.skipPrefixes(bytes)
                 if ins.flow == .call {
                     var it = CodeItem(kind: .call, original: at, bytes: [])
-                    if !kernel && inBuffer && (tu == u || tu == 0) && reach!.staysIn(u, callingBlock: p.block(containing: t)!) {
+                    if !kernel && inBuffer && (tu == u || tu == 0) && staysAsked(u, callingBlock: p.block(containing: t)!) {
                         // The callee cannot take this cluster out of the buffer: a plain call.
                         it.target = .code(t)
                         directCalls += 1
-                    } else if inBuffer && usesLocalThunk(u, t, call: true) {
+                        trace?.effects.append(.directCall)
+                    } else if inBuffer && usesLocalThunkAsked(u, t, call: true) {
                         it.target = localThunk(t, call: true)
                     } else if inBuffer || tu != 0 { needCallThunk(t); it.target = .callThunk(t) } else { it.target = .code(t) }
                     out.append(it)
@@ -366,7 +435,7 @@ struct Builder {
                 }
                 if tu == u { it.target = .code(t) }
                 else if tu == 0 { it.target = .code(t); if it.kind != .shortOnly { it.long = true } }
-                else if inBuffer && usesLocalThunk(u, t, call: false) { it.target = localThunk(t, call: false); if it.kind != .shortOnly { it.long = true } }
+                else if inBuffer && usesLocalThunkAsked(u, t, call: false) { it.target = localThunk(t, call: false); if it.kind != .shortOnly { it.long = true } }
                 else { needJumpThunk(t); it.target = .jumpThunk(t); if it.kind != .shortOnly { it.long = true } }
                 if it.kind == .shortOnly && tu != u {
                     throw OvlError("cannot rewrite: loop/jrcxz at 0x\(String(at, radix: 16)) leaves its cluster")
@@ -398,6 +467,7 @@ struct Builder {
                 } else {
                     it.ripTarget = .fixed(target)
                     ripDataTargets.insert(target)
+                    trace?.effects.append(.ripData(target))
                 }
             }
             var ri = Builder.lowerBound(relocOffsets, at)
@@ -428,10 +498,10 @@ struct Builder {
             let end = p.blockStart[Int(b)] + UInt64(p.blockSize[Int(b)])
             if let nb = p.block(startingAt: end) {
                 var it = CodeItem(kind: .jump, original: 0, bytes: [])
-                let t = p.blockStart[nb], tu = unit(of: t)
+                let t = p.blockStart[nb], tu = unitAsked(t)
                 it.long = true
                 if tu == u || tu == 0 { it.target = .code(t) }
-                else if inBuffer && usesLocalThunk(u, t, call: false) { it.target = localThunk(t, call: false) }
+                else if inBuffer && usesLocalThunkAsked(u, t, call: false) { it.target = localThunk(t, call: false) }
                 else { needJumpThunk(t); it.target = .jumpThunk(t) }
                 out.append(it)
             }
@@ -445,11 +515,72 @@ struct Builder {
 
     mutating func localThunk(_ b: UInt64, call: Bool) -> CodeRef {
         let k = CodeUnit.LocalThunkKey(block: b, call: call)
+        trace?.effects.append(.ownThunk(b, call: call))
         if !pendingLocalThunks.contains(k) { pendingLocalThunks.append(k) }
         return .localThunk(b, call: call)
     }
 
+    /// Unit `u` of `chains`: the one laid out before, when the session's memo holds one
+    /// built from the same chains whose every question about the clustering gets the same
+    /// answer now; else built and remembered.
     mutating func buildUnit(_ u: Int, chains: [Int32]) throws -> CodeUnit {
+        guard let memo else { return try layUnit(u, chains: chains) }
+        let key = UnitMemo.Key(inBuffer: u > 0, chains: chains)
+        for (i, known) in memo.candidates(for: key).enumerated() where answersMatch(known.trace, unit: u) {
+            replayEffects(known.trace)
+            memo.took(key, i)
+            lastTrace = nil
+            return known.unit
+        }
+        trace = UnitTrace()
+        tracedUnit = u
+        defer { trace = nil }
+        let unit = try layUnit(u, chains: chains)
+        memo.remember(unit, trace: trace!, for: key)
+        lastTrace = trace
+        return unit
+    }
+
+    /// Unit `own`, laid out with a thunk of its own for every transfer out (and `trace`,
+    /// what that asked and left), as it would be laid out with the targets in `shared`
+    /// going through resident thunks instead. The branches to a thunk are long either way,
+    /// so no item changes size: the transfers to shared targets change referent, their
+    /// thunks leave the unit's end, and where each was used the trace asks for a resident
+    /// thunk. Saves the first pass a second layout of every cluster that outgrew the buffer.
+    static func sharing(_ own: CodeUnit, _ trace: UnitTrace, _ shared: Set<CodeUnit.LocalThunkKey>) throws -> (CodeUnit, UnitTrace) {
+        var u = CodeUnit()
+        u.addrItem = own.addrItem
+        u.items.reserveCapacity(own.items.count)
+        let firstThunk = own.localThunkItem.values.min() ?? own.items.count
+        for var it in own.items[..<firstThunk] {
+            if case .localThunk(let b, let call) = it.target, shared.contains(.init(block: b, call: call)) {
+                it.target = call ? .callThunk(b) : .jumpThunk(b)
+            }
+            u.items.append(it)
+        }
+        for it in own.items[firstThunk...] {
+            guard case .localThunk(let call) = it.kind, case .packed(let b) = it.target else {
+                throw OvlError("internal: a unit's own thunks are not all at its end")
+            }
+            let k = CodeUnit.LocalThunkKey(block: b, call: call)
+            if shared.contains(k) { continue }
+            u.localThunkItem[k] = u.items.count
+            u.items.append(it)
+        }
+        try u.layout()
+        var t = UnitTrace()
+        t.queries = trace.queries.map { q in
+            if case .local(let b, let call, _) = q, shared.contains(.init(block: b, call: call)) { return .local(b, call: call, false) }
+            return q
+        }
+        t.effects = trace.effects.map { e in
+            if case .ownThunk(let b, let call) = e, shared.contains(.init(block: b, call: call)) { return call ? .callThunk(b) : .jumpThunk(b) }
+            return e
+        }
+        return (u, t)
+    }
+
+    mutating func layUnit(_ u: Int, chains: [Int32]) throws -> CodeUnit {
         var unit = CodeUnit()
         pendingLocalThunks = []
         for ch in chains {
@@ -486,7 +617,7 @@ struct Builder {
             hooked.insert(p.functions[f].firstBlock)
         }
         // Signal handlers and everything the core set pins are resident in the clustering already.
-        reach = CallReach(program: p) { unit(ofBlock: Int32($0)) }
+        reach = CallReach(callGraph) { unit(ofBlock: Int32($0)) }
 
         // Clusters, laid out for the buffer; one that outgrew it stays resident.
         var clusterChains = [[Int32]](repeating: [], count: clusterCount)
@@ -496,25 +627,38 @@ struct Builder {
         // First pass: sizes (thunk bookkeeping is redone below with the final clustering).
         for k in 0..<clusterCount {
             localThunkUnits.insert(k + 1)
-            var u = try buildUnit(k + 1, chains: clusterChains[k])
-            if u.size > bufSize {
+            // Laid out with a thunk of its own for every transfer out. Whose thunk a transfer
+            // goes through changes no item's size (the branch to a thunk is long either way),
+            // only the thunks at the unit's end: the size of the other two ways follows.
+            let u = try buildUnit(k + 1, chains: clusterChains[k])
+            var size = u.size
+            if size > bufSize {
                 // Share the resident thunks of just enough targets (jump thunks first, the
                 // larger) for the cluster to fit; failing that, of all of them.
                 let own = u.localThunkItem.keys.sorted { a, b in a.call != b.call ? !a.call : a.block < b.block }
                 var freed = 0, shared = Set<CodeUnit.LocalThunkKey>()
-                for key in own where freed < u.size - bufSize {
+                for key in own where freed < size - bufSize {
                     shared.insert(key)
                     freed += key.call ? 10 : 15
                 }
                 sharedThunkTargets[k + 1] = shared
-                u = try buildUnit(k + 1, chains: clusterChains[k])
-                if u.size > bufSize {
+                size -= freed
+                if size > bufSize {
+                    // Every thunk shared, as large as with none of its own: too large.
                     localThunkUnits.remove(k + 1)
                     sharedThunkTargets[k + 1] = nil
-                    u = try buildUnit(k + 1, chains: clusterChains[k])
+                } else if let memo, let own = lastTrace {
+                    // The layout the second pass will ask for, unless a demotion changes
+                    // what the cluster refers to (a unit taken from the memo had it made
+                    // when it was first laid out).
+                    let (fitted, trace) = try Builder.sharing(u, own, shared)
+                    guard fitted.size == size else {
+                        throw OvlError("internal: cluster \(k) with shared thunks is \(fitted.size) B, not the \(size) B its own thunks implied")
+                    }
+                    memo.remember(fitted, trace: trace, for: UnitMemo.Key(inBuffer: true, chains: clusterChains[k]))
                 }
             }
-            if u.size > bufSize || clusterChains[k].isEmpty {
+            if size > bufSize || clusterChains[k].isEmpty {
                 if !clusterChains[k].isEmpty { demoted.append(k) }
                 for ch in clusterChains[k] { chainCluster[Int(ch)] = -1 }
             }
@@ -529,7 +673,7 @@ struct Builder {
         for (u, keys) in sharedThunkTargets where newID[u - 1] >= 0 { renumbered[Int(newID[u - 1]) + 1] = keys }
         sharedThunkTargets = renumbered
         clusterCount = Int(n)
-        reach = CallReach(program: p) { unit(ofBlock: Int32($0)) }
+        reach = CallReach(callGraph) { unit(ofBlock: Int32($0)) }
         directCalls = 0
 
         thunkID = [:]; thunkBlocks = []; jumpThunks = []; callThunks = []; jumpThunkIndex = [:]; callThunkIndex = [:]
@@ -569,6 +713,7 @@ struct Builder {
 
         // Code pointers in data.
         dataPatches = []
+        let tableBases = ripDataTargets.sorted()
         for rs in elf.relocationSections where rs.appliesTo < elf.sections.count {
             let sec = elf.sections[rs.appliesTo]
             guard sec.isAllocated, !sec.isExecutable, sec.hasFileBytes else { continue }
@@ -589,9 +734,11 @@ struct Builder {
                     // entry to the table's address, which a RIP-relative `lea` loads. The
                     // relocation's symbol+addend is the target plus the entry's distance
                     // from the table.
-                    guard let tableAt = ripDataTargets.filter({ $0 <= pcAt && pcAt - $0 < 0x10000 }).max() else {
+                    let below = Builder.lowerBound(tableBases, pcAt + 1)
+                    guard below > 0, pcAt - tableBases[below - 1] < 0x10000 else {
                         throw OvlError("cannot rewrite: a PC-relative code reference at 0x\(String(pcAt, radix: 16)) belongs to no table the code addresses")
                     }
+                    let tableAt = tableBases[below - 1]
                     let t = try blockAt(r.target &- (pcAt - tableAt), from: pcAt)
                     dataPatches.append((Int(sec.offset + (r.offset - sec.address)), size, canonical(t), tableAt))
                     continue
@@ -794,7 +941,7 @@ struct Builder {
             case .jumpThunk(let b): return jthunkAt + UInt64(jIndex[b]! * 15)
             case .callThunk(let b): return cthunkAt + UInt64(cIndex[b]! * 10)
             case .fixed(let a): return a
-            case .manager(let n): return try sym(n)
+            case .manager(let n): return try sym(n.rawValue)
             case .packed(let b):
                 let k = unitOf(b)
                 if k == 0 {
@@ -999,6 +1146,7 @@ struct RewriteBasis: Sendable {
     let codeRelocs: [UInt64: ELFFile.Relocation]
     let relocOffsets: [UInt64]
     let hotLoopHeads: Set<Int32>
+    let callGraph: CallReach.Graph
 
     static func of(_ session: Session) -> RewriteBasis {
         if let known = session.rewriteBasis.value(for: 0) { return known }
@@ -1031,5 +1179,6 @@ struct RewriteBasis: Sendable {
             heads.insert(Int32(t))
         }
         hotLoopHeads = heads
+        callGraph = CallReach.Graph(program: prog)
     }
 }
