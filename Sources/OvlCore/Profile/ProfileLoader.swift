@@ -19,6 +19,7 @@ public enum ProfileLoader {
                     guard h.codeHash == hash else {
                         throw OvlError.file(path, "is a trace of \(h.imageName.isEmpty ? "another image" : "'\(h.imageName)'") whose code differs from \(program.path) (code hash \(hex(h.codeHash)) vs \(hex(hash))); record it again against this build")
                     }
+                    sink.expected = h.count
                 }, sink: { batch in
                     if sink.isClosed { throw OvlError("reading stopped") }
                     sink.put(batch, bytesRead: stream.bytesRead)
@@ -86,6 +87,7 @@ extension ProfileLoader {
         let otherLines = try BatchQueue<ClassifiedBatch>.pipeline(produce: { queue in
             try read(AddressSink(classifier, queue))
         }, consume: { batch in
+            if batch.sizeHint > 0 { builder.reserve(forAddresses: batch.sizeHint) }
             batch.values.withUnsafeBufferPointer { builder.addClassified($0, addresses: batch.addresses, repIterations: batch.repIterations) }
             progress.update(batch.bytesRead)
         })
@@ -107,13 +109,17 @@ final class AddressSink: @unchecked Sendable {
 
     /// Whether the resolver has stopped (reading can stop too).
     var isClosed: Bool { queue.isClosed }
+    /// How many addresses the input says it holds (a trace's header), for the first
+    /// batch to carry to the resolver; 0 when unknown.
+    var expected: UInt64 = 0
 
     func put(_ pcs: UnsafeBufferPointer<UInt64>, bytesRead: UInt64) {
         let addresses = classifier.addresses, reps = classifier.repIterations
         var values: [Int32] = []
         classifier.classify(pcs, into: &values)
         queue.put(ClassifiedBatch(values: values, addresses: classifier.addresses - addresses,
-                                  repIterations: classifier.repIterations - reps, bytesRead: bytesRead))
+                                  repIterations: classifier.repIterations - reps, bytesRead: bytesRead, sizeHint: expected))
+        expected = 0
     }
 }
 
@@ -124,6 +130,8 @@ struct ClassifiedBatch {
     var addresses: UInt64
     var repIterations: UInt64
     var bytesRead: UInt64
+    /// The addresses the whole input holds, on the first batch when the input says.
+    var sizeHint: UInt64 = 0
 }
 
 /// A bounded hand-over of batches from the reader thread to the resolver.
