@@ -55,9 +55,9 @@ final class UnitMemo: @unchecked Sendable {
     /// own and then, when that outgrows the buffer, with some shared, and an edit and its
     /// undo go back and forth between two clusterings.
     static let perKey = 4
-    /// Items kept in all, about 100 bytes each (a glibc program's whole layout is about
-    /// 120,000). Beyond it the units no recent layout used are forgotten.
-    static let capacity = 1_000_000
+    /// Items kept in all, about 150 bytes each with their bytes (a glibc program's whole
+    /// layout is about 120,000). Beyond it the units no recent layout used are forgotten.
+    static let capacity = 600_000
 
     private var entries: [Key: [Entry]] = [:]
     private var items = 0
@@ -101,14 +101,17 @@ final class UnitMemo: @unchecked Sendable {
         items += unit.items.count
     }
 
-    /// Forgets the units neither this layout nor the one before used; all of them when
-    /// that is not enough.
+    /// Forgets the units neither this layout nor the one before used (an edit and its
+    /// undo alternate between two); then, if that is not enough, those this layout has
+    /// not used; then all.
     private func forgetOld() {
-        for (key, list) in entries {
-            let kept = list.filter { $0.used >= layout - 1 }
-            if kept.count == list.count { continue }
-            for e in list where e.used < layout - 1 { items -= e.unit.items.count }
-            entries[key] = kept.isEmpty ? nil : kept
+        for age in [1, 0] where items > UnitMemo.capacity / 2 {
+            for (key, list) in entries {
+                let kept = list.filter { $0.used >= layout - age }
+                if kept.count == list.count { continue }
+                for e in list where e.used < layout - age { items -= e.unit.items.count }
+                entries[key] = kept.isEmpty ? nil : kept
+            }
         }
         if items > UnitMemo.capacity / 2 {
             entries.removeAll()
