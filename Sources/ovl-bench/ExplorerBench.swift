@@ -30,20 +30,22 @@ func explorerBenchmarks() {
     let profiles = traces(samples, largest)
     let engine = try! ExplorerEngine.open(image: samples + "/" + largest, profiles: profiles, config: Config())
     let m = engine.model
+    /// The configuration and clustering at γ = 0, 1, …, count − 1 %.
+    func gammaSteps(_ count: Int) -> [(Config, Clustering)] {
+        var cfg = Config()
+        return (0..<count).map { g in
+            cfg.gamma = Double(g)
+            try! engine.session.update(cfg)
+            return (cfg, engine.session.cluster())
+        }
+    }
     // For `perf record`: OVL_BENCH_LOOP=account measures the rewriter's memory account of
     // the clusterings at γ = 0, 1, …, 59% in turn (each laying out what its γ changed),
     // and stops.
     if ProcessInfo.processInfo.environment["OVL_BENCH_LOOP"] == "account" {
-        var cfg = Config()
-        var clusterings: [Clustering] = []
-        for g in 0..<60 {
-            cfg.gamma = Double(g)
-            try! engine.session.update(cfg)
-            clusterings.append(engine.session.cluster())
-        }
+        let steps = gammaSteps(60)
         let t0 = DispatchTime.now().uptimeNanoseconds
-        for (g, c) in clusterings.enumerated() {
-            cfg.gamma = Double(g)
+        for (cfg, c) in steps {
             try! engine.session.update(cfg)
             do { _ = try Rewriter.account(session: engine.session, clustering: c) } catch { print("account: \(error)") }
         }
@@ -54,13 +56,7 @@ func explorerBenchmarks() {
     // as γ goes 0 → 29%: laid out from scratch, and with the units of earlier clusterings
     // kept (what the explorer does).
     do {
-        var cfg = Config()
-        var clusterings: [(Config, Clustering)] = []
-        for g in 0..<30 {
-            cfg.gamma = Double(g)
-            try! engine.session.update(cfg)
-            clusterings.append((cfg, engine.session.cluster()))
-        }
+        let clusterings = gammaSteps(30)
         func accountMs(keep: Bool) -> [Double] {
             engine.session.discardKeptLayouts()
             return clusterings.map { cfg, c in

@@ -19,7 +19,9 @@ public enum ProfileLoader {
                     guard h.codeHash == hash else {
                         throw OvlError.file(path, "is a trace of \(h.imageName.isEmpty ? "another image" : "'\(h.imageName)'") whose code differs from \(program.path) (code hash \(hex(h.codeHash)) vs \(hex(hash))); record it again against this build")
                     }
-                    sink.expected = h.count
+                    // Every address takes at least a byte: a damaged count cannot ask for
+                    // more room than the file could fill.
+                    sink.expected = min(h.count, stream.totalSize ?? h.count)
                 }, sink: { batch in
                     if sink.isClosed { throw OvlError("reading stopped") }
                     sink.put(batch, bytesRead: stream.bytesRead)
