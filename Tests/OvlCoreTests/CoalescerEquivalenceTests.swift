@@ -63,3 +63,41 @@ import Testing
         }
     }
 }
+
+/// The pair table's other shapes: the two-word slots that graphs too large for one-word
+/// keys get, and a table so crowded that it is built again at almost every join. Each
+/// must give what the reference gives.
+@Suite struct PairTableShapeTests {
+    @Test(arguments: [PairTable.Shape.twoWords, .crowded], Array(1...8) as [UInt64])
+    func everyShapeEqualsTheReference(shape: PairTable.Shape, seed: UInt64) {
+        var rng = SplitMix(seed: seed &* 104_729)
+        let n = [40, 150, 600, 900][Int(seed % 4)]
+        let (g, core) = CoalescerPropertyTests.randomGraph(seed: seed &+ 1000, chains: n)
+        let graph = g.graph
+        for _ in 0..<4 {
+            let gamma = [0.0, 5, 25, 200][Int(rng.next() % 4)]
+            let buffer = [300, 1024, 2048, 8192][Int(rng.next() % 4)]
+            let members = g.sizes.indices.map { core.contains($0) && rng.next() % 3 != 0 }
+            let p = CoalescerParameters(gamma: gamma, bufferSize: buffer, coreChains: members,
+                                        defragmentIntoCore: rng.next() % 3 == 0, recordEvents: true)
+            let shaped = Coalescer.run(graph, p, keepPrepared: false, pairTable: shape)
+            #expect(CoalescerEquivalenceTests.same(shaped, ReferenceCoalescer.run(graph, p)), "\(shape), seed \(seed), γ \(gamma), buffer \(buffer)")
+        }
+    }
+
+    /// The crowded table is really built again, and the two-word one really has two words:
+    /// otherwise the test above would compare the automatic table with itself.
+    @Test func theShapesDiffer() {
+        let auto = PairTable(nodes: 1000, records: 5000)
+        let two = PairTable(nodes: 1000, records: 5000, shape: .twoWords)
+        let crowded = PairTable(nodes: 1000, records: 5000, shape: .crowded)
+        defer { auto.deallocate(); two.deallocate(); crowded.deallocate() }
+        #expect(auto.wide == 0 && two.wide == 1)
+        #expect(auto.hasRoom(for: 3000) && !crowded.hasRoom(for: 5002))
+        // One-word keys hold both nodes and find what was put in.
+        var t = PairTable(nodes: 1000, records: 5000)
+        defer { t.deallocate() }
+        for a in Int32(0)..<40 { for b in (a + 1)..<Int32(60) { t.insert(t.key(a, b), a * 100 + b) } }
+        #expect(t.find(t.key(7, 33)) == 733 && t.find(t.key(33, 7)) == 733 && t.find(t.key(40, 41)) == nil)
+    }
+}

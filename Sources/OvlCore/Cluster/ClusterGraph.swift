@@ -28,6 +28,32 @@ public final class ClusterGraph: @unchecked Sendable {
     /// Forgets the coalescer's kept state (benchmarks of a run from scratch; memory).
     public func discardPrepared() { prepared.removeAll() }
 
+    /// The edges in order of their lower chain, then their higher one (the coalescer
+    /// creates its records in this order, so that its list of weight-0 pairs needs no
+    /// sorting). Found on first use: a counting sort by the lower chain, each chain's few
+    /// edges then sorted by the higher.
+    var edgesByChains: [Int32] { edgeOrder.value(for: 0) ?? { let o = sortedEdges(); edgeOrder.store(o, for: 0); return o }() }
+    private let edgeOrder = Memo<Int, [Int32]>(capacity: 1)
+
+    private func sortedEdges() -> [Int32] {
+        let m = edgeA.count
+        var start = [Int](repeating: 0, count: chainCount + 1)
+        for e in 0..<m { start[Int(min(edgeA[e], edgeB[e])) + 1] += 1 }
+        for c in 0..<chainCount { start[c + 1] += start[c] }
+        var out = [Int32](repeating: 0, count: m)
+        var at = start
+        for e in 0..<m {
+            let c = Int(min(edgeA[e], edgeB[e]))
+            out[at[c]] = Int32(e)
+            at[c] += 1
+        }
+        let a = edgeA, b = edgeB
+        for c in 0..<chainCount where start[c + 1] - start[c] > 1 {
+            out[start[c]..<start[c + 1]].sort { max(a[Int($0)], b[Int($0)]) < max(a[Int($1)], b[Int($1)]) }
+        }
+        return out
+    }
+
     /// Edges of each chain (indices into the edge arrays), for the explorer's ego graph.
     public private(set) lazy var incidence: [[Int32]] = {
         var inc = [[Int32]](repeating: [], count: chainCount)

@@ -172,13 +172,17 @@ public struct Coalescer {
     /// next run (false for one-off runs such as the explorer's what-if estimates, which
     /// would only push out the state the next edit needs).
     public static func run(_ graph: ClusterGraph, _ params: CoalescerParameters, keepPrepared: Bool = true) -> Clustering {
-        var c = Coalescer(graph: graph, params: params)
+        run(graph, params, keepPrepared: keepPrepared, pairTable: .automatic)
+    }
+
+    static func run(_ graph: ClusterGraph, _ params: CoalescerParameters, keepPrepared: Bool, pairTable: PairTable.Shape) -> Clustering {
+        var c = Coalescer(graph: graph, params: params, pairTable: pairTable)
         c.keepPrepared = keepPrepared
         defer { c.deallocate() }
         return c.execute()
     }
 
-    init(graph: ClusterGraph, params: CoalescerParameters) {
+    init(graph: ClusterGraph, params: CoalescerParameters, pairTable: PairTable.Shape = .automatic) {
         self.graph = graph
         self.params = params
         let n = graph.chainCount
@@ -190,7 +194,7 @@ public struct Coalescer {
         degree = .allocate(capacity: nodes)
         head = .allocate(capacity: nodes)
         records = .allocate(capacity: max(1, graph.edgeCount))
-        pairs = PairTable(capacity: graph.edgeCount)
+        pairs = PairTable(nodes: nodes, records: graph.edgeCount, shape: pairTable)
         for i in 0..<nodes { low[i] = Int32(i) }
         low[n] = -1
     }
@@ -213,9 +217,7 @@ public struct Coalescer {
     }
 
     @inline(__always)
-    static func pairKey(_ a: Int32, _ b: Int32) -> UInt64 {
-        a < b ? UInt64(UInt32(a)) << 32 | UInt64(UInt32(b)) : UInt64(UInt32(b)) << 32 | UInt64(UInt32(a))
-    }
+    func pairKey(_ a: Int32, _ b: Int32) -> UInt64 { pairs.key(a, b) }
 
     /// The limit a join of `a` and `b` is held to: the larger of their cluster sizes.
     @inline(__always)
@@ -267,7 +269,10 @@ public struct Coalescer {
         recordCount = 0
         if !sizesOnly { pairs.clear() }
         let g = graph
-        for e in 0..<g.edgeCount {
+        // Sizes add up in any order; records are made in order of the edges' chains.
+        let order = sizesOnly ? [] : g.edgesByChains
+        for i in 0..<g.edgeCount {
+            let e = sizesOnly ? i : Int(order[i])
             let x = parent[Int(g.edgeA[e])], y = parent[Int(g.edgeB[e])]
             guard x != y else { continue }
             let fwd = Adj(weight: g.edgeWeight[e], jumpOut: g.edgeJumpAB[e], jumpIn: g.edgeJumpBA[e],
@@ -276,7 +281,7 @@ public struct Coalescer {
             size[Int(y)] += Int(fwd.callIn) + (x == core ? 0 : Int(fwd.jumpIn))
             if sizesOnly { continue }
             // Edges touching core repeat (several core chains): they aggregate.
-            let key = Coalescer.pairKey(x, y)
+            let key = pairKey(x, y)
             if let r = pairs.find(key) {
                 add(fwd, into: Int(r), from: x)
             } else {
@@ -358,7 +363,8 @@ public struct Coalescer {
     /// weighted edges sorted and the weight-0 ones listed.
     mutating func prepare() -> (baseSize: Int, oversize: [Int32], zero: [HeapEntry]) {
         let key = Prepared.Key(coreChains: params.coreChains, bufferSize: params.bufferSize)
-        if let p = graph.prepared.value(for: 0), p.key == key, p.nodes == nodes {
+        if let p = graph.prepared.value(for: 0), p.key == key, p.nodes == nodes,
+           p.pairs.wide == pairs.wide, p.pairs.limit == pairs.limit {
             p.restore(into: &self)
             return (p.baseSize, p.oversize, p.zero)
         }
@@ -436,32 +442,22 @@ public struct Coalescer {
     }
 
     /// The queue entries of the weight-0 records, in the order of their lowest chains:
-    /// core's first (its low chain counts as -1), by the other side's chain; then each
-    /// chain's records to higher chains, in order.
+    /// core's first (its low chain counts as -1), by the other side's chain; then the
+    /// other pairs by their lower chain, then their higher. Just after `initialise` every
+    /// node is a chain or core, and the records between chains were made in that order.
     func zeroWeightEntries() -> [HeapEntry] {
+        var ofCore: [(other: Int32, record: Int32)] = []
         var out: [HeapEntry] = []
-        var scratch: [Int32] = []
-        func collect(_ x: Int32, above: Bool) {
-            scratch.removeAll(keepingCapacity: true)
-            var slot = head[Int(x)]
-            while slot >= 0 {
-                let rec = records[Int(slot >> 1)]
-                if rec.weight == 0 {
-                    let y = rec.u == x ? rec.v : rec.u
-                    if !above || (y > x && y != core) { scratch.append(Int32(slot >> 1)) }
-                }
-                slot = slot & 1 == 0 ? rec.nextU : rec.nextV
+        for r in 0..<recordCount where records[r].weight == 0 && records[r].u >= 0 {
+            let rec = records[r]
+            if rec.u == core || rec.v == core {
+                ofCore.append((rec.u == core ? rec.v : rec.u, Int32(r)))
+            } else {
+                out.append(entry(0, rec.u, rec.v, r))
             }
-            // By the other side's chain.
-            scratch.sort { a, b in
-                let ra = records[Int(a)], rb = records[Int(b)]
-                return (ra.u == x ? ra.v : ra.u) < (rb.u == x ? rb.v : rb.u)
-            }
-            for r in scratch { let rec = records[Int(r)]; out.append(entry(0, rec.u, rec.v, Int(r))) }
         }
-        collect(core, above: false)
-        for x in 0..<core where parent[Int(x)] == x { collect(x, above: true) }
-        return out
+        ofCore.sort { $0.other < $1.other }
+        return ofCore.map { entry(0, records[Int($0.record)].u, records[Int($0.record)].v, Int($0.record)) } + out
     }
 
     @inline(__always)
@@ -507,7 +503,9 @@ public struct Coalescer {
         size[Int(s)] = merged
         low[Int(s)] = s == core ? -1 : min(low[Int(s)], low[Int(d)])
         parent[Int(d)] = s
-        if let r = pairs.remove(Coalescer.pairKey(s, d)) {
+        // The pairs of `d` stay in the table (see `PairTable`): room for as many new ones.
+        if !pairs.hasRoom(for: Int(degree[Int(d)])) { rebuildPairs() }
+        if let r = pairs.find(pairKey(s, d)) {
             records[Int(r)].u = -1
             degree[Int(s)] -= 1
         }
@@ -527,10 +525,9 @@ public struct Coalescer {
                 : Adj(weight: rec.weight, jumpOut: rec.jumpUV, jumpIn: rec.jumpVU, callOut: rec.callUV, callIn: rec.callVU)
             // Jumps from third parties into `d` need no stub once `d` is resident.
             if intoCore { size[Int(z)] -= Int(fromZ.jumpOut) }
-            let zKey = Coalescer.pairKey(s, z)
+            let zKey = pairKey(s, z)
             if let k32 = pairs.find(zKey) {
                 // s and z were neighbours already: the weights add, the edge moves up.
-                pairs.remove(Coalescer.pairKey(d, z))
                 let k = Int(k32)
                 add(fromZ, into: k, from: z)
                 records[r].u = -1
@@ -539,7 +536,7 @@ public struct Coalescer {
                 if fromZ.weight > 0 { push(entry(records[k].weight, s, z, k)) }
             } else {
                 // A new neighbour of s: the queued entries for (d, z) now stand for (s, z).
-                pairs.rekey(Coalescer.pairKey(d, z), to: zKey)
+                pairs.insert(zKey, Int32(r))
                 if atU {
                     records[r].u = s
                     records[r].nextU = head[Int(s)]
@@ -551,6 +548,14 @@ public struct Coalescer {
                 head[Int(s)] = slot
                 degree[Int(s)] += 1
             }
+        }
+    }
+
+    /// The pair table with only the pairs of live records.
+    mutating func rebuildPairs() {
+        pairs.clear()
+        for r in 0..<recordCount where records[r].u >= 0 {
+            pairs.insert(pairKey(records[r].u, records[r].v), Int32(r))
         }
     }
 
@@ -566,7 +571,7 @@ public struct Coalescer {
             live.sort { (size[Int($0)], low[Int($0)]) < (size[Int($1)], low[Int($1)]) }
             var kept: [Int32] = []
             for x in live {
-                let r = pairs.find(Coalescer.pairKey(x, core)).map { Int($0) } ?? -1
+                let r = pairs.find(pairKey(x, core)).map { Int($0) } ?? -1
                 if !tryMerge(x, core, r, eventWeight: r >= 0 ? records[r].weight : 0, defrag: true) { kept.append(x) }
             }
             live = kept
@@ -589,7 +594,7 @@ public struct Coalescer {
             guard room >= 0, let s = tree.largestNonEmpty(atMost: room) else { continue }
             tree.increment(s, by: -1)
             let a = buckets[s].removeLast()
-            let r = pairs.find(Coalescer.pairKey(a, b)).map { Int($0) } ?? -1
+            let r = pairs.find(pairKey(a, b)).map { Int($0) } ?? -1
             _ = tryMerge(a, b, r, eventWeight: 0, defrag: true)
             let j = find(a)
             let rs = size[Int(j)]
@@ -748,22 +753,54 @@ struct SizeTree {
     }
 }
 
-/// A hash table from a pair of clusters (`Coalescer.pairKey`, never 0) to its record:
-/// open addressing with linear probing, key and value side by side, deletion by shifting
-/// later members of the probe run back (no tombstones).
+/// A hash table from a pair of clusters to its record: open addressing with linear
+/// probing. A key is the pair's lower node shifted above the higher one
+/// (`PairTable.key`); where the key and a record number fit in 64 bits together (every
+/// graph up to about two million chains) a slot is that one word, else two (key, value).
+/// Nothing is ever removed: a pair leaves the table only when one of its clusters joins
+/// another, and a cluster that joined is never asked about again, so its keys simply
+/// stay, unmatched. The coalescer builds the table again from its live records when
+/// inserts fill three quarters of it (`hasRoom`).
 struct PairTable {
-    struct Slot {
-        var key: UInt64
-        var value: Int32
-    }
-    let slots: UnsafeMutablePointer<Slot>
+    let slots: UnsafeMutablePointer<UInt64>
     let mask: Int
+    /// Bits of a node in a key; a key takes twice as many.
+    let nodeBits: UInt64
+    /// 0: one word a slot (key in the low 2 × nodeBits bits, value + 1 above);
+    /// 1: two words a slot.
+    let wide: Int
+    let keyMask: UInt64
+    /// Keys inserted since the last `clear`, live or not.
+    private(set) var used = 0
+    /// How many keys may be inserted before the table is built again. Never more than
+    /// there are slots: after a rebuild at most `records` keys are live, and one join
+    /// inserts at most as many again, which the `2 × records + 2` slots hold.
+    let limit: Int
 
-    init(capacity: Int) {
+    /// How the table is laid out: `automatic` for use; the tests force the two-word slots
+    /// of very large graphs and a table that fills up and is built again at every chance.
+    enum Shape: Sendable { case automatic, twoWords, crowded }
+
+    /// A table for a graph of `nodes` nodes and at most `records` records.
+    init(nodes: Int, records: Int, shape: Shape = .automatic) {
+        var bits: UInt64 = 1
+        while (1 << bits) < nodes { bits += 1 }
+        var valueBits: UInt64 = 1
+        while (1 << valueBits) < records + 2 { valueBits += 1 }
+        if 2 * bits + valueBits <= 64 && shape != .twoWords {
+            nodeBits = bits
+            wide = 0
+            keyMask = 2 * bits == 64 ? ~0 : (1 << (2 * bits)) - 1
+        } else {
+            nodeBits = 32
+            wide = 1
+            keyMask = ~0
+        }
         var c = 16
-        while c < capacity + capacity / 2 + 2 { c <<= 1 }
-        slots = .allocate(capacity: c)
+        while c < 2 * records + 2 { c <<= 1 }
         mask = c - 1
+        limit = shape == .crowded ? records + 1 : c / 4 * 3
+        slots = .allocate(capacity: c << wide)
         clear()
     }
 
@@ -771,17 +808,36 @@ struct PairTable {
 
     init(copying other: PairTable) {
         mask = other.mask
-        slots = .allocate(capacity: mask + 1)
-        slots.initialize(from: other.slots, count: mask + 1)
+        nodeBits = other.nodeBits
+        wide = other.wide
+        keyMask = other.keyMask
+        limit = other.limit
+        used = other.used
+        slots = .allocate(capacity: (mask + 1) << wide)
+        slots.initialize(from: other.slots, count: (mask + 1) << wide)
     }
 
-    /// Takes `other`'s contents (a table of the same capacity).
-    func update(from other: PairTable) {
-        precondition(other.mask == mask)
-        slots.update(from: other.slots, count: mask + 1)
+    /// Takes `other`'s contents (a table of the same shape).
+    mutating func update(from other: PairTable) {
+        precondition(other.mask == mask && other.wide == wide && other.nodeBits == nodeBits && other.limit == limit)
+        slots.update(from: other.slots, count: (mask + 1) << wide)
+        used = other.used
     }
 
-    func clear() { slots.initialize(repeating: Slot(key: 0, value: 0), count: mask + 1) }
+    mutating func clear() {
+        slots.initialize(repeating: 0, count: (mask + 1) << wide)
+        used = 0
+    }
+
+    /// The key of the pair of nodes `a` and `b` (never 0: the two differ).
+    @inline(__always)
+    func key(_ a: Int32, _ b: Int32) -> UInt64 {
+        a < b ? UInt64(UInt32(a)) << nodeBits | UInt64(UInt32(b)) : UInt64(UInt32(b)) << nodeBits | UInt64(UInt32(a))
+    }
+
+    /// Whether `n` more keys fit under the limit (three quarters of the slots).
+    @inline(__always)
+    func hasRoom(for n: Int) -> Bool { used + n <= limit }
 
     @inline(__always)
     func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask }
@@ -790,47 +846,26 @@ struct PairTable {
     func find(_ key: UInt64) -> Int32? {
         var i = home(key)
         while true {
-            let k = slots[i].key
-            if k == key { return slots[i].value }
-            if k == 0 { return nil }
-            i = (i + 1) & mask
-        }
-    }
-
-    @inline(__always)
-    func insert(_ key: UInt64, _ value: Int32) {
-        var i = home(key)
-        while slots[i].key != 0 && slots[i].key != key { i = (i + 1) & mask }
-        slots[i] = Slot(key: key, value: value)
-    }
-
-    /// Moves the value of `old` to `new` (a key not in the table).
-    @inline(__always)
-    func rekey(_ old: UInt64, to new: UInt64) {
-        if let v = remove(old) { insert(new, v) }
-    }
-
-    @discardableResult
-    func remove(_ key: UInt64) -> Int32? {
-        var i = home(key)
-        while slots[i].key != key {
-            if slots[i].key == 0 { return nil }
-            i = (i + 1) & mask
-        }
-        let value = slots[i].value
-        var hole = i
-        var j = (i + 1) & mask
-        while slots[j].key != 0 {
-            let h = home(slots[j].key)
-            // j may fill the hole unless its home lies cyclically in (hole, j].
-            let stays = hole <= j ? (h > hole && h <= j) : (h > hole || h <= j)
-            if !stays {
-                slots[hole] = slots[j]
-                hole = j
+            let w = slots[i << wide]
+            if w == 0 { return nil }
+            if w & keyMask == key {
+                return wide == 0 ? Int32(truncatingIfNeeded: (w >> (2 * nodeBits)) - 1) : Int32(truncatingIfNeeded: slots[(i << 1) + 1])
             }
-            j = (j + 1) & mask
+            i = (i + 1) & mask
         }
-        slots[hole].key = 0
-        return value
+    }
+
+    /// Adds `key` (not in the table) with `value`.
+    @inline(__always)
+    mutating func insert(_ key: UInt64, _ value: Int32) {
+        var i = home(key)
+        while slots[i << wide] != 0 { i = (i + 1) & mask }
+        if wide == 0 {
+            slots[i] = key | (UInt64(UInt32(value)) + 1) << (2 * nodeBits)
+        } else {
+            slots[i << 1] = key
+            slots[(i << 1) + 1] = UInt64(UInt32(value))
+        }
+        used += 1
     }
 }
