@@ -26,6 +26,10 @@ struct Analyze: ParsableCommand {
             let model = CostModel(session: s)
             let held = try evaluate.map { try ProfileLoader.load(path: $0, program: s.program, chains: s.chains, showProgress: !options.noProgress && Progress.stderrIsTerminal) }
             let report = AnalysisReport(session: s, clustering: c, milliseconds: ms, phases: model.costs(c), evaluations: model.evaluate(held, c))
+            // The process ends after printing: tearing down the session's tables (tens of
+            // megabytes of arrays on a kernel) would only delay the exit.
+            _ = Unmanaged.passRetained(s)
+            _ = Unmanaged.passRetained(model)
             if json {
                 try printJSON(report)
                 return

@@ -179,15 +179,34 @@ public final class CostModel: @unchecked Sendable {
 
     /// Table 2's columns for every phase.
     public func costs(_ c: Clustering) -> [PhaseCost] {
-        session.profiles.indices.map { cost(phase: $0, c) }
+        // The memory account (the rewriter's layout of the whole image, when no earlier
+        // one is kept) and the replays share only the clustering: the account runs on the
+        // other core while the traces are replayed and their pages listed for paging.
+        let account = DispatchGroup()
+        let s = session
+        DispatchQueue.global().async(group: account) { _ = s.memory(c) }
+        let replayed = session.profiles.indices.map { self.loads(phase: $0, c) }
+        for p in session.profiles where p.hasSequence { preparePaging(p) }
+        account.wait()
+        return session.profiles.indices.map { cost(phase: $0, c, loads: replayed[$0]) }
     }
 
     public func cost(phase i: Int, _ c: Clustering, withPaging: Bool = true) -> PhaseCost {
+        cost(phase: i, c, withPaging: withPaging, loads: loads(phase: i, c))
+    }
+
+    /// Loads per cluster of phase `i` against `c`: replayed when the phase has its trace,
+    /// else bounded from its edge counts.
+    func loads(phase i: Int, _ c: Clustering) -> [UInt64] {
+        let p = session.profiles[i]
+        return p.hasSequence
+            ? replay(phase: i, c, buffers: session.config.buffers)
+            : CostModel.edgeBound(p, chainCluster: c.chainCluster, clusters: c.clusterCount)
+    }
+
+    func cost(phase i: Int, _ c: Clustering, withPaging: Bool = true, loads: [UInt64]) -> PhaseCost {
         let p = session.profiles[i]
         let cfg = session.config
-        let loads = p.hasSequence
-            ? replay(phase: i, c, buffers: cfg.buffers)
-            : CostModel.edgeBound(p, chainCluster: c.chainCluster, clusters: c.clusterCount)
         let memory = session.memory(c)
         var pc = CostModel.summarise(phase: p.name, exact: p.hasSequence, loads: loads, clustering: c, config: cfg, sizes: memory.clusterBytes)
         if withPaging && p.hasSequence {
@@ -253,10 +272,23 @@ public final class CostModel: @unchecked Sendable {
     /// question (`ovl analyze` asks one) is answered by simulating LRU once; from the second
     /// on, one stack-distance pass answers every frame count (`LRUFaultCurve`), so edits
     /// that change the memory cost a lookup.
+    /// Lists the pages `p` touches at the configured page size, unless known: all that
+    /// paging needs before it knows the memory it is given.
+    func preparePaging(_ p: Profile) {
+        let key = pagingKey(p)
+        pagingLock.lock()
+        defer { pagingLock.unlock() }
+        guard paging.index(forKey: key) == nil else { return }
+        let pages = pageSequence(p, pageSize: UInt64(session.config.pageSize))
+        paging[key] = .listed(pages.sequence, pages.count)
+    }
+
+    private func pagingKey(_ p: Profile) -> String { "\(p.source)\u{0}\(p.name)\u{0}\(session.config.pageSize)" }
+
     public func paging(_ p: Profile, totalMemory: Int) -> PagingBaseline {
         let cfg = session.config
         let frames = max(1, totalMemory / cfg.pageSize)
-        let key = "\(p.source)\u{0}\(p.name)\u{0}\(cfg.pageSize)"
+        let key = pagingKey(p)
         pagingLock.lock()
         defer { pagingLock.unlock() }
         let faults: UInt64
@@ -271,6 +303,9 @@ public final class CostModel: @unchecked Sendable {
                 paging[key] = .curve(curve)
                 faults = curve.faults(frames: frames)
             }
+        case .listed(let pages, let pageCount)?:
+            faults = LRUFaultCurve.simulate(pages, pages: pageCount, frames: frames)
+            paging[key] = .answered(pages, pageCount, frames, faults)
         case nil:
             let pages = pageSequence(p, pageSize: UInt64(cfg.pageSize))
             faults = LRUFaultCurve.simulate(pages.sequence, pages: pages.count, frames: frames)
@@ -282,6 +317,8 @@ public final class CostModel: @unchecked Sendable {
 
     /// What is known of paging one trace at one page size.
     private enum PagingState {
+        /// The page sequence alone.
+        case listed([UInt32], Int)
         /// The page sequence and the faults for one frame count.
         case answered([UInt32], Int, Int, UInt64)
         case curve(LRUFaultCurve)
