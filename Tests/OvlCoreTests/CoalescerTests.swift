@@ -61,6 +61,20 @@ extension Clustering {
         #expect(c.events[2].a == -1 && c.events[2].result == 4600 && c.events[2].limit == 4400)
     }
 
+    /// Edges never taken all weigh 0 and tie: core's come first, by the other side's
+    /// chain. Core is chains 0 and 3 (1,000 B, limit 1,150 B at γ = 15%, above the 500 B
+    /// buffer); it touches 5
+    /// through 0 and 2 through 3, so 5's pair is found first among the edges, yet 2 (the
+    /// lower chain) is asked first and takes the room that 5 would have needed.
+    @Test func untakenEdgesTieByCoresOtherSide() {
+        var g = HandGraph([500, 50, 100, 500, 50, 100])
+        g.edge(0, 5, 0); g.edge(2, 3, 0)
+        let c = g.run(core: [0, 3], gamma: 15, buffer: 500)
+        #expect(c.coreLimit == 1150)
+        #expect(c.chainState[2] == .hot && c.chainState[5] == .cold)
+        #expect(c.events.first.map { $0.kind == .absorbedIntoCore && $0.b == 2 } == true)
+    }
+
     /// The same graph at γ = 0: core may not grow at all, so A and C join (300) and
     /// defragmentation adds B (600).
     @Test func gammaZeroKeepsOnlyCore() {
