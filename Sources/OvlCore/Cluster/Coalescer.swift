@@ -393,6 +393,10 @@ public struct Coalescer {
         precondition(params.coreChains.count == n, "core membership must cover every chain")
         let (baseSize, oversize, zeroAtStart) = prepare()
         var zero = zeroAtStart
+        // Every entry taken from the lists gives at most one event, and the joins' own
+        // entries and defragmentation seldom add as many again: room for them at once,
+        // rather than the event list copied at every doubling (megabytes on a kernel).
+        if params.recordEvents { events.reserveCapacity(initial.count + zero.count + nodes / 8) }
         let coreSize = size[Int(core)]
         coreLimit = coreSize + Int((Double(baseSize) * params.gamma / 100).rounded(.down))
 
