@@ -794,7 +794,7 @@ struct PairTable {
         if 2 * bits + valueBits <= 64 && shape != .twoWords {
             nodeBits = bits
             wide = 0
-            keyMask = 2 * bits == 64 ? ~0 : (1 << (2 * bits)) - 1
+            keyMask = (1 << (2 * bits)) - 1
         } else {
             nodeBits = 32
             wide = 1

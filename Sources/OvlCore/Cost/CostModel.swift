@@ -267,11 +267,6 @@ public final class CostModel: @unchecked Sendable {
                          clusterLoads: loads, clusterBytesLoaded: bytes, paging: nil, unseenFunctions: nil)
     }
 
-    /// Demand paging of the original layout in `totalMemory` bytes of page frames.
-    /// The pages a trace touches are worked out once per trace and page size. The first
-    /// question (`ovl analyze` asks one) is answered by simulating LRU once; from the second
-    /// on, one stack-distance pass answers every frame count (`LRUFaultCurve`), so edits
-    /// that change the memory cost a lookup.
     /// Lists the pages `p` touches at the configured page size, unless known: all that
     /// paging needs before it knows the memory it is given.
     func preparePaging(_ p: Profile) {
@@ -285,6 +280,11 @@ public final class CostModel: @unchecked Sendable {
 
     private func pagingKey(_ p: Profile) -> String { "\(p.source)\u{0}\(p.name)\u{0}\(session.config.pageSize)" }
 
+    /// Demand paging of the original layout in `totalMemory` bytes of page frames.
+    /// The pages a trace touches are worked out once per trace and page size. The first
+    /// question (`ovl analyze` asks one) is answered by simulating LRU once; from the second
+    /// on, one stack-distance pass answers every frame count (`LRUFaultCurve`), so edits
+    /// that change the memory cost a lookup.
     public func paging(_ p: Profile, totalMemory: Int) -> PagingBaseline {
         let cfg = session.config
         let frames = max(1, totalMemory / cfg.pageSize)
