@@ -101,3 +101,68 @@ import Testing
         #expect(t.find(t.key(7, 33)) == 733 && t.find(t.key(33, 7)) == 733 && t.find(t.key(40, 41)) == nil)
     }
 }
+
+/// Pinning reuses the kept state of the core set before it (`Coalescer.extend`): the
+/// added chains join core there, and only the pairs they touch are queued anew. After a
+/// run of pins, each on the state the last one left, the clustering must be what the
+/// reference gives for the same core set from nothing.
+@Suite struct PreparedExtensionTests {
+    @Test(arguments: Array(1...12) as [UInt64])
+    func pinsOnTheKeptStateEqualTheReference(seed: UInt64) {
+        var rng = SplitMix(seed: seed &* 15_485_863)
+        let n = [40, 150, 600][Int(seed % 3)]
+        let (g, core) = CoalescerPropertyTests.randomGraph(seed: seed &+ 2000, chains: n)
+        let graph = g.graph
+        let gamma = [0.0, 5, 25, 200][Int(rng.next() % 4)]
+        let buffer = [300, 1024, 2048][Int(rng.next() % 3)]
+        var members = g.sizes.indices.map { core.contains($0) }
+        let first = CoalescerParameters(gamma: gamma, bufferSize: buffer, coreChains: members)
+        #expect(Coalescer.runReporting(graph, first).preparation == .built)
+        var extended = 0
+        for step in 0..<8 {
+            // One to five chains more, often a neighbour of core (its pairs then merge
+            // into core's), sometimes an oversize chain (already resident).
+            let was = members
+            for _ in 0..<(1 + Int(rng.next() % 5)) {
+                if rng.next() % 2 == 0, let e = g.edges.randomElement(using: &rng) {
+                    members[Int(members[Int(e.a)] ? e.b : e.a)] = true
+                } else {
+                    members[Int(rng.next() % UInt64(n))] = true
+                }
+            }
+            if members == was, let c = members.firstIndex(of: false) { members[c] = true }
+            let p = CoalescerParameters(gamma: gamma, bufferSize: buffer, coreChains: members,
+                                        defragmentIntoCore: step % 3 == 2, recordEvents: true)
+            let (kept, how) = Coalescer.runReporting(graph, p)
+            if how == .extended { extended += 1 }
+            #expect(how != .reused)
+            #expect(CoalescerEquivalenceTests.same(kept, ReferenceCoalescer.run(graph, p)), "seed \(seed), step \(step)")
+            // The same configuration again is the kept state itself.
+            #expect(Coalescer.runReporting(graph, p).preparation == .reused)
+        }
+        // An oversize neighbour can force a rebuild now and then, not every time.
+        #expect(extended >= 5, "seed \(seed): \(extended) of 8 pins extended the kept state")
+    }
+
+    /// Pinning a chain that a chain larger than the buffer jumps into takes that jump's
+    /// stub away, and the larger chain fits the buffer again: the kept state, where it
+    /// sits in core, cannot be extended, and is built again.
+    @Test func aChainThatFitsAgainRebuilds() {
+        var g = HandGraph([2040, 100, 300])
+        g.edge(0, 1, 5, jab: 14, jba: 0, cab: 0, cba: 0)
+        g.edge(1, 2, 3, jab: 0, jba: 0, cab: 5, cba: 0)
+        let graph = g.graph
+        let before = CoalescerParameters(gamma: 0, bufferSize: 2048, coreChains: [false, false, false])
+        let a = Coalescer.runReporting(graph, before)
+        #expect(a.clustering.oversizeChains == [0])
+        let pinned = CoalescerParameters(gamma: 0, bufferSize: 2048, coreChains: [false, true, false])
+        let b = Coalescer.runReporting(graph, pinned)
+        #expect(b.preparation == .built)
+        #expect(b.clustering.oversizeChains.isEmpty)
+        #expect(CoalescerEquivalenceTests.same(b.clustering, ReferenceCoalescer.run(graph, pinned)))
+        // Unpinning drops a chain from core: built again as well.
+        let c = Coalescer.runReporting(graph, before)
+        #expect(c.preparation == .built)
+        #expect(CoalescerEquivalenceTests.same(c.clustering, a.clustering))
+    }
+}

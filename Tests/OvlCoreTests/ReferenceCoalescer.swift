@@ -95,7 +95,7 @@ struct ReferenceCoalescer {
     var absorbed: [Bool]
 
     static func run(_ graph: ClusterGraph, _ params: CoalescerParameters) -> Clustering {
-        var c = Coalescer(graph: graph, params: params)
+        var c = ReferenceCoalescer(graph: graph, params: params)
         return c.execute()
     }
 

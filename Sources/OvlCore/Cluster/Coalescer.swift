@@ -166,6 +166,9 @@ public struct Coalescer {
     var initial: [HeapEntry] = []
     var initialAt = 0
     var keepPrepared = true
+    /// How `prepare` came by the state before the first join (tests check the paths).
+    enum Preparation { case built, reused, extended }
+    var preparation = Preparation.built
 
     /// Clusters `graph`. The state before the first join is taken from the graph's kept
     /// one when core and buffer size match, else built; `keepPrepared` keeps it for the
@@ -176,10 +179,17 @@ public struct Coalescer {
     }
 
     static func run(_ graph: ClusterGraph, _ params: CoalescerParameters, keepPrepared: Bool, pairTable: PairTable.Shape) -> Clustering {
+        runReporting(graph, params, keepPrepared: keepPrepared, pairTable: pairTable).clustering
+    }
+
+    /// `run`, with how the state before the first join was come by.
+    static func runReporting(_ graph: ClusterGraph, _ params: CoalescerParameters, keepPrepared: Bool = true,
+                             pairTable: PairTable.Shape = .automatic) -> (clustering: Clustering, preparation: Preparation) {
         var c = Coalescer(graph: graph, params: params, pairTable: pairTable)
         c.keepPrepared = keepPrepared
         defer { c.deallocate() }
-        return c.execute()
+        let result = c.execute()
+        return (result, c.preparation)
     }
 
     init(graph: ClusterGraph, params: CoalescerParameters, pairTable: PairTable.Shape = .automatic) {
@@ -363,11 +373,18 @@ public struct Coalescer {
     /// weighted edges sorted and the weight-0 ones listed.
     mutating func prepare() -> (baseSize: Int, oversize: [Int32], zero: [HeapEntry]) {
         let key = Prepared.Key(coreChains: params.coreChains, bufferSize: params.bufferSize)
-        if let p = graph.prepared.value(for: 0), p.key == key, p.nodes == nodes,
-           p.pairs.wide == pairs.wide, p.pairs.limit == pairs.limit {
-            p.restore(into: &self)
-            return (p.baseSize, p.oversize, p.zero)
+        if let p = graph.prepared.value(for: 0), p.nodes == nodes, p.pairs.wide == pairs.wide, p.pairs.limit == pairs.limit {
+            if p.key == key {
+                p.restore(into: &self)
+                preparation = .reused
+                return (p.baseSize, p.oversize, p.zero)
+            }
+            if p.key.bufferSize == key.bufferSize, let r = extend(p, to: key) {
+                preparation = .extended
+                return r
+            }
         }
+        preparation = .built
         // Pass 1: configured core only, to find chains too large for the buffer.
         var members = params.coreChains
         let (baseSize, oversize) = initialise(coreMembers: members, sizesOnly: true)
@@ -386,6 +403,84 @@ public struct Coalescer {
             graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, zero: zero), for: 0)
         }
         return (baseSize, oversize, zero)
+    }
+
+    /// The state before the first join for `key`, from the kept state `p` of a core set
+    /// that `key`'s contains (pinning, the explorer's other common edit): the added chains
+    /// join core as a join would take them, and only the queue entries of the pairs they
+    /// touched change. Nil when `key` drops a chain from core, or when the added chains
+    /// change which chains are too large for the buffer (a neighbour's jumps into them
+    /// need no stub any more); then the state is built from scratch.
+    mutating func extend(_ p: Prepared, to key: Prepared.Key) -> (baseSize: Int, oversize: [Int32], zero: [HeapEntry])? {
+        let n = graph.chainCount
+        var added: [Int32] = []
+        for c in 0..<n where key.coreChains[c] != p.key.coreChains[c] {
+            guard key.coreChains[c] else { return nil }
+            added.append(Int32(c))
+        }
+        // Step 1 again, sizes only (one pass over the edges): chains only ever get smaller
+        // when others join core, so the oversize ones must be the old ones less the added.
+        let (baseSize, oversize) = initialise(coreMembers: key.coreChains, sizesOnly: true)
+        guard oversize == p.oversize.filter({ !key.coreChains[Int($0)] }) else { return nil }
+        p.restore(into: &self)
+        // Join the added chains into core (an oversize chain is there already), marking
+        // every record they touch: theirs, and core's records that absorbed them.
+        var touched: [Int32] = []
+        for c in added where parent[Int(c)] == c {
+            var slot = head[Int(c)]
+            while slot >= 0 {
+                let r = Int(slot >> 1)
+                touched.append(Int32(r))
+                slot = slot & 1 == 0 ? records[r].nextU : records[r].nextV
+            }
+            let r = pairs.find(pairKey(core, c)).map { Int($0) } ?? -1
+            join(core, c, merged: r >= 0 ? mergedSize(core, c, r) : size[Int(core)] + size[Int(c)])
+        }
+        heap.removeAll(keepingCapacity: true)
+        var mark = [Bool](repeating: false, count: recordCount)
+        var live: [Int32] = []
+        for r0 in touched {
+            var r = Int(r0)
+            mark[r] = true
+            while records[r].u < 0, records[r].forward >= 0 { r = Int(records[r].forward); mark[r] = true }
+            if records[r].u >= 0 { live.append(Int32(r)) }
+        }
+        // The lists less the touched pairs, then the touched pairs that live on (all of
+        // them core's now) merged in: weighted ones by weight, weight-0 ones among core's
+        // by the other side's chain.
+        var fresh: [HeapEntry] = [], freshZero: [HeapEntry] = []
+        for r32 in live where mark[Int(r32)] {
+            let r = Int(r32)
+            mark[r] = false
+            let e = entry(records[r].weight, records[r].u, records[r].v, r)
+            if records[r].weight > 0 { fresh.append(e) } else { freshZero.append(e) }
+        }
+        for r0 in touched { mark[Int(r0)] = true }
+        for r32 in live { mark[Int(r32)] = true }
+        fresh.sort(by: Coalescer.before)
+        freshZero.sort(by: Coalescer.before)
+        initial = Coalescer.merged(p.initial.filter { !mark[Int($0.record)] }, fresh)
+        let kept = p.zero.filter { !mark[Int($0.record)] }
+        let coreEnd = kept.firstIndex { $0.tie >> 32 != 0 } ?? kept.count
+        let zero = Coalescer.merged(Array(kept[..<coreEnd]), freshZero) + kept[coreEnd...]
+        if keepPrepared {
+            graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, zero: zero), for: 0)
+        }
+        return (baseSize, oversize, zero)
+    }
+
+    /// Two lists in queue order merged into one.
+    static func merged(_ a: [HeapEntry], _ b: [HeapEntry]) -> [HeapEntry] {
+        if b.isEmpty { return a }
+        var out: [HeapEntry] = []
+        out.reserveCapacity(a.count + b.count)
+        var i = 0, j = 0
+        while i < a.count && j < b.count {
+            if before(b[j], a[i]) { out.append(b[j]); j += 1 } else { out.append(a[i]); i += 1 }
+        }
+        out.append(contentsOf: a[i...])
+        out.append(contentsOf: b[j...])
+        return out
     }
 
     mutating func execute() -> Clustering {
