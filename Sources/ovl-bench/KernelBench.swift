@@ -85,8 +85,19 @@ func kernelBenchmarks(_ given: String?) {
     let engine = ExplorerEngine(session: session)
     analysisBreakdown(engine, config: config)
     // For `perf record`: OVL_BENCH_LOOP=gamma or =pin repeats one kind of edit and its
-    // re-clustering 400 times and stops there.
+    // re-clustering 400 times and stops there; =explorer presses `+` 200 times in the
+    // explorer, each to a redrawn screen.
     let env = ProcessInfo.processInfo.environment
+    if env["OVL_BENCH_LOOP"] == "explorer" {
+        let d = ExplorerDriver(engine: engine, config: config, width: 120, height: 40, defersBackgroundWork: true)
+        d.type("1")
+        for _ in 0..<200 {
+            d.press(.char("+"))
+            _ = d.render()
+            d.discardDeferred()
+        }
+        return
+    }
     if let loop = env["OVL_BENCH_LOOP"] {
         let hot = hotFunctions(session)
         var c = config

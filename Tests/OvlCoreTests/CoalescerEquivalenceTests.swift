@@ -160,9 +160,41 @@ import Testing
         #expect(b.preparation == .built)
         #expect(b.clustering.oversizeChains.isEmpty)
         #expect(CoalescerEquivalenceTests.same(b.clustering, ReferenceCoalescer.run(graph, pinned)))
-        // Unpinning drops a chain from core: built again as well.
+        // Unpinning goes back to the state kept for the core set before.
         let c = Coalescer.runReporting(graph, before)
-        #expect(c.preparation == .built)
+        #expect(c.preparation == .reused)
         #expect(CoalescerEquivalenceTests.same(c.clustering, a.clustering))
+    }
+
+    /// The graph keeps the states of the last four core sets and buffer sizes: unpinning
+    /// what was just pinned, or going back to the buffer before, starts from the state
+    /// as it was; a core set no kept state is part of is built again.
+    @Test func recentStatesAreKept() {
+        let (g, core) = CoalescerPropertyTests.randomGraph(seed: 77, chains: 300)
+        let graph = g.graph
+        let k0 = g.sizes.indices.map { core.contains($0) }
+        var k1 = k0
+        k1[k0.firstIndex(of: false)!] = true
+        func run(_ members: [Bool], buffer: Int = 1024) -> Coalescer.Preparation {
+            let p = CoalescerParameters(gamma: 10, bufferSize: buffer, coreChains: members)
+            let (c, how) = Coalescer.runReporting(graph, p)
+            #expect(CoalescerEquivalenceTests.same(c, ReferenceCoalescer.run(graph, p)))
+            return how
+        }
+        #expect(run(k0) == .built)
+        #expect(run(k1) == .extended)       // pin
+        #expect(run(k0) == .reused)         // unpin
+        #expect(run(k0, buffer: 2048) == .built)
+        #expect(run(k0) == .reused)         // the buffer size before
+        #expect(graph.prepared.count == 3)
+        // Four more core sets, none of them part of k0: k0's state goes, and k0 comes
+        // from nothing again (every other kept state has more in core).
+        for i in 0..<4 {
+            var k = k1
+            k[k0.lastIndex(of: false)! - i] = true
+            #expect(run(k) == .extended)
+        }
+        #expect(graph.prepared.count == 4)
+        #expect(run(k0) == .built)
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The paper's cluster graph before coalescing: one node per chain, an undirected edge
 /// between two chains when control passes between them, weighted by how often it did
 /// (summed over the profiles), with the stub bytes each direction of the edge costs
@@ -21,9 +23,9 @@ public final class ClusterGraph: @unchecked Sendable {
     public let edgeJumpBA: [Int32]
     public let edgeCallAB: [Int32]
     public let edgeCallBA: [Int32]
-    /// The coalescer's state before its first join for the last core set and buffer size
-    /// (`Coalescer.Prepared`).
-    let prepared = Memo<Int, Coalescer.Prepared>(capacity: 1)
+    /// The coalescer's states before their first join for the last few core sets and
+    /// buffer sizes (`Coalescer.Prepared`).
+    let prepared = PreparedStates()
 
     /// Forgets the coalescer's kept state (benchmarks of a run from scratch; memory).
     public func discardPrepared() { prepared.removeAll() }
@@ -148,4 +150,73 @@ public final class ClusterGraph: @unchecked Sendable {
                             edgeA: ea, edgeB: eb, edgeWeight: w, edgeJumpAB: jab, edgeJumpBA: jba,
                             edgeCallAB: cab, edgeCallBA: cba)
     }
+}
+
+/// The coalescer's kept states, most recently used first: the state for the present core
+/// set and buffer size, and a few before it, so that unpinning what was just pinned, or
+/// going back to the previous buffer size, finds its state as it was. At most four are
+/// kept, and older ones only while all together stay under 256 MB (a million-chain graph
+/// keeps one). Safe to use from several threads; a state, once kept, never changes.
+final class PreparedStates: @unchecked Sendable {
+    private var states: [Coalescer.Prepared] = []
+    private let lock = NSLock()
+    static let capacity = 4
+    static let budget = 256 << 20
+
+    /// The state kept for exactly `key`.
+    func state(for key: Coalescer.Prepared.Key) -> Coalescer.Prepared? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let i = states.firstIndex(where: { $0.key == key }) else { return nil }
+        let p = states.remove(at: i)
+        states.insert(p, at: 0)
+        return p
+    }
+
+    /// The kept state of the same buffer size whose core set is the largest part of
+    /// `key`'s: what `Coalescer.extend` starts from.
+    func base(for key: Coalescer.Prepared.Key) -> Coalescer.Prepared? {
+        lock.lock()
+        let candidates = states.filter { $0.key.bufferSize == key.bufferSize && $0.key.coreChains.count == key.coreChains.count }
+        lock.unlock()
+        var best: Coalescer.Prepared?
+        var bestCount = -1
+        for p in candidates {
+            var count = 0
+            var within = true
+            p.key.coreChains.withUnsafeBufferPointer { old in
+                key.coreChains.withUnsafeBufferPointer { new in
+                    for c in 0..<old.count where old[c] {
+                        if !new[c] { within = false; break }
+                        count += 1
+                    }
+                }
+            }
+            if within && count > bestCount { best = p; bestCount = count }
+        }
+        return best
+    }
+
+    func store(_ p: Coalescer.Prepared) {
+        lock.lock()
+        defer { lock.unlock() }
+        states.removeAll { $0.key == p.key }
+        states.insert(p, at: 0)
+        var total = 0
+        var keep = 0
+        for q in states {
+            total += q.bytes
+            if keep > 0 && (keep >= PreparedStates.capacity || total > PreparedStates.budget) { break }
+            keep += 1
+        }
+        states.removeSubrange(keep...)
+    }
+
+    func removeAll() {
+        lock.lock()
+        states.removeAll()
+        lock.unlock()
+    }
+
+    var count: Int { lock.lock(); defer { lock.unlock() }; return states.count }
 }

@@ -331,6 +331,12 @@ public struct Coalescer {
         let zero: [HeapEntry]
         let initial: [HeapEntry]
 
+        /// Memory it holds, roughly.
+        var bytes: Int {
+            nodes * (4 * MemoryLayout<Int32>.stride + MemoryLayout<Int>.stride + 1) + recordCount * MemoryLayout<Record>.stride
+                + ((pairs.mask + 1) << pairs.wide) * 8 + (zero.count + initial.count) * MemoryLayout<HeapEntry>.stride
+        }
+
         init(_ c: Coalescer, key: Key, baseSize: Int, oversize: [Int32], zero: [HeapEntry]) {
             self.key = key
             nodes = c.nodes
@@ -373,16 +379,15 @@ public struct Coalescer {
     /// weighted edges sorted and the weight-0 ones listed.
     mutating func prepare() -> (baseSize: Int, oversize: [Int32], zero: [HeapEntry]) {
         let key = Prepared.Key(coreChains: params.coreChains, bufferSize: params.bufferSize)
-        if let p = graph.prepared.value(for: 0), p.nodes == nodes, p.pairs.wide == pairs.wide, p.pairs.limit == pairs.limit {
-            if p.key == key {
-                p.restore(into: &self)
-                preparation = .reused
-                return (p.baseSize, p.oversize, p.zero)
-            }
-            if p.key.bufferSize == key.bufferSize, let r = extend(p, to: key) {
-                preparation = .extended
-                return r
-            }
+        func fits(_ p: Prepared) -> Bool { p.nodes == nodes && p.pairs.wide == pairs.wide && p.pairs.limit == pairs.limit }
+        if let p = graph.prepared.state(for: key), fits(p) {
+            p.restore(into: &self)
+            preparation = .reused
+            return (p.baseSize, p.oversize, p.zero)
+        }
+        if let p = graph.prepared.base(for: key), fits(p), let r = extend(p, to: key) {
+            preparation = .extended
+            return r
         }
         preparation = .built
         // Pass 1: configured core only, to find chains too large for the buffer.
@@ -400,7 +405,7 @@ public struct Coalescer {
         }
         initial.sort(by: Coalescer.before)
         if keepPrepared {
-            graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, zero: zero), for: 0)
+            graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, zero: zero))
         }
         return (baseSize, oversize, zero)
     }
@@ -464,7 +469,7 @@ public struct Coalescer {
         let coreEnd = kept.firstIndex { $0.tie >> 32 != 0 } ?? kept.count
         let zero = Coalescer.merged(Array(kept[..<coreEnd]), freshZero) + kept[coreEnd...]
         if keepPrepared {
-            graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, zero: zero), for: 0)
+            graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, zero: zero))
         }
         return (baseSize, oversize, zero)
     }
