@@ -68,6 +68,8 @@ public final class ExplorerModel: @unchecked Sendable {
         for f in s.program.functions where !f.isGap { seen[f.name, default: 0] += 1 }
         sharesName = s.program.functions.map { !$0.isGap && (seen[$0.name] ?? 0) > 1 }
         granularity = s.chains.granularity
+        let blockFunction = s.program.blockFunction
+        chainFunctions = s.chains.firstBlock.map { blockFunction[Int($0)] }
     }
 
     public var functionCount: Int { program.functions.count }
@@ -87,7 +89,10 @@ public final class ExplorerModel: @unchecked Sendable {
         return off == 0 ? f.name : "\(f.name)+0x\(String(off, radix: 16))"
     }
 
-    public func chainFunction(_ c: Int) -> Int { Int(program.blockFunction[Int(chains.firstBlock[c])]) }
+    public func chainFunction(_ c: Int) -> Int { Int(chainFunctions[c]) }
+
+    /// The function of each chain's first block.
+    public let chainFunctions: [Int32]
 
     public func chainHeat(_ c: Int) -> UInt64 { graph.chainHeat[c] }
 }
@@ -134,7 +139,7 @@ public final class Analysis: @unchecked Sendable {
     public let totalLoads: UInt64
     public let totalSeconds: Double
     /// Coalescing events by kind: merged, into core, refused, defragmentation.
-    public let eventCounts: (merged: Int, intoCore: Int, refused: Int, defragmented: Int)
+    public var eventCounts: (merged: Int, intoCore: Int, refused: Int, defragmented: Int) { steps.counts }
     /// The cluster graph after coalescing, built the first time a view asks for it (it
     /// costs a pass over every chain edge, which a γ change should not pay for).
     public var adjacency: ClusterAdjacency {
@@ -149,8 +154,20 @@ public final class Analysis: @unchecked Sendable {
     private let adjacencyLock = NSLock()
     private var adjacencyStorage: ClusterAdjacency?
     /// After each coalescing event: live clusters (core not counted) and core's size.
-    public let liveAfter: [Int32]
-    public let coreAfter: [Int32]
+    public var liveAfter: [Int32] { steps.live }
+    public var coreAfter: [Int32] { steps.core }
+    /// The running totals of the coalescing steps, summed the first time the steps view
+    /// asks (a pass over every event, which an edit should not wait for).
+    private var steps: (live: [Int32], core: [Int32], counts: (merged: Int, intoCore: Int, refused: Int, defragmented: Int)) {
+        stepsLock.lock()
+        defer { stepsLock.unlock() }
+        if let s = stepsStorage { return s }
+        let s = Analysis.runningTotals(clustering.events, live: initialLive, core: initialCore)
+        stepsStorage = s
+        return s
+    }
+    private let stepsLock = NSLock()
+    private var stepsStorage: (live: [Int32], core: [Int32], counts: (merged: Int, intoCore: Int, refused: Int, defragmented: Int))?
     /// Before the first event.
     public let initialLive: Int32
     public let initialCore: Int32
@@ -193,18 +210,23 @@ public final class Analysis: @unchecked Sendable {
         let nf = m.functionCount
         var fl = [UInt64](repeating: 0, count: nf)
         var pl = [FunctionPlacement](repeating: FunctionPlacement(kind: .none, clusters: []), count: nf)
+        // The model's and the clustering's arrays as locals: the loops below touch every
+        // chain, and a property read through a class each time costs more than the work.
+        let functionChains = m.functionChains, chainCluster = c.chainCluster, chainState = c.chainState
+        var isCore = [Bool](repeating: false, count: nf)
+        for f in core.reasons.keys where Int(f) < nf { isCore[Int(f)] = true }
         for f in 0..<nf {
-            let range = m.functionChains[f]
+            let range = functionChains[f]
             if range.isEmpty { continue }
             var loads: UInt64 = 0
             var resident = 0, oversize = 0, cold = 0
             var clusters: [Int32] = []
             for ch in range {
                 loads &+= chainLoads[ch]
-                let x = c.chainCluster[ch]
+                let x = chainCluster[ch]
                 if x < 0 {
                     resident += 1
-                    if c.chainState[ch] == .oversize { oversize += 1 }
+                    if chainState[ch] == .oversize { oversize += 1 }
                 } else {
                     cold += 1
                     if !clusters.contains(x) { clusters.append(x) }
@@ -213,7 +235,7 @@ public final class Analysis: @unchecked Sendable {
             fl[f] = loads
             clusters.sort()
             let kind: FunctionPlacement.Kind
-            if core.contains(Int32(f)) { kind = .core }
+            if isCore[f] { kind = .core }
             else if cold == 0 { kind = oversize > 0 ? .oversize : .hot }
             else if resident == 0 { kind = .cold }
             else { kind = .mixed }
@@ -222,11 +244,12 @@ public final class Analysis: @unchecked Sendable {
         functionLoads = fl
         placement = pl
         var fc = [Int](repeating: 0, count: k)
+        let chainFunctions = m.chainFunctions
         for x in 0..<k {
-            var last = -1
+            var last: Int32 = -1
             var n = 0
             for ch in c.clusterChains[x] {
-                let f = m.chainFunction(Int(ch))
+                let f = chainFunctions[Int(ch)]
                 if f != last { n += 1; last = f }
             }
             fc[x] = n
@@ -237,27 +260,30 @@ public final class Analysis: @unchecked Sendable {
         // The coalescing steps, replayed for their running totals.
         var live: Int32 = 0
         var coreBytes = 0, hotBytes = 0, overBytes = 0
+        let chainBytes = m.chains.bytes
         for ch in 0..<nChains {
-            switch c.chainState[ch] {
-            case .hot, .cold: live += 1
-            default: break
-            }
-            switch c.chainState[ch] {
-            case .core: coreBytes += Int(m.chains.bytes[ch])
-            case .hot: hotBytes += Int(m.chains.bytes[ch])
-            case .oversize: overBytes += Int(m.chains.bytes[ch])
-            case .cold: break
+            switch chainState[ch] {
+            case .core: coreBytes += Int(chainBytes[ch])
+            case .hot: hotBytes += Int(chainBytes[ch]); live += 1
+            case .oversize: overBytes += Int(chainBytes[ch])
+            case .cold: live += 1
             }
         }
         residentSplit = (coreBytes, hotBytes, overBytes)
         initialLive = live
         let coreStart = Int32(clamping: c.coreLimit - Int((Double(c.coreBaseBytes) * config.gamma / 100).rounded(.down)))
         initialCore = coreStart
-        var la = [Int32](repeating: 0, count: c.events.count)
-        var ca = [Int32](repeating: 0, count: c.events.count)
-        var coreNow = coreStart
+    }
+
+    /// Live clusters and core's size after each event, and the events by kind.
+    static func runningTotals(_ events: [CoalesceEvent], live live0: Int32, core: Int32)
+        -> (live: [Int32], core: [Int32], counts: (merged: Int, intoCore: Int, refused: Int, defragmented: Int)) {
+        var live = live0
+        var la = [Int32](repeating: 0, count: events.count)
+        var ca = [Int32](repeating: 0, count: events.count)
+        var coreNow = core
         var counts = (merged: 0, intoCore: 0, refused: 0, defragmented: 0)
-        for (i, e) in c.events.enumerated() {
+        for (i, e) in events.enumerated() {
             switch e.kind {
             case .merged:
                 live -= 1
@@ -279,9 +305,7 @@ public final class Analysis: @unchecked Sendable {
             la[i] = live
             ca[i] = coreNow
         }
-        liveAfter = la
-        coreAfter = ca
-        eventCounts = counts
+        return (la, ca, counts)
     }
 
     /// The cluster graph's node for the resident code.
