@@ -74,12 +74,16 @@ import Testing
         try ProfileEquivalenceTests.expectTableAgrees(program, name)
     }
 
+    /// The interpreter sample, its chains by block, and its address table.
+    static func interp() throws -> (Program, Chains, AddressTable) {
+        let program = try Program.load(path: Fixture.samples + "/interp")
+        return (program, Chains(program: program, granularity: .block), try #require(AddressTable(program: program)))
+    }
+
     /// A foreign address stream (random addresses in and around the image, repeated
     /// addresses as a rep-string iteration would give) through both builders.
     @Test func randomAddressesGiveTheSameProfile() throws {
-        let program = try Program.load(path: Fixture.samples + "/interp")
-        let chains = Chains(program: program, granularity: .block)
-        let table = try #require(AddressTable(program: program))
+        let (program, chains, table) = try ProfileEquivalenceTests.interp()
         var rng = SplitMix(seed: 20261202)
         var pcs: [UInt64] = []
         let starts = program.instructionStarts
@@ -101,6 +105,46 @@ import Testing
         r.finish()
         #expect(fast.stats.foreign > 0 && fast.stats.misaligned > 0 && fast.stats.matched > 0)
         ProfileEquivalenceTests.expectSame(fast, reference, "random addresses")
+    }
+
+    /// The loader reads on two threads, and the reader leaves the tail of each batch for
+    /// the resolver to classify, in a share that moves with the queue. A trace of random
+    /// addresses (rep-string repeats among them, so some fall on the split) read that way
+    /// must give the profile the reference builder makes of the same addresses.
+    @Test func theTwoStageLoaderGivesTheSameProfile() throws {
+        let (program, chains, table) = try ProfileEquivalenceTests.interp()
+        let starts = program.instructionStarts
+        var rng = SplitMix(seed: 20261203)
+        var pcs: [UInt64] = []
+        let reps = Array(program.repStringAddresses).sorted()
+        #expect(!reps.isEmpty)
+        while pcs.count < 600_000 {
+            switch rng.next() % 32 {
+            case 0: pcs.append(table.base &- 4096 &+ rng.next() % UInt64(table.span + 8192))   // around the range
+            case 1...12:
+                // A rep-string instruction iterating: more than half the addresses, so
+                // a batch's split falls inside such a run more often than not.
+                let pc = reps[Int(rng.next() % UInt64(reps.count))]
+                for _ in 0..<(2 + rng.next() % 6) { pcs.append(pc) }
+            case 13...15: pcs.append(pcs.last ?? starts[0])                                     // repeated
+            default: pcs.append(starts[Int(rng.next() % UInt64(starts.count))])                 // an instruction
+            }
+        }
+        let dir = NSTemporaryDirectory() + "ovl-two-stage-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/random.trace"
+        let writer = try TraceFile.Writer(path: path, codeHash: TraceFile.codeHash(of: program.elf), imageName: "interp", commandLine: "random")
+        pcs.withUnsafeBufferPointer { writer.append(contentsOf: $0) }
+        try writer.close()
+
+        let loaded = try ProfileLoader.load(path: path, program: program, chains: chains, showProgress: false)
+        let reference = Profile(source: path, format: .ovlTrace, hasSequence: true, blockCount: program.blockCount)
+        var r = ReferenceBlockSequenceBuilder(program: program, chains: chains, profile: reference)
+        pcs.withUnsafeBufferPointer { r.add($0) }
+        r.finish()
+        #expect(loaded.stats.repIterations > 0 && loaded.stats.misaligned > 0)
+        ProfileEquivalenceTests.expectSame(loaded, reference, "random addresses, two stages")
     }
 
     @Test(Tools.needed("xz"))

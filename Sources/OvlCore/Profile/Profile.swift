@@ -292,7 +292,8 @@ struct AddressClassifier {
     private let blockStart: [UInt64]
     private let repStrings: Set<UInt64>
     private let excluded: [ELFFile.Section]
-    private var lastPC: UInt64 = .max
+    /// The address before the next one (a rep-string iteration repeats it).
+    var lastPC: UInt64 = .max
     // Outside the address table: a direct-mapped cache, pc -> block or a negative class.
     private var cachePC: [UInt64]
     private var cacheValue: [Int32]

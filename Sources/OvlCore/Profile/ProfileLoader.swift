@@ -86,11 +86,23 @@ extension ProfileLoader {
                                    read: @escaping @Sendable (AddressSink) throws -> UInt64) throws {
         var builder = BlockSequenceBuilder(program: program, chains: chains, profile: profile)
         let classifier = AddressClassifier(program: program)
+        // This thread classifies the tail of a batch that the reader left it (see
+        // `AddressSink`), with a classifier of its own.
+        var tailClassifier = classifier
+        var tail: [Int32] = []
         let otherLines = try BatchQueue<ClassifiedBatch>.pipeline(produce: { queue in
             try read(AddressSink(classifier, queue))
         }, consume: { batch in
             if batch.sizeHint > 0 { builder.reserve(forAddresses: batch.sizeHint) }
             batch.values.withUnsafeBufferPointer { builder.addClassified($0, addresses: batch.addresses, repIterations: batch.repIterations) }
+            if !batch.rest.isEmpty {
+                let (addresses, reps) = (tailClassifier.addresses, tailClassifier.repIterations)
+                tailClassifier.lastPC = batch.restPrevious
+                batch.rest.withUnsafeBufferPointer { tailClassifier.classify($0, into: &tail) }
+                tail.withUnsafeBufferPointer {
+                    builder.addClassified($0, addresses: tailClassifier.addresses - addresses, repIterations: tailClassifier.repIterations - reps)
+                }
+            }
             progress.update(batch.bytesRead)
         })
         builder.finish()
@@ -115,12 +127,27 @@ final class AddressSink: @unchecked Sendable {
     /// batch to carry to the resolver; 0 when unknown.
     var expected: UInt64 = 0
 
+    /// The share of each batch this thread classifies, in 64ths; the resolver classifies
+    /// the rest. Reading, classifying and resolving cost different amounts on different
+    /// inputs and machines, so the share follows the queue: when the resolver finds it
+    /// empty this thread is the slower stage and gives up a 64th, when it is full takes one.
+    private var share = 48
+
     func put(_ pcs: UnsafeBufferPointer<UInt64>, bytesRead: UInt64) {
         let addresses = classifier.addresses, reps = classifier.repIterations
         var values: [Int32] = []
-        classifier.classify(pcs, into: &values)
-        queue.put(ClassifiedBatch(values: values, addresses: classifier.addresses - addresses,
-                                  repIterations: classifier.repIterations - reps, bytesRead: bytesRead, sizeHint: expected))
+        let split = pcs.count * share / 64
+        classifier.classify(UnsafeBufferPointer(rebasing: pcs[..<split]), into: &values)
+        let previous = split > 0 ? pcs[split - 1] : classifier.lastPC
+        if split < pcs.count { classifier.lastPC = pcs[pcs.count - 1] }
+        let state = queue.put(ClassifiedBatch(values: values, addresses: classifier.addresses - addresses,
+                                              repIterations: classifier.repIterations - reps, bytesRead: bytesRead, sizeHint: expected,
+                                              rest: Array(pcs[split...]), restPrevious: previous))
+        switch state {
+        case .wasEmpty: share = max(0, share - 1)
+        case .wasFull: share = min(64, share + 1)
+        case .between: break
+        }
         expected = 0
     }
 }
@@ -134,6 +161,10 @@ struct ClassifiedBatch {
     var bytesRead: UInt64
     /// The addresses the whole input holds, on the first batch when the input says.
     var sizeHint: UInt64 = 0
+    /// The batch's last addresses, left for the resolver to classify, and the address
+    /// before them.
+    var rest: [UInt64] = []
+    var restPrevious: UInt64 = .max
 }
 
 /// A bounded hand-over of batches from the reader thread to the resolver.
@@ -150,13 +181,20 @@ final class BatchQueue<Item>: @unchecked Sendable {
 
     var isClosed: Bool { cond.lock(); defer { cond.unlock() }; return closed }
 
+    /// How the queue stood when an item was put: empty (the consumer was waiting for
+    /// it), full (the producer had to wait), or neither.
+    enum Standing { case wasEmpty, wasFull, between }
+
     /// Blocks while the queue is full (unless the consumer has gone).
-    func put(_ batch: Item) {
+    @discardableResult
+    func put(_ batch: Item) -> Standing {
         cond.lock()
+        let standing: Standing = items.isEmpty ? .wasEmpty : items.count >= capacity ? .wasFull : .between
         while items.count >= capacity && !closed { cond.wait() }
         if !closed { items.append(batch) }
         cond.broadcast()
         cond.unlock()
+        return standing
     }
 
     func finish(otherLines: UInt64, error: Error?) {
