@@ -143,6 +143,9 @@ struct BlockSequenceBuilder {
     static let classMisaligned: Int32 = -1
     static let classExcluded: Int32 = -2
     static let classForeign: Int32 = -3
+    /// Addresses outside the analysed code, already counted by class
+    /// (`AddressClassifier.classify(_:into:)`): the code was left.
+    static let classLeave: Int32 = -4
 
     /// Makes room for the sequence of a trace of `n` addresses at once: grown by doubling,
     /// its arrays were copied over and over, and every copy touched fresh pages (a third
@@ -170,9 +173,12 @@ struct BlockSequenceBuilder {
 
     /// Adds what an `AddressClassifier` made of a batch of addresses, and the counts it kept
     /// (addresses read, rep-string iterations folded) for them.
-    mutating func addClassified(_ vs: UnsafeBufferPointer<Int32>, addresses: UInt64, repIterations: UInt64) {
-        stats.addresses += addresses
-        stats.repIterations += repIterations
+    mutating func addClassified(_ vs: UnsafeBufferPointer<Int32>, counts: ProfileStats) {
+        stats.addresses += counts.addresses
+        stats.repIterations += counts.repIterations
+        stats.misaligned += counts.misaligned
+        stats.excludedSection += counts.excludedSection
+        stats.foreign += counts.foreign
         for v in vs { addClassified(v) }
     }
 
@@ -182,6 +188,7 @@ struct BlockSequenceBuilder {
     mutating func addClassified(_ v: Int32) {
         guard v >= 0 else {
             switch v {
+            case BlockSequenceBuilder.classLeave: break
             case BlockSequenceBuilder.classMisaligned: stats.misaligned += 1
             case BlockSequenceBuilder.classExcluded: stats.excludedSection += 1
             default: stats.foreign += 1
@@ -298,9 +305,11 @@ struct AddressClassifier {
     private var cachePC: [UInt64]
     private var cacheValue: [Int32]
     private let mask: Int
-    /// Counts for `classify(into:)`: addresses seen, rep-string iterations folded.
-    private(set) var addresses: UInt64 = 0
-    private(set) var repIterations: UInt64 = 0
+    /// Every section of the image (and every block) lies in `imageLow ..< imageHigh`:
+    /// an address outside is foreign without a look anywhere. On a kernel's boot most
+    /// addresses are (firmware, user space).
+    private let imageLow: UInt64
+    private let imageHigh: UInt64
 
     init(program: Program) {
         self.program = program
@@ -308,6 +317,9 @@ struct AddressClassifier {
         blockStart = program.blockStart
         repStrings = program.repStringAddresses
         excluded = program.elf.sections.filter { program.excludedSections.contains($0.name) }
+        let spans = program.elf.sections.filter { ($0.isAllocated || program.excludedSections.contains($0.name)) && $0.size > 0 }
+        imageLow = min(spans.map(\.address).min() ?? .max, program.blockStart.first ?? .max)
+        imageHigh = max(spans.map { $0.address &+ $0.size }.max() ?? 0, (program.blockStart.last ?? 0) &+ 4096)
         let size = 1 << 16
         cachePC = [UInt64](repeating: .max, count: size)
         cacheValue = [Int32](repeating: 0, count: size)
@@ -326,19 +338,39 @@ struct AddressClassifier {
         return BlockSequenceBuilder.classForeign
     }
 
-    /// Classifies a batch into `out` (replaced), rep-string iterations left out.
-    mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, into out: inout [Int32]) {
+    /// Classifies a batch into `out` (replaced), rep-string iterations left out. Addresses
+    /// outside the analysed code are counted here by class, and each run of them is one
+    /// `BlockSequenceBuilder.classLeave` in `out` (the builder leaves the code once for
+    /// the run; on a kernel's boot trace two addresses in three are such). Returns the
+    /// counts: addresses, rep-string iterations, and the three classes.
+    mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, into out: inout [Int32]) -> ProfileStats {
         var counts = ProfileStats()
         var n = 0
+        var outside = false
         out = [Int32](unsafeUninitializedCapacity: pcs.count) { buf, count in
             for pc in pcs {
                 let v = classify(pc, counting: &counts)
-                if v != AddressClassifier.skip { buf[n] = v; n += 1 }
+                if v >= 0 {
+                    buf[n] = v
+                    n += 1
+                    outside = false
+                    continue
+                }
+                switch v {
+                case AddressClassifier.skip: continue
+                case BlockSequenceBuilder.classMisaligned: counts.misaligned += 1
+                case BlockSequenceBuilder.classExcluded: counts.excludedSection += 1
+                default: counts.foreign += 1
+                }
+                if !outside {
+                    buf[n] = BlockSequenceBuilder.classLeave
+                    n += 1
+                    outside = true
+                }
             }
             count = n
         }
-        addresses += counts.addresses
-        repIterations += counts.repIterations
+        return counts
     }
 
     /// One address: `skip` for a rep-string iteration, else the block (with `atStart`) or
@@ -361,6 +393,10 @@ struct AddressClassifier {
             if pc == lastPC && table == nil && repStrings.contains(pc) {
                 stats.repIterations += 1
                 return AddressClassifier.skip
+            }
+            if pc < imageLow || pc >= imageHigh {
+                lastPC = pc
+                return BlockSequenceBuilder.classForeign
             }
             let slot = Int(truncatingIfNeeded: (pc ^ (pc >> 16)) &* 0x9E3779B97F4A7C15 >> 48) & mask
             if cachePC[slot] == pc {

@@ -94,14 +94,11 @@ extension ProfileLoader {
             try read(AddressSink(classifier, queue))
         }, consume: { batch in
             if batch.sizeHint > 0 { builder.reserve(forAddresses: batch.sizeHint) }
-            batch.values.withUnsafeBufferPointer { builder.addClassified($0, addresses: batch.addresses, repIterations: batch.repIterations) }
+            batch.values.withUnsafeBufferPointer { builder.addClassified($0, counts: batch.counts) }
             if !batch.rest.isEmpty {
-                let (addresses, reps) = (tailClassifier.addresses, tailClassifier.repIterations)
                 tailClassifier.lastPC = batch.restPrevious
-                batch.rest.withUnsafeBufferPointer { tailClassifier.classify($0, into: &tail) }
-                tail.withUnsafeBufferPointer {
-                    builder.addClassified($0, addresses: tailClassifier.addresses - addresses, repIterations: tailClassifier.repIterations - reps)
-                }
+                let counts = batch.rest.withUnsafeBufferPointer { tailClassifier.classify($0, into: &tail) }
+                tail.withUnsafeBufferPointer { builder.addClassified($0, counts: counts) }
             }
             progress.update(batch.bytesRead)
         })
@@ -134,14 +131,12 @@ final class AddressSink: @unchecked Sendable {
     private var share = 48
 
     func put(_ pcs: UnsafeBufferPointer<UInt64>, bytesRead: UInt64) {
-        let addresses = classifier.addresses, reps = classifier.repIterations
         var values: [Int32] = []
         let split = pcs.count * share / 64
-        classifier.classify(UnsafeBufferPointer(rebasing: pcs[..<split]), into: &values)
+        let counts = classifier.classify(UnsafeBufferPointer(rebasing: pcs[..<split]), into: &values)
         let previous = split > 0 ? pcs[split - 1] : classifier.lastPC
         if split < pcs.count { classifier.lastPC = pcs[pcs.count - 1] }
-        let state = queue.put(ClassifiedBatch(values: values, addresses: classifier.addresses - addresses,
-                                              repIterations: classifier.repIterations - reps, bytesRead: bytesRead, sizeHint: expected,
+        let state = queue.put(ClassifiedBatch(values: values, counts: counts, bytesRead: bytesRead, sizeHint: expected,
                                               rest: Array(pcs[split...]), restPrevious: previous))
         switch state {
         case .wasEmpty: share = max(0, share - 1)
@@ -156,8 +151,8 @@ final class AddressSink: @unchecked Sendable {
 /// and how far into the input the reader was.
 struct ClassifiedBatch {
     var values: [Int32]
-    var addresses: UInt64
-    var repIterations: UInt64
+    /// What the classifier counted for `values` (`AddressClassifier.classify(_:into:)`).
+    var counts: ProfileStats
     var bytesRead: UInt64
     /// The addresses the whole input holds, on the first batch when the input says.
     var sizeHint: UInt64 = 0
