@@ -347,8 +347,21 @@ struct AddressClassifier {
         var counts = ProfileStats()
         var n = 0
         var outside = false
+        let low = imageLow, span = imageHigh &- imageLow
         out = [Int32](unsafeUninitializedCapacity: pcs.count) { buf, count in
             for pc in pcs {
+                if pc &- low >= span {
+                    // Outside the image: what `classify(_:counting:)` would say, sooner.
+                    counts.addresses += 1
+                    counts.foreign += 1
+                    lastPC = pc
+                    if !outside {
+                        buf[n] = BlockSequenceBuilder.classLeave
+                        n += 1
+                        outside = true
+                    }
+                    continue
+                }
                 let v = classify(pc, counting: &counts)
                 if v >= 0 {
                     buf[n] = v
