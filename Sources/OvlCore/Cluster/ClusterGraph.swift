@@ -56,6 +56,24 @@ public final class ClusterGraph: @unchecked Sendable {
         return out
     }
 
+    /// Edges of each chain, flat: chain c's are `edges[start[c] ..< start[c + 1]]`
+    /// (indices into the edge arrays). Found on first use and kept; safe from any thread.
+    var chainEdgeIndex: (start: [Int32], edges: [Int32]) {
+        if let v = incidenceMemo.value(for: 0) { return v }
+        var start = [Int32](repeating: 0, count: chainCount + 1)
+        for e in 0..<edgeA.count { start[Int(edgeA[e]) + 1] += 1; start[Int(edgeB[e]) + 1] += 1 }
+        for c in 0..<chainCount { start[c + 1] += start[c] }
+        var at = start
+        var edges = [Int32](repeating: 0, count: 2 * edgeA.count)
+        for e in 0..<edgeA.count {
+            edges[Int(at[Int(edgeA[e])])] = Int32(e); at[Int(edgeA[e])] += 1
+            edges[Int(at[Int(edgeB[e])])] = Int32(e); at[Int(edgeB[e])] += 1
+        }
+        incidenceMemo.store((start, edges), for: 0)
+        return (start, edges)
+    }
+    private let incidenceMemo = Memo<Int, (start: [Int32], edges: [Int32])>(capacity: 1)
+
     /// Edges of each chain (indices into the edge arrays), for the explorer's ego graph.
     public private(set) lazy var incidence: [[Int32]] = {
         var inc = [[Int32]](repeating: [], count: chainCount)

@@ -328,6 +328,9 @@ public struct Coalescer {
         let pairs: PairTable
         let baseSize: Int
         let oversize: [Int32]
+        /// Each oversize chain's size in step 1 (configured core only), which pins can
+        /// only make smaller: `extend` checks whether it still exceeds the buffer.
+        let oversizeSizes: [Int]
         let zero: [HeapEntry]
         let initial: [HeapEntry]
 
@@ -337,7 +340,7 @@ public struct Coalescer {
                 + ((pairs.mask + 1) << pairs.wide) * 8 + (zero.count + initial.count) * MemoryLayout<HeapEntry>.stride
         }
 
-        init(_ c: Coalescer, key: Key, baseSize: Int, oversize: [Int32], zero: [HeapEntry]) {
+        init(_ c: Coalescer, key: Key, baseSize: Int, oversize: [Int32], oversizeSizes: [Int], zero: [HeapEntry]) {
             self.key = key
             nodes = c.nodes
             func copy<T>(_ p: UnsafeMutablePointer<T>, _ n: Int) -> UnsafeMutablePointer<T> {
@@ -352,6 +355,7 @@ public struct Coalescer {
             pairs = PairTable(copying: c.pairs)
             self.baseSize = baseSize
             self.oversize = oversize
+            self.oversizeSizes = oversizeSizes
             self.zero = zero
             initial = c.initial
         }
@@ -393,6 +397,7 @@ public struct Coalescer {
         // Pass 1: configured core only, to find chains too large for the buffer.
         var members = params.coreChains
         let (baseSize, oversize) = initialise(coreMembers: members, sizesOnly: true)
+        let oversizeSizes = oversize.map { size[Int($0)] }
         for c in oversize { members[Int(c)] = true }
         _ = initialise(coreMembers: members)
         // Edges of weight 0 (never taken in the profile) are the most numerous and all
@@ -405,7 +410,7 @@ public struct Coalescer {
         }
         initial.sort(by: Coalescer.before)
         if keepPrepared {
-            graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, zero: zero))
+            graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, oversizeSizes: oversizeSizes, zero: zero))
         }
         return (baseSize, oversize, zero)
     }
@@ -423,10 +428,38 @@ public struct Coalescer {
             guard key.coreChains[c] else { return nil }
             added.append(Int32(c))
         }
-        // Step 1 again, sizes only (one pass over the edges): chains only ever get smaller
-        // when others join core, so the oversize ones must be the old ones less the added.
-        let (baseSize, oversize) = initialise(coreMembers: key.coreChains, sizesOnly: true)
-        guard oversize == p.oversize.filter({ !key.coreChains[Int($0)] }) else { return nil }
+        // Step 1's figures, brought up to date through the added chains' edges only:
+        // core's size (each chain's bytes and its stubs to chains outside core; stubs
+        // from core into it are no longer needed), and the sizes of the oversize chains,
+        // which only get smaller as their jumps into core lose their stubs. An oversize
+        // chain that fits the buffer now is no longer resident: build from scratch.
+        var baseSize = p.baseSize
+        var inCore = p.key.coreChains
+        var oversizeSize: [Int32: Int] = [:]
+        for (i, c) in p.oversize.enumerated() { oversizeSize[c] = p.oversizeSizes[i] }
+        let (start, incident) = graph.chainEdgeIndex
+        let g = graph
+        for c in added {
+            baseSize += Int(g.chainBytes[Int(c)]) + Int(g.chainIndirectStubBytes[Int(c)])
+            oversizeSize[c] = nil
+            for i in Int(start[Int(c)])..<Int(start[Int(c) + 1]) {
+                let e = Int(incident[i])
+                let atA = g.edgeA[e] == c
+                let y = atA ? g.edgeB[e] : g.edgeA[e]
+                let (jumpOut, callOut) = atA ? (g.edgeJumpAB[e], g.edgeCallAB[e]) : (g.edgeJumpBA[e], g.edgeCallBA[e])
+                let (jumpIn, callIn) = atA ? (g.edgeJumpBA[e], g.edgeCallBA[e]) : (g.edgeJumpAB[e], g.edgeCallAB[e])
+                if inCore[Int(y)] {
+                    baseSize -= Int(callIn) + Int(jumpIn)
+                } else {
+                    baseSize += Int(callOut) + Int(jumpOut)
+                    if let s = oversizeSize[y] { oversizeSize[y] = s - Int(jumpIn) }
+                }
+            }
+            inCore[Int(c)] = true
+        }
+        let oversize = p.oversize.filter { !key.coreChains[Int($0)] }
+        let oversizeSizes = oversize.map { oversizeSize[$0]! }
+        guard oversizeSizes.allSatisfy({ $0 > params.bufferSize }) else { return nil }
         p.restore(into: &self)
         // Join the added chains into core (an oversize chain is there already), marking
         // every record they touch: theirs, and core's records that absorbed them.
@@ -469,7 +502,7 @@ public struct Coalescer {
         let coreEnd = kept.firstIndex { $0.tie >> 32 != 0 } ?? kept.count
         let zero = Coalescer.merged(Array(kept[..<coreEnd]), freshZero) + kept[coreEnd...]
         if keepPrepared {
-            graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, zero: zero))
+            graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, oversizeSizes: oversizeSizes, zero: zero))
         }
         return (baseSize, oversize, zero)
     }
