@@ -198,3 +198,21 @@ import Testing
         #expect(run(k0) == .built)
     }
 }
+
+/// Defragmentation's set of sizes against a sorted set: random inserts and removals over
+/// ranges that take one word, one summary word, and several.
+@Suite struct SizeSetTests {
+    @Test(arguments: [1, 64, 300, 4097, 70_000])
+    func answersAsASortedSetDoes(count: Int) {
+        var rng = SplitMix(seed: UInt64(count))
+        var set = SizeSet(count: count)
+        var oracle = Set<Int>()
+        for step in 0..<4000 {
+            let i = Int(rng.next() % UInt64(count))
+            if rng.next() % 3 == 0 { set.remove(i); oracle.remove(i) } else { set.insert(i); oracle.insert(i) }
+            #expect(set.smallest() == oracle.min(), "count \(count), step \(step)")
+            let x = Int(rng.next() % UInt64(count + 10)) - 5
+            #expect(set.largest(atMost: x) == oracle.filter { $0 <= x }.max(), "count \(count), step \(step), x \(x)")
+        }
+    }
+}

@@ -713,24 +713,28 @@ public struct Coalescer {
             }
             live = kept
         }
-        // Size buckets with a max-tree over sizes, to find the largest cluster that fits.
+        // Size buckets, and the set of sizes that have one, to find the largest cluster
+        // that fits.
         let m = limit + 1
         var buckets = [[Int32]](repeating: [], count: m)
-        var tree = SizeTree(count: m)
+        var present = SizeSet(count: m)
         for x in live where size[Int(x)] <= limit {
             buckets[size[Int(x)]].append(x)
-            tree.increment(size[Int(x)], by: 1)
+            present.insert(size[Int(x)])
         }
         // Inside a bucket, the lowest chain first (kept last, taken first).
         let lows = low
         for s in 0..<m where buckets[s].count > 1 { buckets[s].sort { lows[Int($0)] > lows[Int($1)] } }
-        while let smallest = tree.smallestNonEmpty() {
-            tree.increment(smallest, by: -1)
-            let b = buckets[smallest].removeLast()
+        func take(_ s: Int) -> Int32 {
+            let x = buckets[s].removeLast()
+            if buckets[s].isEmpty { present.remove(s) }
+            return x
+        }
+        while let smallest = present.smallest() {
+            let b = take(smallest)
             let room = limit - smallest
-            guard room >= 0, let s = tree.largestNonEmpty(atMost: room) else { continue }
-            tree.increment(s, by: -1)
-            let a = buckets[s].removeLast()
+            guard room >= 0, let s = present.largest(atMost: room) else { continue }
+            let a = take(s)
             let r = pairs.find(pairKey(a, b)).map { Int($0) } ?? -1
             _ = tryMerge(a, b, r, eventWeight: 0, defrag: true)
             let j = find(a)
@@ -739,7 +743,7 @@ public struct Coalescer {
             var pos = buckets[rs].count
             for (i, x) in buckets[rs].enumerated() where lows[Int(x)] < lowJ { pos = i; break }
             buckets[rs].insert(j, at: pos)
-            tree.increment(rs, by: 1)
+            present.insert(rs)
         }
     }
 
@@ -850,43 +854,57 @@ public struct Coalescer {
     }
 }
 
-/// Counts per size with a segment tree, answering "smallest non-empty size" and "largest
-/// non-empty size at most x" in logarithmic time.
-struct SizeTree {
-    let n: Int
-    var size: Int
-    var t: [Int32]
+/// The sizes that have a cluster waiting, as a bitmap of two levels (a bit per size, and
+/// a bit per 64-bit word of those that is not empty), answering "smallest size present"
+/// and "largest size present at most x" with a few word scans: defragmentation asks both
+/// for every cluster it places.
+struct SizeSet {
+    var words: [UInt64]
+    var summary: [UInt64]
 
     init(count: Int) {
-        n = count
-        size = 1
-        while size < count { size <<= 1 }
-        t = [Int32](repeating: 0, count: 2 * size)
+        let w = (count + 63) / 64
+        words = [UInt64](repeating: 0, count: max(1, w))
+        summary = [UInt64](repeating: 0, count: max(1, (w + 63) / 64))
     }
 
-    mutating func increment(_ i: Int, by d: Int32) {
-        var p = i + size
-        while p >= 1 { t[p] += d; p >>= 1 }
+    mutating func insert(_ i: Int) {
+        words[i >> 6] |= 1 << UInt64(i & 63)
+        summary[i >> 12] |= 1 << UInt64((i >> 6) & 63)
     }
 
-    func smallestNonEmpty() -> Int? {
-        guard t[1] > 0 else { return nil }
-        var p = 1
-        while p < size { p = t[2 * p] > 0 ? 2 * p : 2 * p + 1 }
-        return p - size
+    mutating func remove(_ i: Int) {
+        words[i >> 6] &= ~(1 << UInt64(i & 63))
+        if words[i >> 6] == 0 { summary[i >> 12] &= ~(1 << UInt64((i >> 6) & 63)) }
     }
 
-    func largestNonEmpty(atMost x: Int) -> Int? {
+    func smallest() -> Int? {
+        for (j, s) in summary.enumerated() where s != 0 {
+            let w = j << 6 | s.trailingZeroBitCount
+            return w << 6 | words[w].trailingZeroBitCount
+        }
+        return nil
+    }
+
+    func largest(atMost x: Int) -> Int? {
         guard x >= 0 else { return nil }
-        return search(1, 0, size - 1, min(x, n - 1))
-    }
-
-    private func search(_ p: Int, _ lo: Int, _ hi: Int, _ x: Int) -> Int? {
-        if lo > x || t[p] == 0 { return nil }
-        if lo == hi { return lo }
-        let mid = (lo + hi) / 2
-        if let r = search(2 * p + 1, mid + 1, hi, x) { return r }
-        return search(2 * p, lo, mid, x)
+        let x = min(x, words.count * 64 - 1)
+        // The word holding x, masked to sizes up to x.
+        let w = x >> 6
+        let inWord = words[w] & (x & 63 == 63 ? ~0 : (1 << UInt64((x & 63) + 1)) - 1)
+        if inWord != 0 { return w << 6 | (63 - inWord.leadingZeroBitCount) }
+        // Words below it: the summary word holding w, masked to words below w, then lower.
+        var j = w >> 6
+        var s = summary[j] & ((1 << UInt64(w & 63)) - 1)
+        while true {
+            if s != 0 {
+                let v = j << 6 | (63 - s.leadingZeroBitCount)
+                return v << 6 | (63 - words[v].leadingZeroBitCount)
+            }
+            if j == 0 { return nil }
+            j -= 1
+            s = summary[j]
+        }
     }
 }
 
