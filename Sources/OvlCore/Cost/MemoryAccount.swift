@@ -88,19 +88,21 @@ extension MemoryAccount {
         let cfg = config ?? s.config
         let g = s.graph
         let unit = c.chainCluster
-        var jumpTargets = Set<Int32>(), callTargets = Set<Int32>()
+        // Chains that need a jump thunk (bit 0) or a call thunk (bit 1), one byte a chain:
+        // the edges are many, and a hashed set per edit cost more than the rest together.
+        var target = [UInt8](repeating: 0, count: unit.count)
         var sites = 0
         for e in 0..<g.edgeCount {
             let a = g.edgeA[e], b = g.edgeB[e]
             let ua = unit[Int(a)], ub = unit[Int(b)]
             guard ua != ub else { continue }
             if ua < 0 && ub >= 0 {
-                if g.edgeCallAB[e] > 0 { callTargets.insert(b) }
-                if g.edgeJumpAB[e] > 0 { jumpTargets.insert(b) }
+                if g.edgeCallAB[e] > 0 { target[Int(b)] |= 2 }
+                if g.edgeJumpAB[e] > 0 { target[Int(b)] |= 1 }
             }
             if ub < 0 && ua >= 0 {
-                if g.edgeCallBA[e] > 0 { callTargets.insert(a) }
-                if g.edgeJumpBA[e] > 0 { jumpTargets.insert(a) }
+                if g.edgeCallBA[e] > 0 { target[Int(a)] |= 2 }
+                if g.edgeJumpBA[e] > 0 { target[Int(a)] |= 1 }
             }
             if ua >= 0 && g.edgeCallAB[e] > 0 { sites += 1 }
             if ub >= 0 && g.edgeCallBA[e] > 0 { sites += 1 }
@@ -108,16 +110,21 @@ extension MemoryAccount {
         let p = s.program
         for f in p.addressTakenFunctions where p.functions[Int(f)].blockCount > 0 {
             let ch = s.chains.blockChain[Int(p.functions[Int(f)].firstBlock)]
-            if unit[Int(ch)] >= 0 { jumpTargets.insert(ch) }
+            if unit[Int(ch)] >= 0 { target[Int(ch)] |= 1 }
         }
-        let targets = jumpTargets.union(callTargets).count
+        var jumpTargets = 0, callTargets = 0, targets = 0
+        for t in target where t != 0 {
+            targets += 1
+            jumpTargets += Int(t & 1)
+            callTargets += Int(t >> 1)
+        }
         let manager = try? ManagerLinker.sizes(buffers: cfg.buffers)
         let clusters = c.clusterCount
         let stride = (cfg.bufferSize + 15) / 16 * 16
         return MemoryAccount(
             residentText: c.residentCodeBytes,
             managerCode: manager?.text ?? 0,
-            thunks: jumpTargets.count * 15 + callTargets.count * 10,
+            thunks: jumpTargets * 15 + callTargets * 10,
             managerData: (manager?.data ?? 0) + targets * 8 + (clusters + 1) * 4 + clusters * 16,
             managerZero: (manager?.bss ?? 0) + ImageLayout.returnStackCapacity(sites: sites) * 16,
             buffers: stride * cfg.buffers, exact: false,
