@@ -92,26 +92,24 @@ extension MemoryAccount {
         // the edges are many, and a hashed set per edit cost more than the rest together.
         var target = [UInt8](repeating: 0, count: unit.count)
         var sites = 0
-        for e in 0..<g.edgeCount {
-            let a = g.edgeA[e], b = g.edgeB[e]
+        let edgeA = g.edgeA, edgeB = g.edgeB
+        let callAB = g.edgeCallAB, callBA = g.edgeCallBA, jumpAB = g.edgeJumpAB, jumpBA = g.edgeJumpBA
+        for e in 0..<edgeA.count {
+            let a = edgeA[e], b = edgeB[e]
             let ua = unit[Int(a)], ub = unit[Int(b)]
             guard ua != ub else { continue }
             if ua < 0 && ub >= 0 {
-                if g.edgeCallAB[e] > 0 { target[Int(b)] |= 2 }
-                if g.edgeJumpAB[e] > 0 { target[Int(b)] |= 1 }
+                if callAB[e] > 0 { target[Int(b)] |= 2 }
+                if jumpAB[e] > 0 { target[Int(b)] |= 1 }
             }
             if ub < 0 && ua >= 0 {
-                if g.edgeCallBA[e] > 0 { target[Int(a)] |= 2 }
-                if g.edgeJumpBA[e] > 0 { target[Int(a)] |= 1 }
+                if callBA[e] > 0 { target[Int(a)] |= 2 }
+                if jumpBA[e] > 0 { target[Int(a)] |= 1 }
             }
-            if ua >= 0 && g.edgeCallAB[e] > 0 { sites += 1 }
-            if ub >= 0 && g.edgeCallBA[e] > 0 { sites += 1 }
+            if ua >= 0 && callAB[e] > 0 { sites += 1 }
+            if ub >= 0 && callBA[e] > 0 { sites += 1 }
         }
-        let p = s.program
-        for f in p.addressTakenFunctions where p.functions[Int(f)].blockCount > 0 {
-            let ch = s.chains.blockChain[Int(p.functions[Int(f)].firstBlock)]
-            if unit[Int(ch)] >= 0 { target[Int(ch)] |= 1 }
-        }
+        for ch in s.addressTakenChains where unit[Int(ch)] >= 0 { target[Int(ch)] |= 1 }
         var jumpTargets = 0, callTargets = 0, targets = 0
         for t in target where t != 0 {
             targets += 1

@@ -146,6 +146,18 @@ public final class Session: @unchecked Sendable {
         return s
     }
     private let sequences = Memo<Int, [[Int32]]>(capacity: 1)
+
+    /// The chain each address-taken function starts with, ascending, without repeats:
+    /// where a pointer may enter the code (`MemoryAccount.estimate` asks on every edit).
+    /// Found on first use, under a lock.
+    var addressTakenChains: [Int32] {
+        if let known = takenChains.value(for: 0) { return known }
+        let fs = program.functions
+        let c = Set(program.addressTakenFunctions.filter { fs[Int($0)].blockCount > 0 }.map { chains.blockChain[Int(fs[Int($0)].firstBlock)] }).sorted()
+        takenChains.store(c, for: 0)
+        return c
+    }
+    private let takenChains = Memo<Int, [Int32]>(capacity: 1)
     /// The function of each chain.
     public private(set) lazy var chainFunctions: [Int32] = (0..<chains.count).map { Int32(function(ofChain: $0)) }
 
