@@ -68,8 +68,7 @@ public final class ExplorerModel: @unchecked Sendable {
         for f in s.program.functions where !f.isGap { seen[f.name, default: 0] += 1 }
         sharesName = s.program.functions.map { !$0.isGap && (seen[$0.name] ?? 0) > 1 }
         granularity = s.chains.granularity
-        let blockFunction = s.program.blockFunction
-        chainFunctions = s.chains.firstBlock.map { blockFunction[Int($0)] }
+        chainFunctions = s.chainFunctions
     }
 
     public var functionCount: Int { program.functions.count }
@@ -91,7 +90,7 @@ public final class ExplorerModel: @unchecked Sendable {
 
     public func chainFunction(_ c: Int) -> Int { Int(chainFunctions[c]) }
 
-    /// The function of each chain's first block.
+    /// The function of each chain's first block (`Session.chainFunctions`).
     public let chainFunctions: [Int32]
 
     public func chainHeat(_ c: Int) -> UInt64 { graph.chainHeat[c] }
@@ -257,7 +256,8 @@ public final class Analysis: @unchecked Sendable {
         clusterFunctionCount = fc
         graph = m.graph
 
-        // The coalescing steps, replayed for their running totals.
+        // Clusters besides core before the first coalescing step (every hot or cold
+        // chain on its own), and resident bytes by kind.
         var live: Int32 = 0
         var coreBytes = 0, hotBytes = 0, overBytes = 0
         let chainBytes = m.chains.bytes

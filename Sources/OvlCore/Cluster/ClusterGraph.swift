@@ -74,16 +74,6 @@ public final class ClusterGraph: @unchecked Sendable {
     }
     private let incidenceMemo = Memo<Int, (start: [Int32], edges: [Int32])>(capacity: 1)
 
-    /// Edges of each chain (indices into the edge arrays), for the explorer's ego graph.
-    public private(set) lazy var incidence: [[Int32]] = {
-        var inc = [[Int32]](repeating: [], count: chainCount)
-        for e in 0..<edgeA.count {
-            inc[Int(edgeA[e])].append(Int32(e))
-            inc[Int(edgeB[e])].append(Int32(e))
-        }
-        return inc
-    }()
-
     public var edgeCount: Int { edgeA.count }
 
     public init(chainBytes: [Int32], chainIndirectStubBytes: [Int32], chainHeat: [UInt64],

@@ -171,7 +171,8 @@ public struct Coalescer {
     var preparation = Preparation.built
 
     /// Clusters `graph`. The state before the first join is taken from the graph's kept
-    /// one when core and buffer size match, else built; `keepPrepared` keeps it for the
+    /// one when core and buffer size match, extended from a kept one when the core set
+    /// only adds to it (`extend`), else built; `keepPrepared` keeps it for the
     /// next run (false for one-off runs such as the explorer's what-if estimates, which
     /// would only push out the state the next edit needs).
     public static func run(_ graph: ClusterGraph, _ params: CoalescerParameters, keepPrepared: Bool = true) -> Clustering {
@@ -487,14 +488,11 @@ public struct Coalescer {
         // them core's now) merged in: weighted ones by weight, weight-0 ones among core's
         // by the other side's chain.
         var fresh: [HeapEntry] = [], freshZero: [HeapEntry] = []
-        for r32 in live where mark[Int(r32)] {
+        for r32 in Set(live) {
             let r = Int(r32)
-            mark[r] = false
             let e = entry(records[r].weight, records[r].u, records[r].v, r)
             if records[r].weight > 0 { fresh.append(e) } else { freshZero.append(e) }
         }
-        for r0 in touched { mark[Int(r0)] = true }
-        for r32 in live { mark[Int(r32)] = true }
         fresh.sort(by: Coalescer.before)
         freshZero.sort(by: Coalescer.before)
         initial = Coalescer.merged(p.initial.filter { !mark[Int($0.record)] }, fresh)

@@ -350,19 +350,15 @@ struct AddressClassifier {
         let low = imageLow, span = imageHigh &- imageLow
         out = [Int32](unsafeUninitializedCapacity: pcs.count) { buf, count in
             for pc in pcs {
+                let v: Int32
                 if pc &- low >= span {
                     // Outside the image: what `classify(_:counting:)` would say, sooner.
                     counts.addresses += 1
-                    counts.foreign += 1
                     lastPC = pc
-                    if !outside {
-                        buf[n] = BlockSequenceBuilder.classLeave
-                        n += 1
-                        outside = true
-                    }
-                    continue
+                    v = BlockSequenceBuilder.classForeign
+                } else {
+                    v = classify(pc, counting: &counts)
                 }
-                let v = classify(pc, counting: &counts)
                 if v >= 0 {
                     buf[n] = v
                     n += 1

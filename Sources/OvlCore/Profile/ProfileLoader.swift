@@ -126,8 +126,9 @@ final class AddressSink: @unchecked Sendable {
 
     /// The share of each batch this thread classifies, in 64ths; the resolver classifies
     /// the rest. Reading, classifying and resolving cost different amounts on different
-    /// inputs and machines, so the share follows the queue: when the resolver finds it
-    /// empty this thread is the slower stage and gives up a 64th, when it is full takes one.
+    /// inputs and machines, so the share follows the queue: when it is empty as this
+    /// thread puts a batch, the resolver keeps up and this thread gives up a 64th; when
+    /// it is full, this thread takes one.
     private var share = 48
 
     func put(_ pcs: UnsafeBufferPointer<UInt64>, bytesRead: UInt64) {
@@ -176,8 +177,8 @@ final class BatchQueue<Item>: @unchecked Sendable {
 
     var isClosed: Bool { cond.lock(); defer { cond.unlock() }; return closed }
 
-    /// How the queue stood when an item was put: empty (the consumer was waiting for
-    /// it), full (the producer had to wait), or neither.
+    /// How the queue stood when an item was put: empty (the consumer had taken all
+    /// there was), full (the producer had to wait), or neither.
     enum Standing { case wasEmpty, wasFull, between }
 
     /// Blocks while the queue is full (unless the consumer has gone).
