@@ -26,10 +26,12 @@ let package = Package(
         // The overlay manager's load rules, shared by the cost model's replay and the
         // runtime the rewriter writes into images.
         .target(name: "COverlayRules"),
+        // Processor hints Swift cannot spell (prefetch), for the coalescer's hot loops.
+        .target(name: "CHints"),
         // The engine: ELF, decoder, CFG, profiles, clustering, cost. No terminal code.
         .target(
             name: "OvlCore",
-            dependencies: ["CZydisShim", "COverlayRules", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["CZydisShim", "COverlayRules", "CHints", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         // The explorer's model, views and key handling, drawn into a plain cell grid.
         .target(

@@ -65,14 +65,33 @@ import Testing
 }
 
 /// The pair table's other shapes: the two-word slots that graphs too large for one-word
-/// keys get, and a table so crowded that it is built again at almost every join. Each
-/// must give what the reference gives.
+/// keys get, and a table so crowded that it is built again at almost every join; and the
+/// prefetching paths of graphs too large for the caches. Each must give what the
+/// reference gives.
 @Suite struct PairTableShapeTests {
     @Test(arguments: [PairTable.Shape.twoWords, .crowded], Array(1...8) as [UInt64])
     func everyShapeEqualsTheReference(shape: PairTable.Shape, seed: UInt64) {
-        var rng = SplitMix(seed: seed &* 104_729)
-        let n = [40, 150, 600, 900][Int(seed % 4)]
-        let (g, core) = CoalescerPropertyTests.randomGraph(seed: seed &+ 1000, chains: n)
+        PairTableShapeTests.againstTheReference(seed: seed &* 104_729, graphSeed: seed &+ 1000) { graph, p, _ in
+            Coalescer.run(graph, p, keepPrepared: false, pairTable: shape)
+        }
+    }
+
+    /// The prefetching paths (on by themselves only for graphs of over 175,000 edges):
+    /// lists walked in stretches, entries' records, nodes and lists asked for ahead.
+    @Test(arguments: Array(1...12) as [UInt64])
+    func prefetchingEqualsTheReference(seed: UInt64) {
+        PairTableShapeTests.againstTheReference(seed: seed &* 7_919, graphSeed: seed &+ 2000) { graph, p, rng in
+            Coalescer.run(graph, p, keepPrepared: false, pairTable: rng.next() % 2 == 0 ? .automatic : .crowded, prefetching: true)
+        }
+    }
+
+    /// Four random configurations of a random graph of 40 to 900 chains, each clustered by
+    /// `run` and by the reference.
+    static func againstTheReference(seed: UInt64, graphSeed: UInt64,
+                                    _ run: (ClusterGraph, CoalescerParameters, inout SplitMix) -> Clustering) {
+        var rng = SplitMix(seed: seed)
+        let n = [40, 150, 600, 900][Int(graphSeed % 4)]
+        let (g, core) = CoalescerPropertyTests.randomGraph(seed: graphSeed, chains: n)
         let graph = g.graph
         for _ in 0..<4 {
             let gamma = [0.0, 5, 25, 200][Int(rng.next() % 4)]
@@ -80,8 +99,8 @@ import Testing
             let members = g.sizes.indices.map { core.contains($0) && rng.next() % 3 != 0 }
             let p = CoalescerParameters(gamma: gamma, bufferSize: buffer, coreChains: members,
                                         defragmentIntoCore: rng.next() % 3 == 0, recordEvents: true)
-            let shaped = Coalescer.run(graph, p, keepPrepared: false, pairTable: shape)
-            #expect(CoalescerEquivalenceTests.same(shaped, ReferenceCoalescer.run(graph, p)), "\(shape), seed \(seed), γ \(gamma), buffer \(buffer)")
+            let ours = run(graph, p, &rng)
+            #expect(CoalescerEquivalenceTests.same(ours, ReferenceCoalescer.run(graph, p)), "seed \(seed), γ \(gamma), buffer \(buffer)")
         }
     }
 
