@@ -235,3 +235,25 @@ import Testing
         }
     }
 }
+
+/// The radix sort of the start's weighted entries against an insertion sort by key that
+/// keeps equal keys in their order: keys that differ in one byte, in several, in the
+/// highest (weights of 2^56 and more), and none at all.
+@Suite struct StableKeySortTests {
+    @Test(arguments: [0, 1, 2, 3])
+    func sortsAsAStableInsertionSortDoes(spread: Int) {
+        var rng = SplitMix(seed: UInt64(spread) &+ 77)
+        let entries = (0..<3000).map { i -> Coalescer.HeapEntry in
+            let w: UInt64 = [7, rng.next() % 300, rng.next() % 100_000, rng.next() % 4 << 56 | rng.next() % 5][spread]
+            return Coalescer.HeapEntry(key: ~w, tie: UInt64(i), record: Int32(i))
+        }
+        var oracle: [Coalescer.HeapEntry] = []
+        for e in entries {
+            var at = oracle.count
+            while at > 0 && oracle[at - 1].key > e.key { at -= 1 }
+            oracle.insert(e, at: at)
+        }
+        let sorted = Coalescer.stablySortedByKey(entries)
+        #expect(sorted.map(\.record) == oracle.map(\.record))
+    }
+}

@@ -170,6 +170,7 @@ public struct Coalescer {
     let stretch: Int
     var recordCount = 0
     var pairs: PairTable
+    let shape: PairTable.Shape
     /// Core's limit, core.code_size × (1 + γ); every other cluster's is the buffer size.
     var coreLimit = 0
     var round: Int32 = 0
@@ -216,23 +217,30 @@ public struct Coalescer {
         let n = graph.chainCount
         nodes = n + 1
         core = Int32(n)
-        nodeStore = Node.allocate(nodes)
+        shape = pairTable
+        if let kept = graph.coalescerMemory.take(shape: pairTable) {
+            nodeStore = kept.nodeStore
+            records = kept.records
+            pairs = kept.pairs
+            pairs.clear()
+        } else {
+            nodeStore = Node.allocate(nodes)
+            records = .allocate(capacity: max(1, graph.edgeCount))
+            pairs = PairTable(nodes: nodes, records: graph.edgeCount, shape: pairTable)
+        }
         (parent, low, degree, head, size) = Node.fields(nodeStore)
-        records = .allocate(capacity: max(1, graph.edgeCount))
         let forced = prefetching
         self.prefetching = forced ?? (graph.edgeCount * MemoryLayout<Record>.stride > Coalescer.prefetchAbove)
         stretch = forced == true ? 3 : 32
         walk = .allocate(capacity: stretch)
-        pairs = PairTable(nodes: nodes, records: graph.edgeCount, shape: pairTable)
         for i in 0..<nodes { low[i] = Int32(i) }
         low[n] = -1
     }
 
+    /// Hands the working memory back to the graph for its next run.
     func deallocate() {
-        nodeStore.deallocate()
-        records.deallocate()
         walk.deallocate()
-        pairs.deallocate()
+        graph.coalescerMemory.give(CoalescerMemory.Buffers(nodeStore: nodeStore, records: records, pairs: pairs, shape: shape))
     }
 
     @inline(__always)
@@ -433,11 +441,7 @@ public struct Coalescer {
         // tie; they wait in a list ordered by their chains and come after every weighted
         // edge. The weighted edges known at the start come out of a sorted list.
         let zero = zeroWeightEntries()
-        initial.reserveCapacity(recordCount)
-        for r in 0..<recordCount where records[r].weight > 0 {
-            initial.append(entry(records[r].weight, records[r].u, records[r].v, r))
-        }
-        initial.sort(by: Coalescer.before)
+        initial = weightedEntries()
         if keepPrepared {
             graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, oversizeSizes: oversizeSizes, zero: zero))
         }
@@ -602,6 +606,62 @@ public struct Coalescer {
         // Step 4: defragmentation.
         defragment()
         return finish(members: params.coreChains, oversize: oversize, baseSize: baseSize)
+    }
+
+    /// The queue entries of the weighted records in queue order (heaviest first, ties by
+    /// their chains). Just after `initialise` the records between two chains were made in
+    /// the order of their chains, which is the order of ties, so those need only a stable
+    /// sort by weight (a radix sort over the bytes in which the weights differ); core's
+    /// records, made where core's edges came, are sorted in full and merged in. Should
+    /// the order of ties not hold, everything is sorted in full.
+    func weightedEntries() -> [HeapEntry] {
+        var ofCore: [HeapEntry] = [], others: [HeapEntry] = []
+        others.reserveCapacity(recordCount)
+        var inOrder = true
+        var lastTie: UInt64 = 0
+        for r in 0..<recordCount where records[r].weight > 0 {
+            let e = entry(records[r].weight, records[r].u, records[r].v, r)
+            if records[r].u == core || records[r].v == core {
+                ofCore.append(e)
+            } else {
+                inOrder = inOrder && e.tie > lastTie
+                lastTie = e.tie
+                others.append(e)
+            }
+        }
+        if inOrder { others = Coalescer.stablySortedByKey(others) } else { others.sort(by: Coalescer.before) }
+        ofCore.sort(by: Coalescer.before)
+        return Coalescer.merged(others, ofCore)
+    }
+
+    /// `entries` sorted by key alone, equal keys kept in their order: a radix sort, one
+    /// pass per byte in which the keys differ (two or three for a profile's weights).
+    static func stablySortedByKey(_ entries: [HeapEntry]) -> [HeapEntry] {
+        guard let first = entries.first else { return entries }
+        var differ: UInt64 = 0
+        for e in entries { differ |= e.key ^ first.key }
+        var from = entries
+        var to = entries
+        var count = [Int](repeating: 0, count: 256)
+        for shift in stride(from: UInt64(0), to: 64, by: 8) where (differ >> shift) & 0xFF != 0 {
+            from.withUnsafeBufferPointer { src in
+                to.withUnsafeMutableBufferPointer { dst in
+                    count.withUnsafeMutableBufferPointer { at in
+                        for i in 0..<256 { at[i] = 0 }
+                        for e in src { at[Int(truncatingIfNeeded: e.key >> shift) & 0xFF] += 1 }
+                        var sum = 0
+                        for i in 0..<256 { let c = at[i]; at[i] = sum; sum += c }
+                        for e in src {
+                            let d = Int(truncatingIfNeeded: e.key >> shift) & 0xFF
+                            dst[at[d]] = e
+                            at[d] += 1
+                        }
+                    }
+                }
+            }
+            swap(&from, &to)
+        }
+        return from
     }
 
     /// The queue entries of the weight-0 records, in the order of their lowest chains:
