@@ -379,24 +379,50 @@ public struct Coalescer {
                 + ((pairs.mask + 1) << pairs.wide) * 8 + (zero.count + initial.count) * MemoryLayout<HeapEntry>.stride
         }
 
-        init(_ c: Coalescer, key: Key, baseSize: Int, oversize: [Int32], oversizeSizes: [Int], zero: [HeapEntry]) {
-            self.key = key
-            nodes = c.nodes
-            func copy<T>(_ p: UnsafeMutablePointer<T>, _ n: Int) -> UnsafeMutablePointer<T> {
-                let q = UnsafeMutablePointer<T>.allocate(capacity: max(n, 1))
-                q.initialize(from: p, count: n)
-                return q
+        /// A copy of a coalescer's nodes, records and pair table.
+        struct Memory: @unchecked Sendable {
+            let nodeStore: UnsafeMutableRawPointer
+            let records: UnsafeMutablePointer<Record>
+            let recordCount: Int
+            let pairs: PairTable
+
+            /// Copies what `source` (a coalescer's memory) holds.
+            init(copying source: Memory, nodes: Int) {
+                nodeStore = Node.allocate(nodes)
+                nodeStore.copyMemory(from: source.nodeStore, byteCount: nodes * Node.stride)
+                records = .allocate(capacity: max(source.recordCount, 1))
+                records.initialize(from: source.records, count: source.recordCount)
+                recordCount = source.recordCount
+                pairs = PairTable(copying: source.pairs)
             }
-            nodeStore = Node.allocate(nodes)
-            nodeStore.copyMemory(from: c.nodeStore, byteCount: nodes * Node.stride)
-            records = copy(c.records, c.recordCount)
-            recordCount = c.recordCount
-            pairs = PairTable(copying: c.pairs)
+
+            /// `c`'s own memory, not copied.
+            init(of c: Coalescer) {
+                nodeStore = c.nodeStore
+                records = c.records
+                recordCount = c.recordCount
+                pairs = c.pairs
+            }
+        }
+
+        convenience init(_ c: Coalescer, key: Key, baseSize: Int, oversize: [Int32], oversizeSizes: [Int], zero: [HeapEntry]) {
+            self.init(Memory(copying: Memory(of: c), nodes: c.nodes), nodes: c.nodes, key: key, baseSize: baseSize,
+                      oversize: oversize, oversizeSizes: oversizeSizes, zero: zero, initial: c.initial)
+        }
+
+        init(_ memory: Memory, nodes: Int, key: Key, baseSize: Int, oversize: [Int32], oversizeSizes: [Int], zero: [HeapEntry],
+             initial: [HeapEntry]) {
+            self.key = key
+            self.nodes = nodes
+            nodeStore = memory.nodeStore
+            records = memory.records
+            recordCount = memory.recordCount
+            pairs = memory.pairs
             self.baseSize = baseSize
             self.oversize = oversize
             self.oversizeSizes = oversizeSizes
             self.zero = zero
-            initial = c.initial
+            self.initial = initial
         }
 
         /// Puts this state into `c`, a coalescer of the same graph.
@@ -440,10 +466,13 @@ public struct Coalescer {
         // Edges of weight 0 (never taken in the profile) are the most numerous and all
         // tie; they wait in a list ordered by their chains and come after every weighted
         // edge. The weighted edges known at the start come out of a sorted list.
+        // The copy of the state to keep is made on another thread meanwhile: both only read.
+        let copying = keepPrepared ? Coalescer.copyInBackground(Prepared.Memory(of: self), nodes: nodes) : nil
         let zero = zeroWeightEntries()
         initial = weightedEntries()
-        if keepPrepared {
-            graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, oversizeSizes: oversizeSizes, zero: zero))
+        if let copying {
+            graph.prepared.store(Prepared(copying(), nodes: nodes, key: key, baseSize: baseSize, oversize: oversize,
+                                          oversizeSizes: oversizeSizes, zero: zero, initial: initial))
         }
         return (baseSize, oversize, zero)
     }
@@ -535,6 +564,20 @@ public struct Coalescer {
             graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, oversizeSizes: oversizeSizes, zero: zero))
         }
         return (baseSize, oversize, zero)
+    }
+
+    /// Starts copying `memory` on another thread; the function returned waits for the copy.
+    static func copyInBackground(_ memory: Prepared.Memory, nodes: Int) -> () -> Prepared.Memory {
+        final class Result: @unchecked Sendable { var copy: Prepared.Memory? }
+        let result = Result()
+        let done = DispatchGroup()
+        DispatchQueue.global(qos: .userInitiated).async(group: done) {
+            result.copy = Prepared.Memory(copying: memory, nodes: nodes)
+        }
+        return {
+            done.wait()
+            return result.copy!
+        }
     }
 
     /// Two lists in queue order merged into one.
