@@ -856,8 +856,13 @@ public struct Coalescer {
     /// The pair table with only the pairs of live records.
     mutating func rebuildPairs() {
         pairs.clear()
-        for r in 0..<recordCount where records[r].u >= 0 {
-            pairs.insert(pairKey(records[r].u, records[r].v), Int32(r))
+        // Prefetching, the slot of the live record 8 ahead is asked for.
+        let ahead = prefetching ? 8 : recordCount
+        for r in 0..<recordCount {
+            if r + ahead < recordCount, records[r + ahead].u >= 0 {
+                pairs.prefetch(pairKey(records[r + ahead].u, records[r + ahead].v))
+            }
+            if records[r].u >= 0 { pairs.insert(pairKey(records[r].u, records[r].v), Int32(r)) }
         }
     }
 
