@@ -29,7 +29,8 @@ public final class ClusterGraph: @unchecked Sendable {
     /// The last run's working memory, for the next run (`CoalescerMemory`).
     let coalescerMemory = CoalescerMemory()
 
-    /// Forgets the coalescer's kept state (benchmarks of a run from scratch; memory).
+    /// Forgets the coalescer's kept states (benchmarks of a run from scratch; memory). The
+    /// last run's working memory (`coalescerMemory`) stays: it is not a state.
     public func discardPrepared() { prepared.removeAll() }
 
     /// The edges in order of their lower chain, then their higher one (the coalescer

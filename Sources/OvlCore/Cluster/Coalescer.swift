@@ -221,8 +221,7 @@ public struct Coalescer {
         if let kept = graph.coalescerMemory.take(shape: pairTable) {
             nodeStore = kept.nodeStore
             records = kept.records
-            pairs = kept.pairs
-            pairs.clear()
+            pairs = kept.pairs      // not cleared: `prepare` fills it on every path
         } else {
             nodeStore = Node.allocate(nodes)
             records = .allocate(capacity: max(1, graph.edgeCount))
@@ -379,7 +378,7 @@ public struct Coalescer {
                 + ((pairs.mask + 1) << pairs.wide) * 8 + (zero.count + initial.count) * MemoryLayout<HeapEntry>.stride
         }
 
-        /// A copy of a coalescer's nodes, records and pair table.
+        /// A coalescer's nodes, records and pair table: its own (`init(of:)`), or a copy.
         struct Memory: @unchecked Sendable {
             let nodeStore: UnsafeMutableRawPointer
             let records: UnsafeMutablePointer<Record>
@@ -778,9 +777,6 @@ public struct Coalescer {
         var slot = head[Int(d)]
         head[Int(d)] = -1
         degree[Int(d)] = 0
-        // `d`'s list is walked in stretches: the live slots of a stretch are gathered first,
-        // with the table slot and the node each will look at asked for, then handled in
-        // order (handling one moves only its own record, so the gathered links hold).
         if !prefetching {
             while slot >= 0 {
                 let rec = records + Int(slot >> 1)
@@ -790,6 +786,10 @@ public struct Coalescer {
             }
             return
         }
+        // Prefetching, `d`'s list is walked in stretches: the live slots of a stretch are
+        // gathered first, with the table slot and the node each will look at asked for,
+        // then handled in order (handling one moves only its own record, so the gathered
+        // links hold).
         while slot >= 0 {
             var n = 0
             while slot >= 0 && n < stretch {
@@ -813,7 +813,6 @@ public struct Coalescer {
     /// pair table and nodes) ran 7% slower with prefetching, a synthetic graph of 125,000
     /// chains (240,000 edges) 15% faster, one of a million chains 30% faster.
     static let prefetchAbove = 8 << 20
-
 
     /// Moves the live record at list slot `slot` of the cluster joining `s` over to `s`:
     /// into `s`'s own record with the same neighbour, or as a new neighbour of `s`.
