@@ -110,7 +110,8 @@ import Testing
     /// The loader reads on two threads, and the reader leaves the tail of each batch for
     /// the resolver to classify, in a share that moves with the queue. A trace of random
     /// addresses (rep-string repeats among them, so some fall on the split) read that way
-    /// must give the profile the reference builder makes of the same addresses.
+    /// must give the profile the reference builder makes of the same addresses. The
+    /// trace reader collapses runs of addresses outside the image, and counts them.
     @Test func theTwoStageLoaderGivesTheSameProfile() throws {
         let (program, chains, table) = try ProfileEquivalenceTests.interp()
         let starts = program.instructionStarts
@@ -133,6 +134,11 @@ import Testing
             default: pcs.append(starts[Int(rng.next() % UInt64(starts.count))])                 // an instruction
             }
         }
+        // A run outside longer than the reader's batch of 65,536 (a kernel's
+        // decompressor): batches that hold nothing but collapsed addresses.
+        var long: [UInt64] = []
+        for _ in 0..<140_000 { long.append(rng.next() >> 20) }
+        pcs.insert(contentsOf: long, at: 300_000)
         let dir = NSTemporaryDirectory() + "ovl-two-stage-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -148,6 +154,16 @@ import Testing
         r.finish()
         #expect(loaded.stats.repIterations > 0 && loaded.stats.misaligned > 0 && loaded.stats.foreign > 100_000)
         ProfileEquivalenceTests.expectSame(loaded, reference, "random addresses, two stages")
+
+        // Reading started before the program is decoded (`Session.open`): the batches
+        // wait unclassified, here up to 256 KB of them (the reader blocks on the budget,
+        // then the backlog drains before the share settles), and the program comes later.
+        let early = try #require(try ProfileLoader.startReading(path: path, elf: program.elf, showProgress: false, earlyBudget: 256 << 10))
+        Thread.sleep(forTimeInterval: 0.3)
+        let late = try ProfileLoader.load(early, program: program, chains: chains)
+        ProfileEquivalenceTests.expectSame(late, reference, "random addresses, reading started early")
+        // A reading that is never resolved stops.
+        try #require(try ProfileLoader.startReading(path: path, elf: program.elf, showProgress: false, earlyBudget: 64 << 10)).cancel()
     }
 
     @Test(Tools.needed("xz"))

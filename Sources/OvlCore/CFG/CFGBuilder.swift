@@ -13,11 +13,16 @@ extension Program {
     /// Reads an ELF image, decodes every function of every executable section and builds
     /// basic blocks and their static edges.
     public static func load(path: String, options: ProgramOptions = ProgramOptions()) throws -> Program {
+        try build(elf: readImage(path: path), options: options)
+    }
+
+    /// Reads an image's ELF file, refusing what ovl cannot analyse before any decoding.
+    public static func readImage(path: String) throws -> ELFFile {
         let elf = try ELFFile(path: path)
         if elf.isDynamicallyLinked {
             throw OvlError.file(path, "is dynamically linked (it names an interpreter, \(elf.interpreter ?? "ld.so")): its code runs beside shared libraries that are not in the image, so it is not an image ovl supports; link it with -static (ovl reads static x86-64 programs and Linux kernels)")
         }
-        return try build(elf: elf, options: options)
+        return elf
     }
 
     public static func build(elf: ELFFile, options: ProgramOptions = ProgramOptions()) throws -> Program {

@@ -28,16 +28,22 @@ public final class Session: @unchecked Sendable {
     /// Opens an image and its profiles.
     public static func open(image: String, profiles: [String], config: Config, showProgress: Bool = Progress.stderrIsTerminal) throws -> Session {
         try config.validate(source: "configuration")
-        let program = try Program.load(path: image, options: ProgramOptions(excludedSections: config.excludeSections))
+        if profiles.filter({ $0 == "-" }).count > 1 { throw OvlError("--profile - (standard input) can be given only once") }
+        let elf = try Program.readImage(path: image)
+        // The first trace is read on the other core while this one decodes the image.
+        let early = try profiles.first.flatMap { try ProfileLoader.startReading(path: $0, elf: elf, showProgress: showProgress) }
+        var earlyTaken = false
+        defer { if !earlyTaken { early?.cancel() } }
+        let program = try Program.build(elf: elf, options: ProgramOptions(excludedSections: config.excludeSections))
         let chains = Chains(program: program, granularity: config.granularity)
         var loaded: [Profile] = []
-        var stdinUsed = false
-        for p in profiles {
-            if p == "-" {
-                guard !stdinUsed else { throw OvlError("--profile - (standard input) can be given only once") }
-                stdinUsed = true
+        for (i, p) in profiles.enumerated() {
+            if i == 0, let early {
+                earlyTaken = true
+                loaded.append(try ProfileLoader.load(early, program: program, chains: chains))
+            } else {
+                loaded.append(try ProfileLoader.load(path: p, program: program, chains: chains, showProgress: showProgress))
             }
-            loaded.append(try ProfileLoader.load(path: p, program: program, chains: chains, showProgress: showProgress))
         }
         program.releaseAddressTable()
         return Session(program: program, profiles: loaded, config: config, chains: chains)

@@ -310,6 +310,20 @@ struct AddressClassifier {
     /// addresses are (firmware, user space).
     private let imageLow: UInt64
     private let imageHigh: UInt64
+    /// The addresses `pc` with `pc &- low < span` lie in the image; every other one is
+    /// foreign (a reader may collapse runs of them, `TraceFile.readBatches`).
+    var imageWindow: (low: UInt64, span: UInt64) { (imageLow, imageHigh &- imageLow) }
+
+    /// The span of the image's allocated sections: every address outside it is foreign
+    /// to any program decoded from `elf` (its blocks and excluded sections lie in those
+    /// sections; `imageWindow` is this span or wider).
+    static func foreignWindow(of elf: ELFFile) -> (low: UInt64, span: UInt64) {
+        let spans = elf.sections.filter { $0.isAllocated && $0.size > 0 }
+        guard let low = spans.map(\.address).min(), let high = spans.map({ $0.address &+ $0.size }).max(), high > low else {
+            return (0, 0)  // nothing allocated: every address is foreign
+        }
+        return (low, high - low)
+    }
 
     init(program: Program) {
         self.program = program
@@ -342,23 +356,31 @@ struct AddressClassifier {
     /// outside the analysed code are counted here by class, and each run of them is one
     /// `BlockSequenceBuilder.classLeave` in `out` (the builder leaves the code once for
     /// the run; on a kernel's boot trace two addresses in three are such). Returns the
-    /// counts: addresses, rep-string iterations, and the three classes.
-    mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, into out: inout [Int32]) -> ProfileStats {
+    /// counts: addresses, rep-string iterations, and the three classes. With
+    /// `collapsedRuns`, `TraceFile.collapsedRun` stands for a run of foreign addresses
+    /// that the reader counted (`imageWindow`), and is not counted again.
+    mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, collapsedRuns: Bool = false, into out: inout [Int32]) -> ProfileStats {
         var counts = ProfileStats()
         var n = 0
         var outside = false
         let low = imageLow, span = imageHigh &- imageLow
         out = [Int32](unsafeUninitializedCapacity: pcs.count) { buf, count in
             for pc in pcs {
-                let v: Int32
                 if pc &- low >= span {
                     // Outside the image: what `classify(_:counting:)` would say, sooner.
-                    counts.addresses += 1
                     lastPC = pc
-                    v = BlockSequenceBuilder.classForeign
-                } else {
-                    v = classify(pc, counting: &counts)
+                    if !(collapsedRuns && pc == TraceFile.collapsedRun) {
+                        counts.addresses += 1
+                        counts.foreign += 1
+                    }
+                    if !outside {
+                        buf[n] = BlockSequenceBuilder.classLeave
+                        n += 1
+                        outside = true
+                    }
+                    continue
                 }
+                let v = classify(pc, counting: &counts)
                 if v >= 0 {
                     buf[n] = v
                     n += 1

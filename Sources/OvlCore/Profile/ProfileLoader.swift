@@ -7,29 +7,14 @@ public enum ProfileLoader {
         let stream = try ByteStream(path: path)
         let head = try stream.peek(64)
         guard !head.isEmpty else { throw OvlError.file(path, "is empty, not a profile") }
+        if head.starts(with: TraceFile.magic) {
+            let reading = TraceReading(stream, elf: program.elf, showProgress: showProgress)
+            return try load(reading, program: program, chains: chains)
+        }
         let progress = Progress("reading \(path == "-" ? "standard input" : path)", total: stream.totalSize, enabled: showProgress)
         defer { progress.finish() }
         let profile: Profile
-        if head.starts(with: TraceFile.magic) {
-            profile = Profile(source: path, format: .ovlTrace, hasSequence: true, blockCount: program.blockCount)
-            let hash = TraceFile.codeHash(of: program.elf)
-            // The reader decodes the varints into batches of addresses.
-            try resolveInTwoStages(profile, program: program, chains: chains, progress: progress) { sink in
-                try TraceFile.readBatches(stream, header: { h in
-                    guard h.codeHash == hash else {
-                        throw OvlError.file(path, "is a trace of \(h.imageName.isEmpty ? "another image" : "'\(h.imageName)'") whose code differs from \(program.path) (code hash \(hex(h.codeHash)) vs \(hex(hash))); record it again against this build")
-                    }
-                    // Every address takes at least a byte: a damaged count cannot ask for
-                    // more room than the file could fill.
-                    sink.expected = min(h.count, stream.totalSize ?? h.count)
-                }, sink: { batch in
-                    if sink.isClosed { throw OvlError("reading stopped") }
-                    sink.put(batch, bytesRead: stream.bytesRead)
-                })
-                return 0
-            }
-        } else if looksLikeQEMULog(head) {
-            profile = Profile(source: path, format: .qemuLog, hasSequence: true, blockCount: program.blockCount)
+        if looksLikeQEMULog(head) {            profile = Profile(source: path, format: .qemuLog, hasSequence: true, blockCount: program.blockCount)
             // The reader turns the log into batches of addresses.
             try resolveInTwoStages(profile, program: program, chains: chains, progress: progress) { sink in
                 try QEMULogParser.read(stream, until: { sink.isClosed }) { sink.put($0, bytesRead: $1) }
@@ -40,6 +25,31 @@ public enum ProfileLoader {
         } else {
             throw OvlError.file(path, "is not a profile ovl reads (an ovl trace, a QEMU -d exec log, or a BOLT .fdata file)")
         }
+        try validate(profile, path: path, program: program)
+        return profile
+    }
+
+    /// Starts reading an ovl trace before the program it belongs to is decoded: a thread
+    /// decodes the addresses, runs outside the image collapsed, into batches that wait
+    /// (up to `TraceReading.earlyBudget` bytes) for `load(_:program:chains:)`. On a
+    /// kernel the boot trace opens with the decompressor's tens of millions of addresses
+    /// outside the image, which the reader gets through while this thread decodes the
+    /// image. Nil when `path` is standard input or not an ovl trace (load it as usual).
+    public static func startReading(path: String, elf: ELFFile, showProgress: Bool = Progress.stderrIsTerminal,
+                                    earlyBudget: Int = TraceReading.earlyBudget) throws -> TraceReading? {
+        guard path != "-" else { return nil }
+        let stream = try ByteStream(path: path)
+        guard try stream.peek(TraceFile.magic.count) == TraceFile.magic else { return nil }
+        return TraceReading(stream, elf: elf, showProgress: showProgress, earlyBudget: earlyBudget)
+    }
+
+    /// Finishes reading a trace started by `startReading(path:elf:showProgress:)`, or by
+    /// `load(path:program:chains:showProgress:)`, against the decoded program.
+    public static func load(_ reading: TraceReading, program: Program, chains: Chains) throws -> Profile {
+        let path = reading.path
+        let profile = Profile(source: path, format: .ovlTrace, hasSequence: true, blockCount: program.blockCount)
+        defer { reading.progress.finish() }
+        try resolve(reading.queue, sink: reading.sink, profile, program: program, chains: chains, progress: reading.progress)
         try validate(profile, path: path, program: program)
         return profile
     }
@@ -84,38 +94,111 @@ extension ProfileLoader {
     /// This thread keeps the state: blocks entered, chain runs, transfers.
     static func resolveInTwoStages(_ profile: Profile, program: Program, chains: Chains, progress: Progress,
                                    read: @escaping @Sendable (AddressSink) throws -> UInt64) throws {
+        let queue = BatchQueue<ClassifiedBatch>(capacity: 4)
+        let sink = AddressSink(AddressClassifier(program: program), queue)
+        queue.start { _ in try read(sink) }
+        try resolve(queue, sink: sink, profile, program: program, chains: chains, progress: progress)
+    }
+
+    /// The resolving stage: offers the reader a classifier (a reader started before the
+    /// program was decoded has none), then takes the batches in order.
+    static func resolve(_ queue: BatchQueue<ClassifiedBatch>, sink: AddressSink, _ profile: Profile, program: Program, chains: Chains,
+                        progress: Progress) throws {
         var builder = BlockSequenceBuilder(program: program, chains: chains, profile: profile)
         let classifier = AddressClassifier(program: program)
+        sink.offer(classifier)
         // This thread classifies the tail of a batch that the reader left it (see
         // `AddressSink`), with a classifier of its own.
         var tailClassifier = classifier
         var tail: [Int32] = []
-        let otherLines = try BatchQueue<ClassifiedBatch>.pipeline(produce: { queue in
-            try read(AddressSink(classifier, queue))
-        }, consume: { batch in
+        let otherLines = try queue.drain { batch in
             if batch.sizeHint > 0 { builder.reserve(forAddresses: batch.sizeHint) }
             batch.values.withUnsafeBufferPointer { builder.addClassified($0, counts: batch.counts) }
             if !batch.rest.isEmpty {
                 tailClassifier.lastPC = batch.restPrevious
-                let counts = batch.rest.withUnsafeBufferPointer { tailClassifier.classify($0, into: &tail) }
+                let counts = batch.rest.withUnsafeBufferPointer { tailClassifier.classify($0, collapsedRuns: batch.collapsedRuns, into: &tail) }
                 tail.withUnsafeBufferPointer { builder.addClassified($0, counts: counts) }
             }
             progress.update(batch.bytesRead)
-        })
+        }
         builder.finish()
         profile.stats.otherLines = otherLines
     }
 }
 
+/// An ovl trace being read on a thread of its own (`ProfileLoader.startReading`): the
+/// addresses wait, decoded and with runs outside the image collapsed, for the program.
+public final class TraceReading: @unchecked Sendable {
+    /// What a reader started early may hold before the program is decoded: 64 MB of
+    /// addresses. (The decompressor's stretch of a boot trace collapses to almost
+    /// nothing; the kernel's own addresses fill this.)
+    public static let earlyBudget = 64 << 20
+    let path: String
+    let queue: BatchQueue<ClassifiedBatch>
+    let sink: AddressSink
+    let progress: Progress
+
+    init(_ stream: ByteStream, elf: ELFFile, showProgress: Bool, earlyBudget: Int = TraceReading.earlyBudget) {
+        path = stream.path
+        queue = BatchQueue(capacity: 4, earlyBudget: earlyBudget)
+        sink = AddressSink(window: AddressClassifier.foreignWindow(of: elf), queue)
+        progress = Progress("reading \(path)", total: stream.totalSize, enabled: showProgress)
+        let hash = TraceFile.codeHash(of: elf)
+        let sink = self.sink, path = self.path
+        queue.start { _ in
+            try TraceFile.readBatches(stream, header: { h in
+                guard h.codeHash == hash else {
+                    throw OvlError.file(path, "is a trace of \(h.imageName.isEmpty ? "another image" : "'\(h.imageName)'") whose code differs from \(elf.path) (code hash \(ProfileLoader.hex(h.codeHash)) vs \(ProfileLoader.hex(hash))); record it again against this build")
+                }
+                // Every address takes at least a byte: a damaged count cannot ask for
+                // more room than the file could fill.
+                sink.expected = min(h.count, stream.totalSize ?? h.count)
+            }, collapsingOutside: sink.window, sink: { batch, collapsed in
+                if sink.isClosed { throw OvlError("reading stopped") }
+                sink.put(batch, collapsed: collapsed, bytesRead: stream.bytesRead)
+            })
+            return 0
+        }
+    }
+
+    /// Stops the reader when the trace will not be resolved (the image failed to load).
+    public func cancel() {
+        queue.close()
+        progress.finish()
+    }
+}
+
 /// The reader thread's end of the hand-over: classifies each batch of addresses and queues
-/// the result. Used by that thread only.
+/// the result. Used by that thread only, except `offer(_:)`.
 final class AddressSink: @unchecked Sendable {
-    private var classifier: AddressClassifier
+    /// Nil until the program is decoded and the resolver offers one: until then every
+    /// batch goes to the resolver unclassified.
+    private var classifier: AddressClassifier?
+    private let offerLock = NSLock()
+    private var offered: AddressClassifier?
     private let queue: BatchQueue<ClassifiedBatch>
+    /// The last address put (a rep-string iteration repeats it).
+    private var lastPC: UInt64 = .max
+    /// Addresses outside this window are foreign to the image: a trace reader may
+    /// collapse runs of them.
+    let window: (low: UInt64, span: UInt64)
 
     init(_ classifier: AddressClassifier, _ queue: BatchQueue<ClassifiedBatch>) {
         self.classifier = classifier
         self.queue = queue
+        window = classifier.imageWindow
+    }
+
+    init(window: (low: UInt64, span: UInt64), _ queue: BatchQueue<ClassifiedBatch>) {
+        self.window = window
+        self.queue = queue
+    }
+
+    /// Hands this thread a classifier for the batches still to come.
+    func offer(_ c: AddressClassifier) {
+        offerLock.lock()
+        offered = c
+        offerLock.unlock()
     }
 
     /// Whether the resolver has stopped (reading can stop too).
@@ -131,14 +214,33 @@ final class AddressSink: @unchecked Sendable {
     /// it is full, this thread takes one.
     private var share = 48
 
-    func put(_ pcs: UnsafeBufferPointer<UInt64>, bytesRead: UInt64) {
+    /// Classifies this thread's share of a batch and queues it with the rest. `collapsed`
+    /// addresses outside the image were left out of `pcs`, each run of them standing as
+    /// one `TraceFile.collapsedRun` (the trace reader); a QEMU log's reader passes 0 and
+    /// no runs.
+    func put(_ pcs: UnsafeBufferPointer<UInt64>, collapsed: UInt64 = 0, bytesRead: UInt64) {
+        if classifier == nil {
+            offerLock.lock()
+            classifier = offered
+            offerLock.unlock()
+        }
         var values: [Int32] = []
-        let split = pcs.count * share / 64
-        let counts = classifier.classify(UnsafeBufferPointer(rebasing: pcs[..<split]), into: &values)
-        let previous = split > 0 ? pcs[split - 1] : classifier.lastPC
-        if split < pcs.count { classifier.lastPC = pcs[pcs.count - 1] }
+        var counts = ProfileStats()
+        let runs = collapsed > 0
+        let previous = lastPC
+        var split = 0
+        if classifier != nil {
+            split = pcs.count * share / 64
+            classifier!.lastPC = previous
+            counts = classifier!.classify(UnsafeBufferPointer(rebasing: pcs[..<split]), collapsedRuns: runs, into: &values)
+        }
+        counts.addresses += collapsed
+        counts.foreign += collapsed
+        if let last = pcs.last { lastPC = last }
         let state = queue.put(ClassifiedBatch(values: values, counts: counts, bytesRead: bytesRead, sizeHint: expected,
-                                              rest: Array(pcs[split...]), restPrevious: previous))
+                                              rest: Array(UnsafeBufferPointer(rebasing: pcs[split...])),
+                                              restPrevious: split > 0 ? pcs[split - 1] : previous, collapsedRuns: runs),
+                              weight: (pcs.count - split) * 8)
         switch state {
         case .wasEmpty: share = max(0, share - 1)
         case .wasFull: share = min(64, share + 1)
@@ -161,6 +263,8 @@ struct ClassifiedBatch {
     /// before them.
     var rest: [UInt64] = []
     var restPrevious: UInt64 = .max
+    /// Whether `TraceFile.collapsedRun` in `rest` stands for a run already counted.
+    var collapsedRuns = false
 }
 
 /// A bounded hand-over of batches from the reader thread to the resolver.
@@ -173,7 +277,17 @@ final class BatchQueue<Item>: @unchecked Sendable {
     private(set) var error: Error?
     private(set) var otherLines: UInt64 = 0
 
-    init(capacity: Int) { self.capacity = capacity }
+    /// Until the consumer first takes an item, the producer may run ahead by this much
+    /// weight (items of `put(_:weight:)`) instead of `capacity` items.
+    private let earlyBudget: Int
+    private var started = false
+    private var pendingWeight = 0
+    private var weights: [Int] = []
+
+    init(capacity: Int, earlyBudget: Int = 0) {
+        self.capacity = capacity
+        self.earlyBudget = earlyBudget
+    }
 
     var isClosed: Bool { cond.lock(); defer { cond.unlock() }; return closed }
 
@@ -181,13 +295,20 @@ final class BatchQueue<Item>: @unchecked Sendable {
     /// there was), full (the producer had to wait), or neither.
     enum Standing { case wasEmpty, wasFull, between }
 
-    /// Blocks while the queue is full (unless the consumer has gone).
+    /// Blocks while the queue is full (unless the consumer has gone): `capacity` items,
+    /// or before the consumer has started, `earlyBudget` of weight. A backlog left from
+    /// that start counts as neither empty nor full.
     @discardableResult
-    func put(_ batch: Item) -> Standing {
+    func put(_ batch: Item, weight: Int = 0) -> Standing {
         cond.lock()
-        let standing: Standing = items.isEmpty ? .wasEmpty : items.count >= capacity ? .wasFull : .between
-        while items.count >= capacity && !closed { cond.wait() }
-        if !closed { items.append(batch) }
+        let standing: Standing = !started ? .between : items.isEmpty ? .wasEmpty
+            : items.count == capacity ? .wasFull : .between
+        while !closed && (started ? items.count >= capacity : !items.isEmpty && pendingWeight + weight > earlyBudget) { cond.wait() }
+        if !closed {
+            items.append(batch)
+            weights.append(weight)
+            pendingWeight += weight
+        }
         cond.broadcast()
         cond.unlock()
         return standing
@@ -207,8 +328,10 @@ final class BatchQueue<Item>: @unchecked Sendable {
         cond.lock()
         defer { cond.unlock() }
         while items.isEmpty && !done { cond.wait() }
+        started = true
         guard !items.isEmpty else { return nil }
         let first = items.removeFirst()
+        pendingWeight -= weights.removeFirst()
         cond.broadcast()
         return first
     }
@@ -219,22 +342,33 @@ final class BatchQueue<Item>: @unchecked Sendable {
     /// side, or Ctrl-C, stops both and is thrown here.
     static func pipeline(produce: @escaping @Sendable (BatchQueue) throws -> UInt64, consume: (Item) throws -> Void) throws -> UInt64 {
         let queue = BatchQueue(capacity: 4)
-        let producer = Thread {
+        queue.start(produce)
+        return try queue.drain(consume)
+    }
+
+    /// Runs `produce` on a thread of its own, putting items into this queue.
+    func start(_ produce: @escaping @Sendable (BatchQueue) throws -> UInt64) {
+        let producer = Thread { [self] in
             do {
-                queue.finish(otherLines: try produce(queue), error: nil)
+                finish(otherLines: try produce(self), error: nil)
             } catch {
-                queue.finish(otherLines: 0, error: error)
+                finish(otherLines: 0, error: error)
             }
         }
         producer.stackSize = 1 << 20
         producer.start()
-        defer { queue.close() }
-        while let item = queue.take() {
+    }
+
+    /// Hands each item to `consume`, in order, until the producer has finished; returns
+    /// its count. An error on either side, or Ctrl-C, stops both and is thrown here.
+    func drain(_ consume: (Item) throws -> Void) throws -> UInt64 {
+        defer { close() }
+        while let item = take() {
             try consume(item)
             try Interrupt.check()
         }
-        if let e = queue.error { throw e }
-        return queue.otherLines
+        if let e = error { throw e }
+        return otherLines
     }
 
     /// The consumer stops (finished, failed or interrupted): release the reader.
@@ -242,6 +376,8 @@ final class BatchQueue<Item>: @unchecked Sendable {
         cond.lock()
         closed = true
         items.removeAll()
+        weights.removeAll()
+        pendingWeight = 0
         cond.broadcast()
         cond.unlock()
     }

@@ -155,6 +155,22 @@ public enum TraceFile {
     /// `sink` in order, in batches of up to 64 Ki (the buffer is reused between calls).
     public static func readBatches(_ stream: ByteStream, progress: Progress? = nil, header headerCheck: (Header) throws -> Void,
                                    sink: (UnsafeBufferPointer<UInt64>) throws -> Void) throws {
+        try readBatches(stream, progress: progress, header: headerCheck, collapsingOutside: nil) { batch, _ in try sink(batch) }
+    }
+
+    /// Stands in a batch for a run of addresses outside the window given to
+    /// `readBatches(_:progress:header:collapsingOutside:sink:)`.
+    public static let collapsedRun = UInt64.max
+
+    /// As `readBatches(_:progress:header:sink:)`, but when `window` is given (the addresses
+    /// `pc` with `pc &- low < span`), each run of addresses outside it reaches `sink` as one
+    /// `collapsedRun`, with the count of addresses so collapsed in the batch. On a kernel's
+    /// boot trace two addresses in three lie outside the image (the decompressor, user
+    /// space): this loop, which decodes them anyway, drops them at the cost of a compare.
+    /// A run that spans two batches starts each with a `collapsedRun`.
+    public static func readBatches(_ stream: ByteStream, progress: Progress? = nil, header headerCheck: (Header) throws -> Void,
+                                   collapsingOutside window: (low: UInt64, span: UInt64)?,
+                                   sink: (UnsafeBufferPointer<UInt64>, _ collapsed: UInt64) throws -> Void) throws {
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         var len = 0
         var pos = 0
@@ -189,10 +205,10 @@ public enum TraceFile {
         let count = buf.readLE64(pos)
         pos += 8
         try headerCheck(Header(codeHash: hash, imageName: name, commandLine: cmd, count: count))
+        var decoder = DeltaDecoder(window: window)
         let batchCapacity = 1 << 16
         let out = UnsafeMutablePointer<UInt64>.allocate(capacity: batchCapacity)
         defer { out.deallocate() }
-        var previous: UInt64 = 0
         var done: UInt64 = 0
         var eof = false
         while done < count {
@@ -208,60 +224,32 @@ public enum TraceFile {
             }
             // Decode varints while at least 10 bytes (the longest) remain, or to the end,
             // into the batch.
-            var produced = 0
+            var batch = DeltaDecoder.Batch(out: out, limit: Int(min(UInt64(batchCapacity), count - done)))
             let ok: Bool = buf.withUnsafeBufferPointer { p in
+                let base = p.baseAddress!
                 var i = pos
-                var prev = previous
-                let left = count - done
-                let limit = Int(min(UInt64(batchCapacity), left))
-                let safeEnd = len - 10
-                while produced < limit {
-                    var v: UInt64
-                    if i <= safeEnd {
-                        // Fast path: the whole varint is in the buffer.
-                        let b0 = p[i]
-                        if b0 < 0x80 {
-                            v = UInt64(b0); i += 1
-                        } else {
-                            v = UInt64(b0 & 0x7f)
-                            var shift: UInt64 = 7
-                            i += 1
-                            while true {
-                                let b = p[i]
-                                i += 1
-                                v |= UInt64(b & 0x7f) << shift
-                                if b < 0x80 { break }
-                                shift += 7
-                                if shift >= 64 { pos = i; return false }
-                            }
-                        }
-                    } else if eof && i < len {
-                        v = 0
-                        var shift: UInt64 = 0
-                        while true {
-                            guard i < len else { pos = i; return false }
-                            let b = p[i]
-                            v |= UInt64(b & 0x7f) << shift
-                            i += 1
-                            if b < 0x80 { break }
-                            shift += 7
-                            guard shift < 64 else { pos = i; return false }
-                        }
-                    } else {
-                        break
+                defer { pos = i }
+                guard decoder.decodeWhole(base, at: &i, safeEnd: len - 10, into: &batch) else { return false }
+                // The last bytes of the file.
+                while eof && i < len && batch.taken < batch.limit {
+                    var v: UInt64 = 0
+                    var shift: UInt64 = 0
+                    while true {
+                        guard i < len else { return false }
+                        let b = p[i]
+                        v |= UInt64(b & 0x7f) << shift
+                        i += 1
+                        if b < 0x80 { break }
+                        shift += 7
+                        guard shift < 64 else { return false }
                     }
-                    let delta = Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1)
-                    prev = prev &+ UInt64(bitPattern: delta)
-                    out[produced] = prev
-                    produced += 1
+                    decoder.add(v, into: &batch)
                 }
-                pos = i
-                previous = prev
                 return true
             }
             guard ok else { throw truncated() }
-            done += UInt64(produced)
-            if produced > 0 { try sink(UnsafeBufferPointer(start: out, count: produced)) }
+            done += UInt64(batch.taken)
+            if batch.produced > 0 { try sink(UnsafeBufferPointer(start: out, count: batch.produced), batch.collapsed) }
             guard done == count || !(eof && pos >= len) else { throw truncated() }
         }
         // The table of address pairs and the end mark: a file cut there is cut too.
@@ -280,6 +268,95 @@ public enum TraceFile {
         guard Array(buf[pos..<(pos + endMagic.count)]) == endMagic else {
             throw OvlError.file(stream.path, "ovl trace does not end with its end mark (damaged, or not written by ovl)")
         }
+    }
+}
+
+/// The trace's addresses from their zig-zag varint deltas, with runs outside a window
+/// collapsed (`TraceFile.readBatches(_:progress:header:collapsingOutside:sink:)`). Its
+/// loop is a function of its own so that the running address and the batch's counters
+/// stay in registers: in the reader's closure they lived on the stack, and every address
+/// waited on a store and a load of the one before.
+struct DeltaDecoder {
+    /// One batch being filled: where, how many addresses it may take, and what it holds.
+    struct Batch {
+        let out: UnsafeMutablePointer<UInt64>
+        let limit: Int
+        /// Addresses decoded, those written to `out`, and those collapsed.
+        var taken = 0
+        var produced = 0
+        var collapsed: UInt64 = 0
+        /// Whether the last address was collapsed (each batch starts a run afresh, so
+        /// that a batch with collapsed addresses holds at least one `collapsedRun`).
+        var inRun = false
+    }
+
+    private var previous: UInt64 = 0
+    private let collapsing: Bool
+    private let low: UInt64
+    private let span: UInt64
+
+    /// Without a window, only `TraceFile.collapsedRun` itself is "outside", and it is kept
+    /// as it is (`inRun` stays false).
+    init(window: (low: UInt64, span: UInt64)?) {
+        collapsing = window != nil
+        low = window?.low ?? 0
+        span = window?.span ?? TraceFile.collapsedRun
+    }
+
+    /// One varint's value, a zig-zag delta: the next address, written or collapsed.
+    @inline(__always)
+    mutating func add(_ v: UInt64, into b: inout Batch) {
+        var state = (previous, b.inRun, b.taken, b.produced, b.collapsed)
+        step(v, &state, b.out)
+        (previous, b.inRun, b.taken, b.produced, b.collapsed) = state
+    }
+
+    @inline(__always)
+    private func step(_ v: UInt64, _ s: inout (UInt64, Bool, Int, Int, UInt64), _ out: UnsafeMutablePointer<UInt64>) {
+        let delta = Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1)
+        let pc = s.0 &+ UInt64(bitPattern: delta)
+        s.0 = pc
+        s.2 &+= 1
+        // In arithmetic, without branches: inside and outside alternate often on a
+        // kernel (each system call), and a mispredicted branch cost more than these.
+        let inside = (pc &- low).subtractingReportingOverflow(span).overflow
+        let outsideBit = UInt64(inside ? 0 : 1)
+        // All ones outside: `collapsedRun` is all ones.
+        out[s.3] = pc | (0 &- outsideBit)
+        let runBit = UInt64(s.1 ? 1 : 0)
+        s.3 &+= Int(truncatingIfNeeded: 1 &- (outsideBit & runBit))
+        s.4 &+= outsideBit
+        s.1 = !inside && collapsing
+    }
+
+    /// Decodes from `p + i` while a varint of the longest length (10 bytes) fits before
+    /// `safeEnd` and the batch has room; false for a varint longer than 64 bits.
+    mutating func decodeWhole(_ p: UnsafePointer<UInt8>, at index: inout Int, safeEnd: Int, into b: inout Batch) -> Bool {
+        var state = (previous, b.inRun, b.taken, b.produced, b.collapsed)
+        var i = index
+        let limit = b.limit, out = b.out
+        var ok = true
+        while state.2 < limit && i <= safeEnd {
+            var v = UInt64(p[i])
+            i &+= 1
+            if v >= 0x80 {
+                v &= 0x7f
+                var shift: UInt64 = 7
+                while true {
+                    let byte = p[i]
+                    i &+= 1
+                    v |= UInt64(byte & 0x7f) << shift
+                    if byte < 0x80 { break }
+                    shift &+= 7
+                    if shift >= 64 { ok = false; break }
+                }
+                if !ok { break }
+            }
+            step(v, &state, out)
+        }
+        index = i
+        (previous, b.inRun, b.taken, b.produced, b.collapsed) = state
+        return ok
     }
 }
 
