@@ -104,6 +104,44 @@ import Testing
         #expect(two.loads == 2)
     }
 
+    /// The pages a trace touches, as the cost model lists them for paging, against the
+    /// segments walked address range by address range: every page from the first block's
+    /// start to the last block's end, repeats folded. Page sizes below a block's size,
+    /// the usual one, and one that is not a power of two.
+    @Test(arguments: ["crc-glibc", "sortcb", "interp"])
+    func pageSequenceFollowsTheSegments(name: String) throws {
+        let bin = Fixture.samples + "/" + name
+        let s = try Session.open(image: bin, profiles: Fixture.traces(of: bin), config: Config(), showProgress: false)
+        let p = s.program
+        for prof in s.profiles where prof.hasSequence {
+            for size in [16, 100, 4096] as [UInt64] {
+                var expected: [UInt64] = []
+                for (f, l) in zip(prof.segmentFirst, prof.segmentLast) where f >= 0 {
+                    var a = p.blockStart[Int(f)]
+                    let end = p.blockStart[Int(l)] + UInt64(p.blockSize[Int(l)])
+                    while a < end {
+                        if expected.last != a / size { expected.append(a / size) }
+                        a = (a / size + 1) * size
+                    }
+                }
+                let low = p.blockStart[0] / size
+                let got = CostModel.pageSequence(prof, program: p, pageSize: size)
+                let listed = got.sequence.map { UInt64($0) + low }
+                let firstDifference = (0..<min(listed.count, expected.count)).first { listed[$0] != expected[$0] } ?? min(listed.count, expected.count)
+                #expect(listed.count == expected.count && firstDifference == expected.count,
+                        "\(name) \(prof.name), \(size) B pages: \(listed.count) pages listed, \(expected.count) expected, first difference at \(firstDifference)")
+                #expect(got.count == Int((expected.max() ?? low) - low) + (expected.isEmpty ? 0 : 1))
+            }
+        }
+        // The session's basis lists them at its page size.
+        let basis = s.costBasis
+        for (i, prof) in s.profiles.enumerated() where prof.hasSequence {
+            let direct = CostModel.pageSequence(prof, program: p, pageSize: UInt64(s.config.pageSize))
+            #expect(basis.pages[i]?.sequence == direct.sequence && basis.pages[i]?.count == direct.count)
+            #expect(basis.compact[i] == CostModel.compact(prof))
+        }
+    }
+
     /// Mattson's one-pass curve, and the engine's own simulation for one frame count,
     /// against a plain LRU simulation (a linked list in recency
     /// order, evicting the tail), for every frame count on random page sequences.

@@ -210,3 +210,18 @@ final class Memo<Key: Hashable & Sendable, Value: Sendable>: @unchecked Sendable
         values[key] = value
     }
 }
+
+/// A value computed on another core from the moment it is created; `value` waits for it.
+final class Eventually<Value: Sendable>: @unchecked Sendable {
+    private let group = DispatchGroup()
+    private var result: Value?
+
+    init(_ work: @escaping @Sendable () -> Value) {
+        DispatchQueue.global().async(group: group) { [self] in result = work() }
+    }
+
+    var value: Value {
+        group.wait()
+        return result!
+    }
+}

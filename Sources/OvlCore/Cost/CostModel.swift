@@ -44,8 +44,12 @@ public final class CostModel: @unchecked Sendable {
 
     public init(session: Session) {
         self.session = session
-        compact = session.profiles.map(CostModel.compact)
-        narrow = session.chains.count <= Int(UInt16.max) + 1 ? compact.map { $0.map { UInt16(truncatingIfNeeded: $0) } } : nil
+        let basis = session.costBasis
+        compact = basis.compact
+        narrow = basis.narrow
+        for (p, pages) in zip(session.profiles, basis.pages) {
+            if let pages { paging[pagingKey(p, pageSize: basis.pageSize)] = .listed(pages.sequence, pages.count) }
+        }
     }
 
     /// Loads per cluster when phase `i`'s trace runs against `c` (`replay`).
@@ -274,11 +278,12 @@ public final class CostModel: @unchecked Sendable {
         pagingLock.lock()
         defer { pagingLock.unlock() }
         guard paging.index(forKey: key) == nil else { return }
-        let pages = pageSequence(p, pageSize: UInt64(session.config.pageSize))
+        let pages = CostModel.pageSequence(p, program: session.program, pageSize: UInt64(session.config.pageSize))
         paging[key] = .listed(pages.sequence, pages.count)
     }
 
-    private func pagingKey(_ p: Profile) -> String { "\(p.source)\u{0}\(p.name)\u{0}\(session.config.pageSize)" }
+    private func pagingKey(_ p: Profile) -> String { pagingKey(p, pageSize: session.config.pageSize) }
+    private func pagingKey(_ p: Profile, pageSize: Int) -> String { "\(p.source)\u{0}\(p.name)\u{0}\(pageSize)" }
 
     /// Demand paging of the original layout in `totalMemory` bytes of page frames.
     /// The pages a trace touches are worked out once per trace and page size. The first
@@ -307,7 +312,7 @@ public final class CostModel: @unchecked Sendable {
             faults = LRUFaultCurve.simulate(pages, pages: pageCount, frames: frames)
             paging[key] = .answered(pages, pageCount, frames, faults)
         case nil:
-            let pages = pageSequence(p, pageSize: UInt64(cfg.pageSize))
+            let pages = CostModel.pageSequence(p, program: session.program, pageSize: UInt64(cfg.pageSize))
             faults = LRUFaultCurve.simulate(pages.sequence, pages: pages.count, frames: frames)
             paging[key] = .answered(pages.sequence, pages.count, frames, faults)
         }
@@ -328,36 +333,60 @@ public final class CostModel: @unchecked Sendable {
 
     /// The pages of the original layout a trace touches, in order, repeats folded, as dense
     /// indices from the lowest page of the image's code.
-    func pageSequence(_ p: Profile, pageSize page: UInt64) -> (sequence: [UInt32], count: Int) {
-        let prog = session.program
+    static func pageSequence(_ p: Profile, program prog: Program, pageSize page: UInt64) -> (sequence: [UInt32], count: Int) {
         guard prog.blockCount > 0, page > 0 else { return ([], 0) }
-        // The arrays as locals (no access checks in the loop); a power-of-two page size
-        // (the usual one) divides by shifting.
         let starts = prog.blockStart, sizes = prog.blockSize
-        let firsts = p.segmentFirst, lasts = p.segmentLast
         let shift = page & (page - 1) == 0 ? UInt64(page.trailingZeroBitCount) : nil
-        @inline(__always) func pageOf(_ a: UInt64) -> UInt64 { shift.map { a >> $0 } ?? a / page }
+        @inline(__always) func pageOf(_ a: UInt64) -> Int64 { Int64(bitPattern: shift.map { a >> $0 } ?? a / page) }
         let base = pageOf(starts.min() ?? 0)
-        var highest: UInt64 = 0
+        // Each block's first and last page, once: a trace has a hundred times as many
+        // segments as the image has blocks.
+        var firstPage = [Int64](repeating: 0, count: prog.blockCount)
+        var lastPage = [Int64](repeating: 0, count: prog.blockCount)
+        for b in 0..<prog.blockCount {
+            firstPage[b] = pageOf(starts[b]) - base
+            let end = starts[b] + UInt64(sizes[b])
+            lastPage[b] = end > 0 ? pageOf(end - 1) - base : firstPage[b] - 1
+        }
+        let firsts = p.segmentFirst, lasts = p.segmentLast
+        var highest: Int64 = 0
         var out: [UInt32] = []
         out.reserveCapacity(firsts.count)
-        var lastPage = UInt64.max
+        var lastSeen: Int64 = -1
         for i in 0..<firsts.count {
-            let f = firsts[i], l = lasts[i]
+            let f = firsts[i]
             guard f >= 0 else { continue }
-            let start = pageOf(starts[Int(f)])
-            let end = pageOf(starts[Int(l)] + UInt64(sizes[Int(l)]) - 1)
-            var pg = start
+            var pg = firstPage[Int(f)]
+            let end = lastPage[Int(lasts[i])]
             while pg <= end {
-                if pg != lastPage {
-                    out.append(UInt32(pg - base))
-                    highest = max(highest, pg - base)
-                    lastPage = pg
+                if pg != lastSeen {
+                    out.append(UInt32(truncatingIfNeeded: pg))
+                    highest = max(highest, pg)
+                    lastSeen = pg
                 }
                 pg += 1
             }
         }
         return (out, out.isEmpty ? 0 : Int(highest) + 1)
+    }
+}
+
+/// What every cost model of a session starts from: each trace's chains entered
+/// (`CostModel.compact`, and in two bytes an event when every chain number fits), and the
+/// pages of the original layout each trace touches at the session's page size. Built once
+/// per session, on the other core while the cluster graph is built (`Session.init`).
+struct CostBasis: Sendable {
+    let compact: [[Int32]]
+    let narrow: [[UInt16]]?
+    let pageSize: Int
+    /// Per profile; nil for one without a sequence.
+    let pages: [(sequence: [UInt32], count: Int)?]
+
+    init(program: Program, profiles: [Profile], chainCount: Int, pageSize: Int) {
+        compact = profiles.map(CostModel.compact)
+        narrow = chainCount <= Int(UInt16.max) + 1 ? compact.map { $0.map { UInt16(truncatingIfNeeded: $0) } } : nil
+        self.pageSize = pageSize
+        pages = profiles.map { $0.hasSequence ? CostModel.pageSequence($0, program: program, pageSize: UInt64(max(pageSize, 0))) : nil }
     }
 }
 

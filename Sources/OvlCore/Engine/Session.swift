@@ -19,6 +19,9 @@ public final class Session: @unchecked Sendable {
         self.profiles = profiles
         self.config = config
         self.chains = chains
+        // Built on the other core while this one builds the graph and the core set.
+        let pageSize = config.pageSize, chainCount = chains.count
+        self.costBasisTask = Eventually { CostBasis(program: program, profiles: profiles, chainCount: chainCount, pageSize: pageSize) }
         self.graph = ClusterGraph.build(program: program, chains: chains, profiles: profiles)
         self.core = CoreSet.resolve(config, program: program)
         self.coreChains = []
@@ -143,15 +146,13 @@ public final class Session: @unchecked Sendable {
     public func function(ofChain c: Int) -> Int { Int(program.blockFunction[Int(chains.firstBlock[c])]) }
 
     /// The training traces as the chains entered, in order (`CostModel.compact`).
-    /// Built on first use (only the affinity layout needs them), under a lock: the
-    /// explorer's what-if worker may ask at the same time as its analyses.
     public var trainingSequences: [[Int32]] {
-        if let known = sequences.value(for: 0) { return known }
-        let s = profiles.filter(\.hasSequence).map(CostModel.compact)
-        sequences.store(s, for: 0)
-        return s
+        zip(profiles, costBasis.compact).filter { $0.0.hasSequence }.map(\.1)
     }
-    private let sequences = Memo<Int, [[Int32]]>(capacity: 1)
+
+    /// What every cost model of this session starts from (`CostBasis`).
+    var costBasis: CostBasis { costBasisTask.value }
+    private let costBasisTask: Eventually<CostBasis>
 
     /// The chain each address-taken function starts with, ascending, without repeats:
     /// where a pointer may enter the code (`MemoryAccount.estimate` asks on every edit).
