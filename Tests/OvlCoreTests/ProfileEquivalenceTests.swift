@@ -162,6 +162,13 @@ import Testing
         Thread.sleep(forTimeInterval: 0.3)
         let late = try ProfileLoader.load(early, program: program, chains: chains)
         ProfileEquivalenceTests.expectSame(late, reference, "random addresses, reading started early")
+        // With room for all of it, the reader has queued the whole trace unclassified by
+        // the time the program comes, and classifies from the last batch back while the
+        // resolver takes them from the first.
+        let whole = try #require(try ProfileLoader.startReading(path: path, elf: program.elf, showProgress: false))
+        Thread.sleep(forTimeInterval: 0.3)
+        let all = try ProfileLoader.load(whole, program: program, chains: chains)
+        ProfileEquivalenceTests.expectSame(all, reference, "random addresses, all read before the program came")
         // A reading that is never resolved stops.
         try #require(try ProfileLoader.startReading(path: path, elf: program.elf, showProgress: false, earlyBudget: 64 << 10)).cancel()
     }

@@ -12,6 +12,15 @@ public enum ProfileFormat: String, Sendable, Codable {
 
 /// Counts of what a profile's addresses were.
 public struct ProfileStats: Sendable, Codable, Equatable {
+    /// Adds what `AddressClassifier.classify(_:collapsedRuns:into:)` counted.
+    mutating func addClassified(_ c: ProfileStats) {
+        addresses += c.addresses
+        repIterations += c.repIterations
+        misaligned += c.misaligned
+        excludedSection += c.excludedSection
+        foreign += c.foreign
+    }
+
     /// Addresses read (translation blocks for a trace, branch records for `.fdata`).
     public var addresses: UInt64 = 0
     /// Addresses that are instruction starts in the analysed code.
@@ -174,11 +183,7 @@ struct BlockSequenceBuilder {
     /// Adds what an `AddressClassifier` made of a batch of addresses, and the counts it kept
     /// (addresses read, rep-string iterations folded) for them.
     mutating func addClassified(_ vs: UnsafeBufferPointer<Int32>, counts: ProfileStats) {
-        stats.addresses += counts.addresses
-        stats.repIterations += counts.repIterations
-        stats.misaligned += counts.misaligned
-        stats.excludedSection += counts.excludedSection
-        stats.foreign += counts.foreign
+        stats.addClassified(counts)
         for v in vs { addClassified(v) }
     }
 

@@ -157,6 +157,7 @@ public final class TraceReading: @unchecked Sendable {
                 if sink.isClosed { throw OvlError("reading stopped") }
                 sink.put(batch, collapsed: collapsed, bytesRead: stream.bytesRead)
             })
+            sink.finishBacklog()
             return 0
         }
     }
@@ -174,7 +175,7 @@ final class AddressSink: @unchecked Sendable {
     /// Nil until the program is decoded and the resolver offers one: until then every
     /// batch goes to the resolver unclassified.
     private var classifier: AddressClassifier?
-    private let offerLock = NSLock()
+    private let offerLock = NSCondition()
     private var offered: AddressClassifier?
     private let queue: BatchQueue<ClassifiedBatch>
     /// The last address put (a rep-string iteration repeats it).
@@ -198,7 +199,38 @@ final class AddressSink: @unchecked Sendable {
     func offer(_ c: AddressClassifier) {
         offerLock.lock()
         offered = c
+        offerLock.broadcast()
         offerLock.unlock()
+    }
+
+    /// Classifies, from the last back, the batches queued before this thread had a
+    /// classifier, while the resolver takes them from the first: a reader started early
+    /// can hold a whole small trace unclassified when the program is ready.
+    private func classifyBacklog() {
+        guard backlog, classifier != nil else { return }
+        while let (sequence, batch) = queue.claimLast(where: { $0.early }) {
+            var b = batch
+            classifier!.lastPC = b.restPrevious
+            let counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, into: &b.values) }
+            b.counts.addClassified(counts)
+            b.rest = []
+            b.early = false
+            queue.giveBack(sequence, b)
+        }
+        backlog = false
+    }
+    /// Whether batches were queued without a classifier.
+    private var backlog = false
+
+    /// After the last batch: waits for the classifier (unless the resolver has gone) and
+    /// helps with the batches queued before it came.
+    func finishBacklog() {
+        guard backlog else { return }
+        offerLock.lock()
+        while offered == nil && !queue.isClosed { _ = offerLock.wait(until: Date(timeIntervalSinceNow: 0.05)) }
+        if classifier == nil { classifier = offered }
+        offerLock.unlock()
+        classifyBacklog()
     }
 
     /// Whether the resolver has stopped (reading can stop too).
@@ -224,6 +256,7 @@ final class AddressSink: @unchecked Sendable {
             classifier = offered
             offerLock.unlock()
         }
+        classifyBacklog()
         var values: [Int32] = []
         var counts = ProfileStats()
         let runs = collapsed > 0
@@ -237,9 +270,11 @@ final class AddressSink: @unchecked Sendable {
         counts.addresses += collapsed
         counts.foreign += collapsed
         if let last = pcs.last { lastPC = last }
+        if classifier == nil { backlog = true }
         let state = queue.put(ClassifiedBatch(values: values, counts: counts, bytesRead: bytesRead, sizeHint: expected,
                                               rest: Array(UnsafeBufferPointer(rebasing: pcs[split...])),
-                                              restPrevious: split > 0 ? pcs[split - 1] : previous, collapsedRuns: runs),
+                                              restPrevious: split > 0 ? pcs[split - 1] : previous, collapsedRuns: runs,
+                                              early: classifier == nil),
                               weight: (pcs.count - split) * 8)
         switch state {
         case .wasEmpty: share = max(0, share - 1)
@@ -265,6 +300,8 @@ struct ClassifiedBatch {
     var restPrevious: UInt64 = .max
     /// Whether `TraceFile.collapsedRun` in `rest` stands for a run already counted.
     var collapsedRuns = false
+    /// Queued before the reader had a classifier: all of it in `rest`.
+    var early = false
 }
 
 /// A bounded hand-over of batches from the reader thread to the resolver.
@@ -283,6 +320,10 @@ final class BatchQueue<Item>: @unchecked Sendable {
     private var started = false
     private var pendingWeight = 0
     private var weights: [Int] = []
+    /// Items the producer has taken back to work on (`claimLast`), by sequence number
+    /// (`firstSequence` is the first item's); the consumer waits for them.
+    private var claimed = Set<Int>()
+    private var firstSequence = 0
 
     init(capacity: Int, earlyBudget: Int = 0) {
         self.capacity = capacity
@@ -327,13 +368,38 @@ final class BatchQueue<Item>: @unchecked Sendable {
     func take() -> Item? {
         cond.lock()
         defer { cond.unlock() }
-        while items.isEmpty && !done { cond.wait() }
+        while items.isEmpty ? !done : claimed.contains(firstSequence) { cond.wait() }
         started = true
         guard !items.isEmpty else { return nil }
         let first = items.removeFirst()
         pendingWeight -= weights.removeFirst()
+        firstSequence += 1
         cond.broadcast()
         return first
+    }
+
+    /// The last queued item that `wanted` picks and nobody works on, with its sequence
+    /// number, taken back for the producer to work on; the consumer waits for it to be
+    /// returned (`giveBack`). Nil when there is none.
+    func claimLast(where wanted: (Item) -> Bool) -> (Int, Item)? {
+        cond.lock()
+        defer { cond.unlock() }
+        guard !closed else { return nil }
+        for i in items.indices.reversed() where !claimed.contains(firstSequence + i) && wanted(items[i]) {
+            claimed.insert(firstSequence + i)
+            return (firstSequence + i, items[i])
+        }
+        return nil
+    }
+
+    /// Returns an item taken back by `claimLast`, changed.
+    func giveBack(_ sequence: Int, _ item: Item) {
+        cond.lock()
+        let i = sequence - firstSequence
+        if !closed && i >= 0 && i < items.count { items[i] = item }
+        claimed.remove(sequence)
+        cond.broadcast()
+        cond.unlock()
     }
 
     /// Two stages on two cores: `produce` runs on a thread of its own, putting items into
