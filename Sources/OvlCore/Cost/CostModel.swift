@@ -373,20 +373,35 @@ public final class CostModel: @unchecked Sendable {
 
 /// What every cost model of a session starts from: each trace's chains entered
 /// (`CostModel.compact`, and in two bytes an event when every chain number fits), and the
-/// pages of the original layout each trace touches at the session's page size. Built once
-/// per session, on the other core while the cluster graph is built (`Session.init`).
+/// pages of the original layout each trace touches at the session's page size. Built a
+/// trace at a time on another core: `Session.open` starts each as soon as its trace is
+/// read (beside the reading of the next), `Session.init` any still missing.
 struct CostBasis: Sendable {
+    /// One trace's share.
+    struct Part: Sendable {
+        let compact: [Int32]
+        let narrow: [UInt16]?
+        /// Nil for a profile without a sequence.
+        let pages: (sequence: [UInt32], count: Int)?
+
+        init(_ p: Profile, program: Program, chainCount: Int, pageSize: Int) {
+            compact = CostModel.compact(p)
+            narrow = chainCount <= Int(UInt16.max) + 1 ? compact.map { UInt16(truncatingIfNeeded: $0) } : nil
+            pages = p.hasSequence ? CostModel.pageSequence(p, program: program, pageSize: UInt64(max(pageSize, 0))) : nil
+        }
+    }
+
+    let pageSize: Int
     let compact: [[Int32]]
     let narrow: [[UInt16]]?
-    let pageSize: Int
     /// Per profile; nil for one without a sequence.
     let pages: [(sequence: [UInt32], count: Int)?]
 
-    init(program: Program, profiles: [Profile], chainCount: Int, pageSize: Int) {
-        compact = profiles.map(CostModel.compact)
-        narrow = chainCount <= Int(UInt16.max) + 1 ? compact.map { $0.map { UInt16(truncatingIfNeeded: $0) } } : nil
+    init(_ parts: [Part], pageSize: Int) {
         self.pageSize = pageSize
-        pages = profiles.map { $0.hasSequence ? CostModel.pageSequence($0, program: program, pageSize: UInt64(max(pageSize, 0))) : nil }
+        compact = parts.map(\.compact)
+        narrow = parts.allSatisfy { $0.narrow != nil } ? parts.map { $0.narrow! } : nil
+        pages = parts.map(\.pages)
     }
 }
 

@@ -14,14 +14,21 @@ public final class Session: @unchecked Sendable {
     /// Core membership per chain for the current core set.
     public private(set) var coreChains: [Bool]
 
-    public init(program: Program, profiles: [Profile], config: Config, chains: Chains) {
+    public convenience init(program: Program, profiles: [Profile], config: Config, chains: Chains) {
+        self.init(program: program, profiles: profiles, config: config, chains: chains, basisParts: [])
+    }
+
+    /// `basisParts`: the cost basis of the first profiles, under way (`Session.open`).
+    init(program: Program, profiles: [Profile], config: Config, chains: Chains, basisParts: [Eventually<CostBasis.Part>]) {
         self.program = program
         self.profiles = profiles
         self.config = config
         self.chains = chains
-        // Built on the other core while this one builds the graph and the core set.
-        let pageSize = config.pageSize, chainCount = chains.count
-        self.costBasisTask = Eventually { CostBasis(program: program, profiles: profiles, chainCount: chainCount, pageSize: pageSize) }
+        // The rest built on the other core while this one builds the graph and the core set.
+        var parts = Array(basisParts.prefix(profiles.count))
+        for p in profiles.dropFirst(parts.count) { parts.append(Session.basisPart(p, program: program, chains: chains, config: config)) }
+        let pageSize = config.pageSize, all = parts
+        self.costBasisTask = Eventually { CostBasis(all.map(\.value), pageSize: pageSize) }
         self.graph = ClusterGraph.build(program: program, chains: chains, profiles: profiles)
         self.core = CoreSet.resolve(config, program: program)
         self.coreChains = []
@@ -40,6 +47,7 @@ public final class Session: @unchecked Sendable {
         let program = try Program.build(elf: elf, options: ProgramOptions(excludedSections: config.excludeSections))
         let chains = Chains(program: program, granularity: config.granularity)
         var loaded: [Profile] = []
+        var parts: [Eventually<CostBasis.Part>] = []
         for (i, p) in profiles.enumerated() {
             if i == 0, let early {
                 earlyTaken = true
@@ -47,9 +55,16 @@ public final class Session: @unchecked Sendable {
             } else {
                 loaded.append(try ProfileLoader.load(path: p, program: program, chains: chains, showProgress: showProgress))
             }
+            // Its share of the cost basis, beside the reading of the next.
+            parts.append(basisPart(loaded[i], program: program, chains: chains, config: config))
         }
         program.releaseAddressTable()
-        return Session(program: program, profiles: loaded, config: config, chains: chains)
+        return Session(program: program, profiles: loaded, config: config, chains: chains, basisParts: parts)
+    }
+
+    static func basisPart(_ p: Profile, program: Program, chains: Chains, config: Config) -> Eventually<CostBasis.Part> {
+        let chainCount = chains.count, pageSize = config.pageSize
+        return Eventually { CostBasis.Part(p, program: program, chainCount: chainCount, pageSize: pageSize) }
     }
 
     static func chainMembership(_ core: CoreSet, program: Program, chains: Chains) -> [Bool] {
