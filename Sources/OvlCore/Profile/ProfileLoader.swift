@@ -143,9 +143,9 @@ public final class TraceReading: @unchecked Sendable {
         queue = BatchQueue(capacity: 4, earlyBudget: earlyBudget)
         sink = AddressSink(window: AddressClassifier.foreignWindow(of: elf), queue)
         progress = Progress("reading \(path)", total: stream.totalSize, enabled: showProgress)
-        let hash = TraceFile.codeHash(of: elf)
         let sink = self.sink, path = self.path
         queue.start { _ in
+            let hash = TraceFile.codeHash(of: elf)
             try TraceFile.readBatches(stream, header: { h in
                 guard h.codeHash == hash else {
                     throw OvlError.file(path, "is a trace of \(h.imageName.isEmpty ? "another image" : "'\(h.imageName)'") whose code differs from \(elf.path) (code hash \(ProfileLoader.hex(h.codeHash)) vs \(ProfileLoader.hex(hash))); record it again against this build")
