@@ -35,18 +35,24 @@ public struct PagingBaseline: Codable, Sendable, Equatable {
 /// dropped, repeats folded), so a new clustering costs one pass over that sequence.
 public final class CostModel: @unchecked Sendable {
     public let session: Session
+    private let basis: CostBasis
+
     /// Chains entered, per phase: outside stretches removed, consecutive repeats folded.
-    public let compact: [[Int32]]
-    /// The same sequences in two bytes an event when every chain number fits (a kernel's
-    /// do): half the memory traffic for every replay, and half the cache it sweeps out
-    /// from under the coalescer that runs next.
-    let narrow: [[UInt16]]?
+    /// Made on first use from the two-byte sequences when the replays use those.
+    public var compact: [[Int32]] {
+        compactLock.lock()
+        defer { compactLock.unlock() }
+        if let known = compactValue { return known }
+        let c = basis.compact
+        compactValue = c
+        return c
+    }
+    private var compactValue: [[Int32]]?
+    private let compactLock = NSLock()
 
     public init(session: Session) {
         self.session = session
-        let basis = session.costBasis
-        compact = basis.compact
-        narrow = basis.narrow
+        basis = session.costBasis
         for (p, pages) in zip(session.profiles, basis.pages) {
             if let pages { paging[pagingKey(p, pageSize: basis.pageSize)] = .listed(pages.sequence, pages.count) }
         }
@@ -54,14 +60,26 @@ public final class CostModel: @unchecked Sendable {
 
     /// Loads per cluster when phase `i`'s trace runs against `c` (`replay`).
     public func replay(phase i: Int, _ c: Clustering, buffers: Int) -> [UInt64] {
-        if let n = narrow { return CostModel.replay(n[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.clusterCount, byChain: false) }
-        return CostModel.replay(compact[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.clusterCount, byChain: false)
+        if let n = basis.narrow { return CostModel.replay(n[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.clusterCount, byChain: false) }
+        return CostModel.replay(basis.wide[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.clusterCount, byChain: false)
     }
 
     /// Loads per chain entered when phase `i`'s trace runs against `c` (`replayByChain`).
     public func replayByChain(phase i: Int, _ c: Clustering, buffers: Int) -> [UInt64] {
-        if let n = narrow { return CostModel.replay(n[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.chainCluster.count, byChain: true) }
-        return CostModel.replay(compact[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.chainCluster.count, byChain: true)
+        if let n = basis.narrow { return CostModel.replay(n[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.chainCluster.count, byChain: true) }
+        return CostModel.replay(basis.wide[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.chainCluster.count, byChain: true)
+    }
+
+    /// `compact(_:)` in two bytes an event (every chain number below 65,536).
+    static func compactNarrow(_ p: Profile) -> [UInt16] {
+        var out: [UInt16] = []
+        out.reserveCapacity(p.chainRuns.count)
+        var last: Int32 = -1
+        for c in p.chainRuns where c >= 0 && c != last {
+            out.append(UInt16(truncatingIfNeeded: c))
+            last = c
+        }
+        return out
     }
 
     public static func compact(_ p: Profile) -> [Int32] {
@@ -379,30 +397,46 @@ public final class CostModel: @unchecked Sendable {
 struct CostBasis: Sendable {
     /// One trace's share.
     struct Part: Sendable {
-        let compact: [Int32]
+        /// The compacted chains in two bytes an event when every chain number fits,
+        /// else in four (`wide`): one or the other, never both (on a kernel the four-byte
+        /// copy was 40 MB of pages touched for nothing).
         let narrow: [UInt16]?
+        let wide: [Int32]?
         /// Nil for a profile without a sequence.
         let pages: (sequence: [UInt32], count: Int)?
 
         init(_ p: Profile, program: Program, chainCount: Int, pageSize: Int) {
-            compact = CostModel.compact(p)
-            narrow = chainCount <= Int(UInt16.max) + 1 ? compact.map { UInt16(truncatingIfNeeded: $0) } : nil
+            if chainCount <= Int(UInt16.max) + 1 {
+                narrow = CostModel.compactNarrow(p)
+                wide = nil
+            } else {
+                narrow = nil
+                wide = CostModel.compact(p)
+            }
             pages = p.hasSequence ? CostModel.pageSequence(p, program: program, pageSize: UInt64(max(pageSize, 0))) : nil
         }
+
+        var compact: [Int32] { wide ?? narrow!.map { Int32($0) } }
     }
 
     let pageSize: Int
-    let compact: [[Int32]]
+    let parts: [Part]
+    /// Every trace's chains in two bytes an event, when they all fit.
     let narrow: [[UInt16]]?
     /// Per profile; nil for one without a sequence.
     let pages: [(sequence: [UInt32], count: Int)?]
 
     init(_ parts: [Part], pageSize: Int) {
         self.pageSize = pageSize
-        compact = parts.map(\.compact)
+        self.parts = parts
         narrow = parts.allSatisfy { $0.narrow != nil } ? parts.map { $0.narrow! } : nil
         pages = parts.map(\.pages)
     }
+
+    /// The compacted chains in four bytes an event (converted when kept in two).
+    var compact: [[Int32]] { parts.map(\.compact) }
+    /// The same, for replays when `narrow` is nil (then every part keeps four bytes).
+    var wide: [[Int32]] { parts.map { $0.wide ?? $0.compact } }
 }
 
 /// Faults of least-recently-used replacement over one page sequence for every number of

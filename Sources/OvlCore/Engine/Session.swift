@@ -161,9 +161,15 @@ public final class Session: @unchecked Sendable {
     public func function(ofChain c: Int) -> Int { Int(program.blockFunction[Int(chains.firstBlock[c])]) }
 
     /// The training traces as the chains entered, in order (`CostModel.compact`).
+    /// Made on first use (only the affinity layout needs them), under a lock: the
+    /// explorer's what-if worker may ask at the same time as its analyses.
     public var trainingSequences: [[Int32]] {
-        zip(profiles, costBasis.compact).filter { $0.0.hasSequence }.map(\.1)
+        if let known = sequences.value(for: 0) { return known }
+        let s = zip(profiles, costBasis.parts).filter { $0.0.hasSequence }.map(\.1.compact)
+        sequences.store(s, for: 0)
+        return s
     }
+    private let sequences = Memo<Int, [[Int32]]>(capacity: 1)
 
     /// What every cost model of this session starts from (`CostBasis`).
     var costBasis: CostBasis { costBasisTask.value }
