@@ -38,13 +38,25 @@ func kernelBenchmarks(_ given: String?) {
 
     // 1. ovl analyze (the command, as users run it) beside objdump -d of the same image.
     let ovl = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ovl").path
-    let objdump = commandMilliseconds("/usr/bin/objdump", ["-d", image], repeat: 2)
+    // The machine moves by ±40% within minutes: the commands run in turn, round after
+    // round, and the figures are medians. OVL_BENCH_BASE_OVL names another build's `ovl`
+    // to run in the same rounds.
     if fm.isExecutableFile(atPath: ovl) {
         let args = ["analyze", image] + profiles.flatMap { ["--profile", $0] } + ["--config", configPath]
-        let analyze = commandMilliseconds(ovl, args, repeat: 2)
+        let base = ProcessInfo.processInfo.environment["OVL_BENCH_BASE_OVL"].flatMap { fm.isExecutableFile(atPath: $0) ? $0 : nil }
+        var times: [String: [Double]] = [:]
+        for _ in 0..<5 {
+            times["objdump", default: []].append(commandMilliseconds("/usr/bin/objdump", ["-d", image], repeat: 1))
+            times["ovl", default: []].append(commandMilliseconds(ovl, args, repeat: 1))
+            if let base { times["base", default: []].append(commandMilliseconds(base, args, repeat: 1)) }
+        }
+        func median(_ k: String) -> Double { let v = times[k, default: [.nan]].sorted(); return v[v.count / 2] }
         let noProfile = commandMilliseconds(ovl, ["analyze", image, "--config", configPath], repeat: 2)
-        print(String(format: "ovl analyze vmlinux + 2 traces %.0f ms (without traces %.0f ms) | objdump -d %.0f ms | ratio %.2f (aim <= 0.5)",
-                     analyze, noProfile, objdump, analyze / objdump))
+        print(String(format: "ovl analyze vmlinux + 2 traces %.0f ms (without traces %.0f ms) | objdump -d %.0f ms | ratio %.2f (aim <= 0.5; medians of 5 rounds in turn)",
+                     median("ovl"), noProfile, median("objdump"), median("ovl") / median("objdump")))
+        if base != nil {
+            print(String(format: "  baseline %@: %.0f ms, ratio %.2f", base! as NSString, median("base"), median("base") / median("objdump")))
+        }
     }
 
     // 2. In-process breakdown of opening a session.
