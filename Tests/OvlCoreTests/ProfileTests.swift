@@ -105,6 +105,36 @@ import Testing
         }
     }
 
+    /// `Session.open` starts reading the first trace before the image is decoded: the
+    /// check against the image's code happens on the reader thread, and its refusal must
+    /// reach the caller as the same message, naming the trace; so must a trace cut short.
+    @Test func profileOfAnotherBinaryIsRejectedWhenReadEarly() throws {
+        let image = Fixture.samples + "/crc"
+        let other = Fixture.traces(of: Fixture.samples + "/dijkstra")[0]
+        do {
+            _ = try Session.open(image: image, profiles: [other], config: Config(), showProgress: false)
+            Issue.record("accepted a trace of another binary")
+        } catch let e as OvlError {
+            #expect(e.description.contains("differs from") && e.description.contains(other))
+        }
+        let own = Fixture.traces(of: image)[0]
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: own))
+        let cut = Fixture.tempDir() + "/cut.trace"
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: cut))
+        do {
+            _ = try Session.open(image: image, profiles: [cut, own], config: Config(), showProgress: false)
+            Issue.record("accepted a truncated trace")
+        } catch let e as OvlError {
+            #expect(e.description.contains("truncated") && e.description.contains(cut))
+        }
+        // Read early or not, the same profile.
+        let early = try Session.open(image: image, profiles: [own], config: Config(), showProgress: false)
+        let (p, chains) = try ProfileTests.session("crc")
+        let late = try ProfileLoader.load(path: own, program: p, chains: chains, showProgress: false)
+        #expect(early.profiles[0].stats == late.stats && early.profiles[0].chainRuns == late.chainRuns
+                && early.profiles[0].blockCounts == late.blockCounts && early.profiles[0].chainEdges == late.chainEdges)
+    }
+
     /// The same as a raw QEMU log: no header to check, so the addresses decide.
     @Test(Tools.needed("qemu-x86_64"))
     func qemuLogOfAnotherBinaryIsRejected() throws {
