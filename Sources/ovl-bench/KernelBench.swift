@@ -43,7 +43,11 @@ func kernelBenchmarks(_ given: String?) {
     // to run in the same rounds.
     if fm.isExecutableFile(atPath: ovl) {
         let args = ["analyze", image] + profiles.flatMap { ["--profile", $0] } + ["--config", configPath]
-        let base = ProcessInfo.processInfo.environment["OVL_BENCH_BASE_OVL"].flatMap { fm.isExecutableFile(atPath: $0) ? $0 : nil }
+        var base = ProcessInfo.processInfo.environment["OVL_BENCH_BASE_OVL"]
+        if let b = base, !fm.isExecutableFile(atPath: b) {
+            print("  OVL_BENCH_BASE_OVL: \(b) is not an executable file; no baseline")
+            base = nil
+        }
         var times: [String: [Double]] = [:]
         for _ in 0..<5 {
             times["objdump", default: []].append(commandMilliseconds("/usr/bin/objdump", ["-d", image], repeat: 1))

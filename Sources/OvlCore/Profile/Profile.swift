@@ -315,13 +315,10 @@ struct AddressClassifier {
     /// addresses are (firmware, user space).
     private let imageLow: UInt64
     private let imageHigh: UInt64
-    /// The addresses `pc` with `pc &- low < span` lie in the image; every other one is
-    /// foreign (a reader may collapse runs of them, `TraceFile.readBatches`).
-    var imageWindow: (low: UInt64, span: UInt64) { (imageLow, imageHigh &- imageLow) }
-
     /// The span of the image's allocated sections: every address outside it is foreign
     /// to any program decoded from `elf` (its blocks and excluded sections lie in those
-    /// sections; `imageWindow` is this span or wider).
+    /// sections; `imageLow ..< imageHigh` is this span or wider). A trace reader may
+    /// collapse runs of such addresses (`TraceFile.readBatches`).
     static func foreignWindow(of elf: ELFFile) -> (low: UInt64, span: UInt64) {
         let spans = elf.sections.filter { $0.isAllocated && $0.size > 0 }
         guard let low = spans.map(\.address).min(), let high = spans.map({ $0.address &+ $0.size }).max(), high > low else {
@@ -363,7 +360,7 @@ struct AddressClassifier {
     /// the run; on a kernel's boot trace two addresses in three are such). Returns the
     /// counts: addresses, rep-string iterations, and the three classes. With
     /// `collapsedRuns`, `TraceFile.collapsedRun` stands for a run of foreign addresses
-    /// that the reader counted (`imageWindow`), and is not counted again.
+    /// that the reader counted (`foreignWindow(of:)`), and is not counted again.
     mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, collapsedRuns: Bool = false, into out: inout [Int32]) -> ProfileStats {
         var counts = ProfileStats()
         var n = 0

@@ -14,7 +14,8 @@ public enum ProfileLoader {
         let progress = Progress("reading \(path == "-" ? "standard input" : path)", total: stream.totalSize, enabled: showProgress)
         defer { progress.finish() }
         let profile: Profile
-        if looksLikeQEMULog(head) {            profile = Profile(source: path, format: .qemuLog, hasSequence: true, blockCount: program.blockCount)
+        if looksLikeQEMULog(head) {
+            profile = Profile(source: path, format: .qemuLog, hasSequence: true, blockCount: program.blockCount)
             // The reader turns the log into batches of addresses.
             try resolveInTwoStages(profile, program: program, chains: chains, progress: progress) { sink in
                 try QEMULogParser.read(stream, until: { sink.isClosed }) { sink.put($0, bytesRead: $1) }
@@ -141,9 +142,9 @@ public final class TraceReading: @unchecked Sendable {
     init(_ stream: ByteStream, elf: ELFFile, showProgress: Bool, earlyBudget: Int = TraceReading.earlyBudget) {
         path = stream.path
         queue = BatchQueue(capacity: 4, earlyBudget: earlyBudget)
-        sink = AddressSink(window: AddressClassifier.foreignWindow(of: elf), queue)
+        sink = AddressSink(nil, queue)
         progress = Progress("reading \(path)", total: stream.totalSize, enabled: showProgress)
-        let sink = self.sink, path = self.path
+        let sink = self.sink, path = self.path, window = AddressClassifier.foreignWindow(of: elf)
         queue.start { _ in
             let hash = TraceFile.codeHash(of: elf)
             try TraceFile.readBatches(stream, header: { h in
@@ -153,7 +154,7 @@ public final class TraceReading: @unchecked Sendable {
                 // Every address takes at least a byte: a damaged count cannot ask for
                 // more room than the file could fill.
                 sink.expected = min(h.count, stream.totalSize ?? h.count)
-            }, collapsingOutside: sink.window, sink: { batch, collapsed in
+            }, collapsingOutside: window, sink: { batch, collapsed in
                 if sink.isClosed { throw OvlError("reading stopped") }
                 sink.put(batch, collapsed: collapsed, bytesRead: stream.bytesRead)
             })
@@ -180,18 +181,10 @@ final class AddressSink: @unchecked Sendable {
     private let queue: BatchQueue<ClassifiedBatch>
     /// The last address put (a rep-string iteration repeats it).
     private var lastPC: UInt64 = .max
-    /// Addresses outside this window are foreign to the image: a trace reader may
-    /// collapse runs of them.
-    let window: (low: UInt64, span: UInt64)
 
-    init(_ classifier: AddressClassifier, _ queue: BatchQueue<ClassifiedBatch>) {
+    /// `classifier` nil: a reader started before the program was decoded.
+    init(_ classifier: AddressClassifier?, _ queue: BatchQueue<ClassifiedBatch>) {
         self.classifier = classifier
-        self.queue = queue
-        window = classifier.imageWindow
-    }
-
-    init(window: (low: UInt64, span: UInt64), _ queue: BatchQueue<ClassifiedBatch>) {
-        self.window = window
         self.queue = queue
     }
 
@@ -337,14 +330,14 @@ final class BatchQueue<Item>: @unchecked Sendable {
     enum Standing { case wasEmpty, wasFull, between }
 
     /// Blocks while the queue is full (unless the consumer has gone): `capacity` items,
-    /// or before the consumer has started, `earlyBudget` of weight. A backlog left from
-    /// that start counts as neither empty nor full.
+    /// and before the consumer has started, `earlyBudget` of weight beyond them. A backlog
+    /// left from that start counts as neither empty nor full.
     @discardableResult
     func put(_ batch: Item, weight: Int = 0) -> Standing {
         cond.lock()
         let standing: Standing = !started ? .between : items.isEmpty ? .wasEmpty
             : items.count == capacity ? .wasFull : .between
-        while !closed && (started ? items.count >= capacity : !items.isEmpty && pendingWeight + weight > earlyBudget) { cond.wait() }
+        while !closed && items.count >= capacity && (started || pendingWeight + weight > earlyBudget) { cond.wait() }
         if !closed {
             items.append(batch)
             weights.append(weight)

@@ -317,8 +317,8 @@ struct DeltaDecoder {
         let pc = s.0 &+ UInt64(bitPattern: delta)
         s.0 = pc
         s.2 &+= 1
-        // In arithmetic, without branches: inside and outside alternate often on a
-        // kernel (each system call), and a mispredicted branch cost more than these.
+        // In arithmetic rather than branches on whether the address is inside (inside
+        // and outside alternate at every system call of a kernel's trace).
         let inside = (pc &- low).subtractingReportingOverflow(span).overflow
         let outsideBit = UInt64(inside ? 0 : 1)
         // All ones outside: `collapsedRun` is all ones.
