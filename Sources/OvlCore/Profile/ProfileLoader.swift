@@ -201,16 +201,38 @@ final class AddressSink: @unchecked Sendable {
     /// can hold a whole small trace unclassified when the program is ready.
     private func classifyBacklog() {
         guard backlog, classifier != nil else { return }
-        while let (sequence, batch) = queue.claimLast(where: { $0.early }) {
-            var b = batch
-            classifier!.lastPC = b.restPrevious
-            let counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, into: &b.values) }
-            b.counts.addClassified(counts)
-            b.rest = []
-            b.early = false
-            queue.giveBack(sequence, b)
-        }
+        while classifyLastEarlyBatch() {}
         backlog = false
+    }
+
+    /// Classifies the last batch queued before this thread had a classifier that nobody
+    /// works on; false when there is none.
+    private func classifyLastEarlyBatch() -> Bool {
+        guard let (sequence, batch) = queue.claimLast(where: { $0.early }) else { return false }
+        var b = batch
+        classifier!.lastPC = b.restPrevious
+        let counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, into: &b.values) }
+        b.counts.addClassified(counts)
+        b.rest = []
+        b.early = false
+        queue.giveBack(sequence, b)
+        return true
+    }
+
+    /// While a batch waits for room in the queue: classifies one batch of the backlog
+    /// (taking the classifier if the resolver has offered it since). A reader started
+    /// early holds up to `TraceReading.earlyBudget` of batches when the resolver starts,
+    /// and from then on may queue only `capacity`: without this it would sleep while the
+    /// resolver classified the whole backlog on its own.
+    private func helpWhileWaiting() -> Bool {
+        guard backlog else { return false }
+        if classifier == nil {
+            offerLock.lock()
+            classifier = offered
+            offerLock.unlock()
+        }
+        guard classifier != nil else { return false }
+        return classifyLastEarlyBatch()
     }
     /// Whether batches were queued without a classifier.
     private var backlog = false
@@ -268,7 +290,7 @@ final class AddressSink: @unchecked Sendable {
                                               rest: Array(UnsafeBufferPointer(rebasing: pcs[split...])),
                                               restPrevious: split > 0 ? pcs[split - 1] : previous, collapsedRuns: runs,
                                               early: classifier == nil),
-                              weight: (pcs.count - split) * 8)
+                              weight: (pcs.count - split) * 8, whileWaiting: helpWhileWaiting)
         switch state {
         case .wasEmpty: share = max(0, share - 1)
         case .wasFull: share = min(64, share + 1)
@@ -331,13 +353,26 @@ final class BatchQueue<Item>: @unchecked Sendable {
 
     /// Blocks while the queue is full (unless the consumer has gone): `capacity` items,
     /// and before the consumer has started, `earlyBudget` of weight beyond them. A backlog
-    /// left from that start counts as neither empty nor full.
+    /// left from that start counts as neither empty nor full. While it would block, the
+    /// producer's `whileWaiting` runs first, again for as long as it finds work (returns
+    /// true) and the queue stays full.
     @discardableResult
-    func put(_ batch: Item, weight: Int = 0) -> Standing {
+    func put(_ batch: Item, weight: Int = 0, whileWaiting: (() -> Bool)? = nil) -> Standing {
         cond.lock()
         let standing: Standing = !started ? .between : items.isEmpty ? .wasEmpty
             : items.count == capacity ? .wasFull : .between
-        while !closed && items.count >= capacity && (started || pendingWeight + weight > earlyBudget) { cond.wait() }
+        func full() -> Bool { !closed && items.count >= capacity && (started || pendingWeight + weight > earlyBudget) }
+        var helping = whileWaiting != nil
+        while full() {
+            if helping, let help = whileWaiting {
+                cond.unlock()
+                helping = help()
+                cond.lock()
+                continue  // the queue may have room now: look again
+            }
+            cond.wait()
+            helping = whileWaiting != nil  // woken: there may be work now (a classifier offered)
+        }
         if !closed {
             items.append(batch)
             weights.append(weight)

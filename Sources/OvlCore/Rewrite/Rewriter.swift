@@ -602,6 +602,69 @@ struct Builder {
         return unit
     }
 
+    /// The targets of a cluster laid out with thunks of its own whose resident thunks it
+    /// shares instead, so that it fits a buffer of `bufferSize` bytes: just enough of them
+    /// (jump thunks first, the larger) or, failing that, all; and the bytes that frees.
+    static func thunksToShare(_ u: CodeUnit, bufferSize: Int) -> (shared: Set<CodeUnit.LocalThunkKey>, freed: Int) {
+        let own = u.localThunkItem.keys.sorted { a, b in a.call != b.call ? !a.call : a.block < b.block }
+        var freed = 0, shared = Set<CodeUnit.LocalThunkKey>()
+        for key in own where freed < u.size - bufferSize {
+            shared.insert(key)
+            freed += key.call ? 10 : 15
+        }
+        return (shared, freed)
+    }
+
+    /// Lays out on every core, into the memo, the units `prepare` is about to ask for and
+    /// the memo does not hold: every cluster as the first pass lays it out (with thunks of
+    /// its own, and also with just enough of them shared when that outgrows the buffer),
+    /// and the resident text as the second pass lays it out when no cluster is demoted.
+    /// Each is laid out by a copy of this builder and remembered with every question it
+    /// asked of the clustering; the passes take a unit from the memo only where each
+    /// answer still holds (a demotion changes some) and replay what it left behind in
+    /// order, so the image is the one laid out a unit at a time. A unit that fails here is
+    /// left to the passes, which fail on it in their own order.
+    mutating func layAhead(_ clusterChains: [[Int32]], bufferSize: Int) {
+        guard memo != nil, clusterCount > 0 else { return }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard cores > 1 else { return }
+        var residentChains: [Int32] = []
+        for ch in 0..<chainCluster.count where chainCluster[ch] < 0 { residentChains.append(Int32(ch)) }
+        var jobs: [(unit: Int, chains: [Int32], bytes: Int)] = [(0, residentChains, 0)]
+        for k in 0..<clusterCount where !clusterChains[k].isEmpty { jobs.append((k + 1, clusterChains[k], 0)) }
+        for j in jobs.indices { jobs[j].bytes = jobs[j].chains.reduce(0) { $0 + Int(s.graph.chainBytes[Int($1)]) } }
+        jobs.sort { $0.bytes > $1.bytes }  // the largest first, so that the cores finish together
+
+        final class Shared: @unchecked Sendable {
+            let template: Builder
+            let jobs: [(unit: Int, chains: [Int32], bytes: Int)]
+            var next = 0
+            let lock = NSLock()
+            init(_ b: Builder, _ jobs: [(unit: Int, chains: [Int32], bytes: Int)]) { template = b; self.jobs = jobs }
+            func take() -> Int? {
+                lock.lock(); defer { lock.unlock() }
+                guard next < jobs.count else { return nil }
+                next += 1
+                return next - 1
+            }
+        }
+        var template = self
+        template.localThunkUnits = Set(1...clusterCount)
+        let shared = Shared(template, jobs)
+        DispatchQueue.concurrentPerform(iterations: min(cores, jobs.count)) { _ in
+            var b = shared.template
+            while let j = shared.take() {
+                let (u, chains, _) = shared.jobs[j]
+                guard let unit = try? b.buildUnit(u, chains: chains) else { continue }
+                guard u > 0, unit.size > bufferSize, let own = b.lastTrace, let memo = b.memo else { continue }
+                let (keys, freed) = Builder.thunksToShare(unit, bufferSize: bufferSize)
+                guard unit.size - freed <= bufferSize,
+                      let (fitted, trace) = try? Builder.sharing(unit, own, keys), fitted.size == unit.size - freed else { continue }
+                memo.remember(fitted, trace: trace, for: UnitMemo.Key(inBuffer: true, chains: chains))
+            }
+        }
+    }
+
     // MARK: Whole image
 
     /// Decides where every chain goes and lays out every unit: everything that fixes the
@@ -624,6 +687,7 @@ struct Builder {
         for ch in 0..<chainCluster.count where chainCluster[ch] >= 0 { clusterChains[Int(chainCluster[ch])].append(Int32(ch)) }
         let bufSize = s.config.bufferSize
         var oldIDs: [Int] = []
+        layAhead(clusterChains, bufferSize: bufSize)
         // First pass: sizes (thunk bookkeeping is redone below with the final clustering).
         for k in 0..<clusterCount {
             localThunkUnits.insert(k + 1)
@@ -633,14 +697,7 @@ struct Builder {
             let u = try buildUnit(k + 1, chains: clusterChains[k])
             var size = u.size
             if size > bufSize {
-                // Share the resident thunks of just enough targets (jump thunks first, the
-                // larger) for the cluster to fit; failing that, of all of them.
-                let own = u.localThunkItem.keys.sorted { a, b in a.call != b.call ? !a.call : a.block < b.block }
-                var freed = 0, shared = Set<CodeUnit.LocalThunkKey>()
-                for key in own where freed < size - bufSize {
-                    shared.insert(key)
-                    freed += key.call ? 10 : 15
-                }
+                let (shared, freed) = Builder.thunksToShare(u, bufferSize: bufSize)
                 sharedThunkTargets[k + 1] = shared
                 size -= freed
                 if size > bufSize {
