@@ -171,6 +171,7 @@ public final class Program: @unchecked Sendable {
     private func decodeInstructions(ofBlock b: Int) -> [Instruction] {
         let bytes = bytes(ofBlock: b)
         var out: [Instruction] = []
+        if b < blockInstructionCount.count { out.reserveCapacity(Int(blockInstructionCount[b])) }
         bytes.withUnsafeBytes { raw in
             var off = 0
             while off < raw.count {

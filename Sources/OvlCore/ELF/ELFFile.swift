@@ -91,6 +91,10 @@ public final class ELFFile: @unchecked Sendable {
     public let type: UInt16
     public let entry: UInt64
     public let sections: [Section]
+    /// Each allocated, non-empty section's address range and index, in section order:
+    /// `section(containing:)` scans these plain values instead of copying every section
+    /// (and retaining its name) on its way.
+    private let allocatedSpans: [(low: UInt64, high: UInt64, index: Int)]
     public let programHeaders: [ProgramHeader]
     public let symbols: [Symbol]
     public let relocationSections: [RelocationSection]
@@ -173,6 +177,10 @@ public final class ELFFile: @unchecked Sendable {
                 entrySize: s.entrySize))
         }
         self.sections = sections
+        allocatedSpans = sections.indices.compactMap { i in
+            let s = sections[i]
+            return s.isAllocated && s.size > 0 ? (s.address, s.address &+ s.size, i) : nil
+        }
 
         var phdrs: [ProgramHeader] = []
         if phoff != 0 && phnum > 0 {
@@ -255,7 +263,8 @@ public final class ELFFile: @unchecked Sendable {
 
     /// The section that holds `address` among allocated sections.
     public func section(containing address: UInt64) -> Section? {
-        sections.first { $0.isAllocated && $0.size > 0 && $0.contains(address) }
+        for span in allocatedSpans where address >= span.low && address < span.high { return sections[span.index] }
+        return nil
     }
 
     /// File bytes of a section (empty for NOBITS).

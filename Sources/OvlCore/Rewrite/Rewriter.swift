@@ -353,8 +353,9 @@ struct Builder {
         return i
     }
 
-    mutating func items(forBlock b: Int32, unit u: Int) throws -> [CodeItem] {
-        var out: [CodeItem] = []
+    /// Appends block `b`'s items, as unit `u` emits them, to `out`.
+    mutating func items(forBlock b: Int32, unit u: Int, into out: inout [CodeItem]) throws {
+        let first = out.count
         if hooked.contains(b) { out.append(CodeItem(kind: .exitHook, original: p.blockStart[Int(b)], bytes: [])) }
         let inBuffer = u > 0
         // Resident hot loops keep the 16-byte alignment the compiler gave them (clusters
@@ -489,7 +490,7 @@ struct Builder {
             }
             out.append(it)
         }
-        if alignHere && !out.isEmpty { out[0].aligned = true }
+        if alignHere && out.count > first { out[first].aligned = true }
         // A chain's last block that would run on into code placed elsewhere: an explicit jump.
         let k = p.blockKind[Int(b)]
         let chain = Int(s.chains.blockChain[Int(b)])
@@ -506,7 +507,6 @@ struct Builder {
                 out.append(it)
             }
         }
-        return out
     }
 
     func usesLocalThunk(_ u: Int, _ b: UInt64, call: Bool) -> Bool {
@@ -583,11 +583,18 @@ struct Builder {
     mutating func layUnit(_ u: Int, chains: [Int32]) throws -> CodeUnit {
         var unit = CodeUnit()
         pendingLocalThunks = []
+        // About an item per 3 bytes of code (instructions average 3-4): room made once,
+        // where growing copied the items and rehashed the table over and over.
+        let bytes = chains.reduce(0) { $0 + Int(s.graph.chainBytes[Int($1)]) }
+        unit.items.reserveCapacity(bytes / 3 + 8)
+        unit.addrItem.reserveCapacity(bytes / 3 + 8)
         for ch in chains {
             for bl in s.chains.blocks(of: Int(ch)) {
-                for it in try items(forBlock: Int32(bl), unit: u) {
-                    if it.original != 0 && unit.addrItem[it.original] == nil { unit.addrItem[it.original] = unit.items.count }
-                    unit.items.append(it)
+                let first = unit.items.count
+                try items(forBlock: Int32(bl), unit: u, into: &unit.items)
+                for i in first..<unit.items.count {
+                    let original = unit.items[i].original
+                    if original != 0 && unit.addrItem[original] == nil { unit.addrItem[original] = i }
                 }
             }
         }
