@@ -109,7 +109,7 @@ struct CFGBuilder {
         let sectionEnd = s.address + s.size
         let base = Int(s.offset)
 
-        try elf.bytes.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
+        elf.bytes.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
             let sec = UnsafeRawBufferPointer(rebasing: all[base..<(base + Int(s.size))])
 
             func decodeRange(_ start: UInt64, _ end: UInt64, region: Int32) -> String? {
