@@ -1,8 +1,10 @@
 #define _XOPEN_SOURCE_EXTENDED 1
 #include "ovl_curses.h"
 
+#include <fcntl.h>
 #include <langinfo.h>
 #include <locale.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,10 +80,53 @@ void ovl_curses_draw(int y, int x, const int32_t *chars, int n, int style) {
 void ovl_curses_clear(void) { erase(); }
 void ovl_curses_refresh(void) { refresh(); }
 
+/* A pipe that other threads write a byte to when they have news for the input loop, so
+   that a key wait ends at once instead of at its timeout. */
+static int wake_pipe[2] = {-1, -1};
+
+int ovl_curses_wake_init(void) {
+    if (wake_pipe[0] >= 0) return 0;
+    if (pipe(wake_pipe) != 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(wake_pipe[i], F_SETFL, fcntl(wake_pipe[i], F_GETFL) | O_NONBLOCK);
+        fcntl(wake_pipe[i], F_SETFD, FD_CLOEXEC);
+    }
+    return 0;
+}
+
+void ovl_curses_wake(void) {
+    if (wake_pipe[1] < 0) return;
+    char b = 1;
+    ssize_t r = write(wake_pipe[1], &b, 1);   /* a full pipe has a wake-up pending already */
+    (void)r;
+}
+
+static int translate(int r, wint_t ch);
+
 int ovl_curses_getkey(int timeout_ms) {
-    timeout(timeout_ms);
     wint_t ch;
-    int r = get_wch(&ch);
+    int r;
+    if (wake_pipe[0] >= 0 && timeout_ms > 0) {
+        /* A key ncurses holds already comes first; then wait for the terminal or a
+           wake-up, whichever is first. A signal (a resize) ends the wait too: its key
+           comes on the next call. */
+        timeout(0);
+        r = get_wch(&ch);
+        if (r != ERR) return translate(r, ch);
+        struct pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {wake_pipe[0], POLLIN, 0}};
+        if (poll(fds, 2, timeout_ms) <= 0) return OVL_KEY_NONE;
+        if (fds[1].revents & POLLIN) {
+            char buf[64];
+            while (read(wake_pipe[0], buf, sizeof buf) > 0) {}
+        }
+        if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) return OVL_KEY_NONE;
+    }
+    timeout(timeout_ms);
+    r = get_wch(&ch);
+    return translate(r, ch);
+}
+
+static int translate(int r, wint_t ch) {
     if (r == ERR) return OVL_KEY_NONE;
     if (r == KEY_CODE_YES) {
         switch (ch) {

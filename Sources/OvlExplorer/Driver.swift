@@ -10,17 +10,21 @@ public final class ExplorerDriver {
     /// Paths written by exports, in order.
     public private(set) var exports: [String] = []
     public var glyphs: Glyphs
-    /// When set, what-if and sweep work waits for `settle()`, as it would wait on the
-    /// terminal front end's worker while the screen is redrawn (benchmarks use this to
-    /// time the redraw alone).
+    /// When set, what-if, sweep and work-ahead wait for `settle()`, as they would wait on
+    /// the terminal front end's workers while the screen is redrawn (benchmarks use this
+    /// to time the redraw alone).
     public var defersBackgroundWork = false
+    /// Whether the work ahead of the user (`Effect.analyseAhead`) runs; off by default, so
+    /// that a test's every key costs one analysis, as it did before that work existed.
+    public var runsAhead = false
     private var deferred: [Effect] = []
 
     public init(engine: ExplorerEngine, config: Config? = nil, width: Int = 120, height: Int = 40, glyphs: Glyphs = .unicode,
-                defersBackgroundWork: Bool = false) {
+                defersBackgroundWork: Bool = false, runsAhead: Bool = false) {
         self.engine = engine
         self.glyphs = glyphs
         self.defersBackgroundWork = defersBackgroundWork
+        self.runsAhead = runsAhead
         let (s, fx) = Explorer.start(model: engine.model, config: config ?? engine.session.config, width: width, height: height)
         state = s
         run(fx)
@@ -47,9 +51,10 @@ public final class ExplorerDriver {
     /// Drops the background work held back by `defersBackgroundWork`.
     public func discardDeferred() { deferred = [] }
 
-    /// Runs the background work held back by `defersBackgroundWork`.
-    public func settle() {
-        let work = deferred
+    /// Runs the background work held back by `defersBackgroundWork` (only the work ahead
+    /// of the user when `aheadOnly`; the rest is dropped).
+    public func settle(aheadOnly: Bool = false) {
+        let work = aheadOnly ? deferred.filter { if case .analyseAhead = $0 { return true } else { return false } } : deferred
         deferred = []
         let keep = defersBackgroundWork
         defersBackgroundWork = false
@@ -61,9 +66,10 @@ public final class ExplorerDriver {
         var queue = effects
         while !queue.isEmpty {
             let e = queue.removeFirst()
+            if case .analyseAhead = e, !runsAhead { continue }
             if defersBackgroundWork {
                 switch e {
-                case .whatIf, .sweep:
+                case .whatIf, .sweep, .analyseAhead:
                     deferred.append(e)
                     continue
                 default: break
@@ -96,9 +102,18 @@ public final class ExplorerRuntime: @unchecked Sendable {
     private var events: [EngineEvent] = []
     private var latestGeneration = 0
     private var currentSweep: (Config, [Double])? = nil
+    /// The analysis ahead of the user under way on the first worker, and its stop.
+    private var aheadRunning: (config: Config, stop: StopSignal)?
+    /// The last analysis worked out ahead: an edit that asked for it while it ran takes it.
+    private var lastAhead: Analysis?
 
-    public init(engine: ExplorerEngine) {
+    /// Called (on a worker thread) after each report, so the input loop can stop waiting
+    /// for a key and take it at once.
+    let onReport: (@Sendable () -> Void)?
+
+    public init(engine: ExplorerEngine, onReport: (@Sendable () -> Void)? = nil) {
         self.engine = engine
+        self.onReport = onReport
     }
 
     /// Queues effects. `.redraw` is the front end's own business and is ignored here.
@@ -106,7 +121,20 @@ public final class ExplorerRuntime: @unchecked Sendable {
         guard !effects.isEmpty else { return }
         lock.lock()
         for e in effects {
+            // Work the user waits for stops the work ahead at once, except an analysis of
+            // the very configuration being worked out ahead (it takes that result).
+            if let (cfg, stop) = aheadRunning {
+                switch e {
+                case .analyse(let want, _) where want == cfg: break
+                case .analyseAhead(let want) where want.contains(cfg): break
+                case .whatIf, .redraw: break
+                default: stop.raise()
+                }
+            }
             switch e {
+            case .analyseAhead:
+                jobs[0].removeAll { if case .analyseAhead = $0 { return true } else { return false } }
+                jobs[0].append(e)
             case .analyse(_, let gen):
                 latestGeneration = max(latestGeneration, gen)
                 jobs[0].removeAll { if case .analyse = $0 { return true } else { return false } }
@@ -163,6 +191,7 @@ public final class ExplorerRuntime: @unchecked Sendable {
         lock.lock()
         events += e
         lock.unlock()
+        onReport?()
     }
 
     private func stale(_ gen: Int) -> Bool {
@@ -189,6 +218,30 @@ public final class ExplorerRuntime: @unchecked Sendable {
             switch job {
             case .analyse(_, let gen) where stale(gen):
                 continue
+            case .analyse(let cfg, let gen):
+                lock.lock()
+                let ready = lastAhead.flatMap { $0.config == cfg ? $0 : nil }
+                lock.unlock()
+                if let ready { post([.analysed(ready, generation: gen)]) } else { post(engine.run(job)) }
+            case .analyseAhead(let configs):
+                for cfg in configs {
+                    // Anything queued meanwhile (an edit, or a newer request) goes first;
+                    // the rest of this request is dropped.
+                    lock.lock()
+                    if !jobs[0].isEmpty {
+                        lock.unlock()
+                        break
+                    }
+                    let stop = StopSignal()
+                    aheadRunning = (cfg, stop)
+                    lock.unlock()
+                    let a = engine.analyseAhead(cfg, stop: stop)
+                    lock.lock()
+                    aheadRunning = nil
+                    if let a { lastAhead = a }
+                    lock.unlock()
+                    if let a { post([.analysedAhead(a)]) }
+                }
             case .whatIf(let base, let fns, let gen):
                 // In small batches, so values show up as they are computed.
                 var batch: [(function: Int32, value: WhatIf)] = []

@@ -1,5 +1,6 @@
 import Foundation
 import OvlCore
+import Synchronization
 
 /// The explorer's side of the engine: one `Session` and one `CostModel`, asked for
 /// analyses, what-if values, sweep points and exports. Call it from one thread at a time
@@ -32,15 +33,45 @@ public final class ExplorerEngine: @unchecked Sendable {
     public func analyse(_ config: Config) throws -> Analysis {
         let t0 = clock()
         try session.update(config)
-        let c = session.cluster(recordEvents: true)
+        lastAnalysed = config
+        return analysis(config, stop: nil, keepPrepared: true, since: t0)!
+    }
+
+    /// The configuration of the last `analyse`: work ahead whose core set differs from it
+    /// does not keep its coalescer state (that would push out the state the next edit
+    /// needs, `Coalescer.run`).
+    private var lastAnalysed: Config?
+
+    /// `analyse` for work ahead of the user (`Effect.analyseAhead`): nil when `stop` is
+    /// raised before it is done, or when `config` cannot be applied (the edit itself will
+    /// report why).
+    public func analyseAhead(_ config: Config, stop: StopSignal) -> Analysis? {
+        let t0 = clock()
+        guard (try? session.update(config)) != nil else { return nil }
+        let sameCore = lastAnalysed.map { $0.coreFunctions == config.coreFunctions && $0.coreExclude == config.coreExclude && $0.corePreset == config.corePreset } ?? false
+        return analysis(config, stop: stop, keepPrepared: sameCore, since: t0)
+    }
+
+    /// The session's configuration (`config`, applied) clustered and costed.
+    private func analysis(_ config: Config, stop: StopSignal?, keepPrepared: Bool, since t0: Double) -> Analysis? {
+        let c: Clustering
+        if let stop {
+            guard let k = session.cluster(recordEvents: true, keepPrepared: keepPrepared, stop: { stop.isRaised }) else { return nil }
+            c = k
+        } else {
+            c = session.cluster(recordEvents: true)
+        }
+        if stop?.isRaised == true { return nil }
         let row = session.statistics(c)
         var costs = costModel.attributedCosts(c, config: config)
+        if stop?.isRaised == true { return nil }
         // The yardstick beside every figure: paging in the same memory.
         for i in costs.indices where session.profiles[i].hasSequence {
             costs[i].cost.paging = costModel.paging(session.profiles[i], totalMemory: row.totalMemory)
         }
         let ms = clock() - t0
-        return Analysis(config: config, core: session.core, clustering: c, row: row, attributed: costs, model: model, milliseconds: ms)
+        return Analysis(config: config, core: session.core, clustering: c, row: row, attributed: costs, model: model, milliseconds: ms,
+                        computedAhead: stop != nil)
     }
 
     /// What pinning function `f` would do to `base`: cluster with it pinned, replay, compare.
@@ -125,6 +156,9 @@ public final class ExplorerEngine: @unchecked Sendable {
             catch { return [.analysisFailed(cfg, message: "\(error)", generation: gen)] }
         case .whatIf(let base, let fns, _):
             return [.whatIf(base.config, fns.map { ($0, whatIf($0, base: base)) })]
+        case .analyseAhead(let configs):
+            let never = StopSignal()
+            return configs.compactMap { analyseAhead($0, stop: never) }.map { .analysedAhead($0) }
         case .sweep(let cfg, let gammas, _):
             var out: [EngineEvent] = []
             for (i, g) in gammas.enumerated() {
@@ -142,6 +176,15 @@ public final class ExplorerEngine: @unchecked Sendable {
             return []
         }
     }
+}
+
+/// Raised to stop work ahead of the user (`ExplorerEngine.analyseAhead`) from another
+/// thread.
+public final class StopSignal: Sendable {
+    private let raised = Atomic<Bool>(false)
+    public init() {}
+    public func raise() { raised.store(true, ordering: .relaxed) }
+    public var isRaised: Bool { raised.load(ordering: .relaxed) }
 }
 
 /// Writes files through a temporary file and a rename, so a failed write leaves nothing

@@ -172,11 +172,15 @@ public final class Analysis: @unchecked Sendable {
     public let initialCore: Int32
     /// Clustering and cost, in milliseconds.
     public let milliseconds: Double
+    /// Worked out before the user asked for it (`Effect.analyseAhead`): the edit that
+    /// shows it waited for none of `milliseconds`.
+    public let computedAhead: Bool
     /// Bytes of resident code by state: core, hot, oversize (instruction bytes, no stubs).
     public let residentSplit: (core: Int, hot: Int, oversize: Int)
 
     init(config: Config, core: CoreSet, clustering c: Clustering, row: Table1Row, attributed: [AttributedPhaseCost],
-         model m: ExplorerModel, milliseconds: Double) {
+         model m: ExplorerModel, milliseconds: Double, computedAhead: Bool = false) {
+        self.computedAhead = computedAhead
         self.config = config
         self.core = core
         self.clustering = c
@@ -388,6 +392,11 @@ public enum Effect: Sendable {
     case analyse(Config, generation: Int)
     /// What-if values for functions, against `base` (the current analysis).
     case whatIf(base: Analysis, functions: [Int32], generation: Int)
+    /// Analyses of the edits the user is likely to make next (γ one point either way,
+    /// pinning the function under the cursor), worked out while the engine would be idle
+    /// and kept until asked for. A newer request replaces it; any other work for the
+    /// engine stops it at once (`ExplorerRuntime`).
+    case analyseAhead([Config])
     /// The sweep: `config` with each γ in `gammas`.
     case sweep(Config, gammas: [Double], generation: Int)
     /// The optimiser's frontier for a configuration's core set, profiles and page model.
@@ -401,6 +410,8 @@ public enum Effect: Sendable {
 public enum EngineEvent: Sendable {
     case analysed(Analysis, generation: Int)
     case analysisFailed(Config, message: String, generation: Int)
+    /// One analysis of `Effect.analyseAhead`.
+    case analysedAhead(Analysis)
     case whatIf(Config, [(function: Int32, value: WhatIf)])
     case sweepPoint(Config, gammas: [Double], index: Int, SweepPoint)
     case frontier(Config, [FrontierPoint])

@@ -174,12 +174,12 @@ public enum Explorer {
             s.message = Message(text: forward ? "no merge after this step" : "no merge before this step", isError: false)
         case .togglePin: return togglePin(&s)
         case .gammaUp:
-            var c = s.config
-            c.gamma = (c.gamma + 1).rounded(.down)
+            let c = gammaStep(s.config, up: true)
+            s.gammaDirection = 1
             return change(&s, to: c, label: "γ \(Describe.gamma(c.gamma))%")
         case .gammaDown:
-            var c = s.config
-            c.gamma = max(0, (c.gamma - 1).rounded(.up))
+            let c = gammaStep(s.config, up: false)
+            s.gammaDirection = -1
             if c.gamma == s.config.gamma { s.message = Message(text: "γ is 0% already", isError: false); return [] }
             return change(&s, to: c, label: "γ \(Describe.gamma(c.gamma))%")
         case .setGamma: s.prompt = Prompt(kind: .gamma, label: "γ (%)", text: Describe.gamma(s.config.gamma), selected: true)
@@ -336,39 +336,73 @@ public enum Explorer {
             install(&s, cached)
             return []
         }
+        if let ready = s.ahead.first(where: { $0.config == new }) {
+            // Worked out while the user looked at the last one.
+            s.ahead.removeAll { $0.config == new }
+            s.recent.insert(ready, at: 0)
+            if s.recent.count > 12 { s.recent.removeLast() }
+            install(&s, ready)
+            return []
+        }
         return [.analyse(new, generation: s.generation)]
     }
 
+    /// γ one point up (to the next whole point) or down (not below 0).
+    static func gammaStep(_ c: Config, up: Bool) -> Config {
+        var c = c
+        c.gamma = up ? (c.gamma + 1).rounded(.down) : max(0, (c.gamma - 1).rounded(.up))
+        return c
+    }
+
     static func togglePin(_ s: inout ExplorerState) -> [Effect] {
-        let f: Int32
+        guard let f = pinTarget(s) else { return [] }
+        switch pinEdit(s, f) {
+        case .refused(let why):
+            s.message = Message(text: why, isError: true)
+            return []
+        case .edit(let c, let label):
+            return change(&s, to: c, label: label)
+        }
+    }
+
+    /// The function the pin key acts on: the one under the cursor of the active list.
+    static func pinTarget(_ s: ExplorerState) -> Int32? {
         switch Lists.active(s) {
         case .partition:
-            guard s.partition.cursor.row < s.partition.rows.count else { return [] }
-            f = s.partition.rows[s.partition.cursor.row]
+            guard s.partition.cursor.row < s.partition.rows.count else { return nil }
+            return s.partition.rows[s.partition.cursor.row]
         case .drill(let v):
-            guard let level = Lists.drillStack(s, v).last else { return [] }
+            guard let level = Lists.drillStack(s, v).last else { return nil }
             let rows = Lists.rows(of: level, s)
             let cur = level.cursor.row
-            guard cur < rows.count else { return [] }
+            guard cur < rows.count else { return nil }
             switch level {
-            case .chains: f = Int32(s.model.chainFunction(Int(rows[cur])))
-            case .blocks: f = s.model.program.blockFunction[Int(rows[cur])]
-            case .disassembly(let b, _): f = s.model.program.blockFunction[Int(b)]
+            case .chains: return Int32(s.model.chainFunction(Int(rows[cur])))
+            case .blocks: return s.model.program.blockFunction[Int(rows[cur])]
+            case .disassembly(let b, _): return s.model.program.blockFunction[Int(b)]
             }
         default:
-            return []
+            return nil
         }
+    }
+
+    enum PinEdit {
+        case edit(Config, label: String)
+        case refused(String)
+    }
+
+    /// Pinning `f`, or unpinning it when it is core already.
+    static func pinEdit(_ s: ExplorerState, _ f: Int32) -> PinEdit {
         let p = s.model.program
         let name = p.functions[Int(f)].name
         let core = s.current?.core ?? CoreSet.resolve(s.config, program: p)
         if let r = core.reason(f) {
             if r.origin == .required {
-                s.message = Message(text: "\(name) is core for correctness (\(r.why)): it cannot be unpinned", isError: true)
-                return []
+                return .refused("\(name) is core for correctness (\(r.why)): it cannot be unpinned")
             }
-            return change(&s, to: s.config.unpinning(name, in: p), label: "unpinned \(name)")
+            return .edit(s.config.unpinning(name, in: p), label: "unpinned \(name)")
         }
-        return change(&s, to: s.config.pinning(name, in: p), label: "pinned \(name)")
+        return .edit(s.config.pinning(name, in: p), label: "pinned \(name)")
     }
 
     static func editConfigRow(_ s: inout ExplorerState) -> [Effect] {
@@ -660,6 +694,11 @@ public enum Explorer {
                 install(&s, a)
                 if first, s.message?.text.hasPrefix("clustering") == true { s.message = nil }
             }
+        case .analysedAhead(let a):
+            guard !s.recent.contains(where: { $0.config == a.config }) else { return [] }
+            s.ahead.removeAll { $0.config == a.config }
+            s.ahead.append(a)
+            if s.ahead.count > 6 { s.ahead.removeFirst() }
         case .analysisFailed(let cfg, let msg, let gen):
             guard gen == s.generation, cfg == s.config else { return [] }
             s.message = Message(text: msg, isError: true)
@@ -874,6 +913,19 @@ public enum Explorer {
             if !want.isEmpty {
                 s.whatIfRequested.formUnion(want)
                 fx.append(.whatIf(base: a, functions: want, generation: s.generation))
+            }
+        }
+        // The edits likely next, worked out ahead while the user looks at this one: γ a
+        // point further the way it last went, then back, then pinning (or unpinning) the
+        // function under the cursor.
+        if s.current != nil && s.prompt == nil {
+            var want = [gammaStep(s.config, up: s.gammaDirection >= 0), gammaStep(s.config, up: s.gammaDirection < 0)]
+            if let f = pinTarget(s), case .edit(let c, _) = pinEdit(s, f) { want.append(c) }
+            want = want.filter { $0 != s.config && (try? $0.validate(source: "")) != nil }
+            if want != s.aheadKey {
+                s.aheadKey = want
+                let missing = want.filter { c in !s.recent.contains { $0.config == c } && !s.ahead.contains { $0.config == c } }
+                if !missing.isEmpty { fx.append(.analyseAhead(missing)) }
             }
         }
         // The sweep, when it is shown and out of date.

@@ -200,6 +200,12 @@ public struct ExplorerState: Sendable {
     public var analysis: Analysis?
     /// Recent analyses, so undo and redo come back at once.
     var recent: [Analysis] = []
+    /// Analyses worked out ahead of the edits likely next (`Effect.analyseAhead`), and
+    /// the edits last asked for.
+    var ahead: [Analysis] = []
+    var aheadKey: [Config] = []
+    /// Which way γ last moved (+1 or -1): the step ahead goes that way first.
+    var gammaDirection = 1
     public var undoStack: [Edit] = []
     public var redoStack: [Edit] = []
     public var partition = PartitionState()

@@ -97,7 +97,11 @@ final class TerminalFrontEnd {
         let glyphs: Glyphs = forceASCII || ovl_curses_utf8() == 0 ? .ascii : .unicode
         var rows: Int32 = 0, cols: Int32 = 0
         ovl_curses_size(&rows, &cols)
-        let runtime = ExplorerRuntime(engine: engine)
+        // Reports from the workers end the wait for a key at once: an analysis shows as
+        // soon as it is done, not at the wait's timeout.
+        let wakes = ovl_curses_wake_init() == 0
+        let wake: (@Sendable () -> Void)? = wakes ? { @Sendable in ovl_curses_wake() } : nil
+        let runtime = ExplorerRuntime(engine: engine, onReport: wake)
         var (state, effects) = Explorer.start(model: engine.model, config: config, width: Int(cols), height: Int(rows))
         runtime.submit(effects)
         var shown: Grid? = nil

@@ -216,6 +216,37 @@ import Testing
         #expect(graph.prepared.count == 4)
         #expect(run(k0) == .built)
     }
+
+    /// A run that gives up part way (the explorer's work ahead of the user, stopped by a
+    /// real edit) returns nothing and leaves the kept state whole: the runs after it, from
+    /// that state, equal the reference. A stop never raised changes nothing.
+    @Test(arguments: [1, 3, 9] as [Int])
+    func aStoppedRunLeavesTheKeptStateWhole(stopAt: Int) {
+        let (g, core) = CoalescerPropertyTests.randomGraph(seed: 91, chains: 3_000)
+        let graph = g.graph
+        let k0 = g.sizes.indices.map { core.contains($0) }
+        var k1 = k0
+        k1[k0.firstIndex(of: false)!] = true
+        let p0 = CoalescerParameters(gamma: 10, bufferSize: 1024, coreChains: k0)
+        let p1 = CoalescerParameters(gamma: 10, bufferSize: 1024, coreChains: k1)
+        #expect(CoalescerEquivalenceTests.same(Coalescer.run(graph, p0), ReferenceCoalescer.run(graph, p0)))
+        final class Asks: @unchecked Sendable { var count = 0 }
+        for (params, keep) in [(p0, true), (p1, true), (p1, false)] {
+            let asks = Asks()
+            let stopped = Coalescer.runStoppable(graph, params, keepPrepared: keep) {
+                asks.count += 1
+                return asks.count >= stopAt
+            }
+            #expect(stopped == nil, "the run gave up")
+            #expect(asks.count == stopAt, "asked until it answered true")
+            var q = params
+            q.gamma = 15
+            let reference = ReferenceCoalescer.run(graph, q)
+            #expect(CoalescerEquivalenceTests.same(Coalescer.run(graph, q), reference), "a run after the stopped one")
+            let never = Coalescer.runStoppable(graph, q) { false }
+            #expect(never.map { CoalescerEquivalenceTests.same($0, reference) } == true, "a stop never raised")
+        }
+    }
 }
 
 /// Defragmentation's set of sizes against a sorted set: random inserts and removals over

@@ -52,9 +52,14 @@ import Testing
     }
 
     /// Drives the explorer through `steps` random edits from `config`, comparing after each.
-    static func randomEdits(image: String, profiles: [String], config: Config, seed: UInt64, steps: Int, background: Bool) throws {
+    /// `ahead`: the work ahead of the user runs too (after every step, as it would while
+    /// the user reads the screen), and the analyses it left are the ones edits find.
+    static func randomEdits(image: String, profiles: [String], config: Config, seed: UInt64, steps: Int, background: Bool,
+                            ahead: Bool = false) throws {
         let engine = try ExplorerEngine.open(image: image, profiles: profiles, config: config, clock: { 0 })
-        let d = ExplorerDriver(engine: engine, config: config, width: 120, height: 40, defersBackgroundWork: !background)
+        let d = ExplorerDriver(engine: engine, config: config, width: 120, height: 40, defersBackgroundWork: !background, runsAhead: ahead)
+        if ahead && !background { d.settle(aheadOnly: true) }
+        var takenAhead = 0
         let scratch = try Scratch(image: image, profiles: profiles, config: config)
         var rng = SplitMix(seed: seed)
         var log: [String] = []
@@ -76,12 +81,16 @@ import Testing
             case 7, 8: d.type("u"); log.append("undo")
             default: d.press(.ctrl("r")); log.append("redo")
             }
-            if !background { d.discardDeferred() }
             let shown = try #require(d.state.analysis, "step \(step): an analysis is shown")
+            if shown.computedAhead { takenAhead += 1 }
+            if !background { ahead ? d.settle(aheadOnly: true) : d.discardDeferred() }
             #expect(shown.config == d.state.config, "step \(step): the analysis shown is of the configuration asked for")
             let fresh = try scratch.analyse(shown.config)
             expectSame(shown, fresh, "seed \(seed) step \(step) after \(log.suffix(3).joined(separator: ", "))")
         }
+        // γ steps and pins of the function under the cursor were worked out ahead.
+        #expect(!ahead || takenAhead >= steps / 4, "seed \(seed): \(takenAhead) of \(steps) edits found their analysis ready")
+        #expect(ahead || takenAhead == 0)
     }
 
     @Test(arguments: [1, 2, 3] as [UInt64])
@@ -94,6 +103,26 @@ import Testing
         let s = Fixture.samples
         try IncrementalTests.randomEdits(image: s + "/interp-glibc", profiles: [s + "/interp-glibc.gcd.trace", s + "/interp-glibc.primes.trace"],
                                          config: Fixture.config, seed: seed, steps: 30, background: true)
+    }
+
+    @Test(arguments: [7, 8] as [UInt64])
+    func bundledSampleWithWorkAhead(seed: UInt64) throws {
+        try IncrementalTests.randomEdits(image: Fixture.image, profiles: Fixture.profiles, config: Fixture.config, seed: seed, steps: 30,
+                                         background: true, ahead: true)
+    }
+
+    @Test func glibcInterpreterWithWorkAhead() throws {
+        let s = Fixture.samples
+        try IncrementalTests.randomEdits(image: s + "/interp-glibc", profiles: [s + "/interp-glibc.gcd.trace", s + "/interp-glibc.primes.trace"],
+                                         config: Fixture.config, seed: 9, steps: 20, background: false, ahead: true)
+    }
+
+    @Test(Tools.needed("xz"))
+    func linuxExtractWithWorkAhead() throws {
+        let image = try LinuxExtractFiles.image()
+        let config = try Config.load(path: LinuxExtractFiles.config)
+        try IncrementalTests.randomEdits(image: image, profiles: LinuxExtractFiles.traces, config: config,
+                                         seed: 10, steps: 8, background: false, ahead: true)
     }
 
     @Test(Tools.needed("xz"))

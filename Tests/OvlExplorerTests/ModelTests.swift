@@ -194,4 +194,48 @@ struct ModelTests {
         runtime.submit([.analyse(Fixture.config, generation: 2)])
         _ = ModelTests.drain(runtime, seconds: 600)
     }
+
+    /// Work ahead of the user gives way to an edit: a long request (forty configurations)
+    /// is stopped when an analysis is submitted, the analysis is reported, the rest of the
+    /// request is dropped, and what was worked out ahead equals an analysis from scratch.
+    /// An edit asking for the configuration being worked out ahead gets that analysis.
+    @Test func workAheadGivesWayToAnEdit() throws {
+        let engine = try Fixture.engine()
+        let runtime = ExplorerRuntime(engine: engine)
+        let ahead = (0..<40).map { g -> Config in
+            var c = Fixture.config
+            c.gamma = Double(g) / 2
+            return c
+        }
+        runtime.submit([.analyseAhead(ahead)])
+        usleep(20_000)
+        var edited = Fixture.config
+        edited.gamma = 77
+        runtime.submit([.analyse(edited, generation: 1)])
+        let events = ModelTests.drain(runtime, seconds: 600)
+        let done = events.compactMap { e -> Analysis? in if case .analysedAhead(let a) = e { return a } else { return nil } }
+        let analysed = events.compactMap { e -> Analysis? in if case .analysed(let a, _) = e { return a } else { return nil } }
+        #expect(analysed.map(\.config) == [edited], "the edit was analysed")
+        #expect(done.count < ahead.count, "the rest of the work ahead was dropped (\(done.count) of \(ahead.count) done)")
+        #expect(done.allSatisfy(\.computedAhead) && analysed.allSatisfy { !$0.computedAhead })
+        let scratch = try Fixture.engine()
+        for a in done + analysed {
+            let fresh = try scratch.analyse(a.config)
+            #expect(a.clustering.chainCluster == fresh.clustering.chainCluster && a.totalLoads == fresh.totalLoads && a.row == fresh.row,
+                    "γ \(a.config.gamma): as from scratch")
+        }
+        // An edit for the configuration under way ahead: one analysis, whichever way it
+        // came (taken from the work ahead, or run when that had not started).
+        var next = Fixture.config
+        next.gamma = 31
+        runtime.submit([.analyseAhead([next])])
+        runtime.submit([.analyse(next, generation: 2)])
+        let more = ModelTests.drain(runtime, seconds: 600)
+        let second = more.compactMap { e -> Analysis? in if case .analysed(let a, _) = e { return a } else { return nil } }
+        #expect(second.map(\.config) == [next])
+        if let a = second.first {
+            let fresh = try scratch.analyse(next)
+            #expect(a.clustering.chainCluster == fresh.clustering.chainCluster && a.totalLoads == fresh.totalLoads)
+        }
+    }
 }

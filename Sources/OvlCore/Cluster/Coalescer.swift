@@ -180,6 +180,11 @@ public struct Coalescer {
     var initial: [HeapEntry] = []
     var initialAt = 0
     var keepPrepared = true
+    /// Asked every `stopInterval` entries taken from the queue; when it answers true the
+    /// run ends at once and its clustering is incomplete (`runStoppable`).
+    var stop: (@Sendable () -> Bool)? = nil
+    var stopped = false
+    static let stopInterval = 256
     /// How `prepare` came by the state before the first join (tests check the paths).
     enum Preparation { case built, reused, extended }
     var preparation = Preparation.built
@@ -191,6 +196,20 @@ public struct Coalescer {
     /// would only push out the state the next edit needs).
     public static func run(_ graph: ClusterGraph, _ params: CoalescerParameters, keepPrepared: Bool = true) -> Clustering {
         run(graph, params, keepPrepared: keepPrepared, pairTable: .automatic)
+    }
+
+    /// `run` that gives up when `stop` answers true (asked every `stopInterval` entries
+    /// taken from the queue): the explorer's work ahead of the user's next edit, dropped
+    /// when a real edit comes. Nil when it gave up; the state kept for the next run is
+    /// taken before the first join, so a run that gave up leaves it whole.
+    public static func runStoppable(_ graph: ClusterGraph, _ params: CoalescerParameters, keepPrepared: Bool = true,
+                                    stop: @escaping @Sendable () -> Bool) -> Clustering? {
+        var c = Coalescer(graph: graph, params: params)
+        c.keepPrepared = keepPrepared
+        c.stop = stop
+        defer { c.deallocate() }
+        let result = c.execute()
+        return c.stopped ? nil : result
     }
 
     static func run(_ graph: ClusterGraph, _ params: CoalescerParameters, keepPrepared: Bool, pairTable: PairTable.Shape,
@@ -609,8 +628,16 @@ public struct Coalescer {
         // a queue that holds only what joins add (pairs whose weights added up) and the
         // later rounds' edges; then the weight-0 edges.
         var zeroAt = 0
-        while true {
+        var untilAsked = Coalescer.stopInterval
+        outer: while true {
             while true {
+                if stop != nil {
+                    untilAsked -= 1
+                    if untilAsked == 0 {
+                        untilAsked = Coalescer.stopInterval
+                        if stop!() { stopped = true; break outer }
+                    }
+                }
                 let e: HeapEntry
                 if let h = pop() { e = h } else if zeroAt < zero.count { prefetch(zero, at: zeroAt); e = zero[zeroAt]; zeroAt += 1 } else { break }
                 var r = Int(e.record)
@@ -645,8 +672,8 @@ public struct Coalescer {
             if !again { break }
         }
 
-        // Step 4: defragmentation.
-        defragment()
+        // Step 4: defragmentation (not for a run that gave up: its result is dropped).
+        if !stopped { defragment() }
         return finish(members: params.coreChains, oversize: oversize, baseSize: baseSize)
     }
 

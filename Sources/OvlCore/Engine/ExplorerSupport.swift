@@ -81,6 +81,16 @@ extension Session {
     /// Clusters with `config`'s method without applying it to the session (γ, buffer size,
     /// core set and defragmentation are taken from `config`).
     /// `keepPrepared: false` for one-off questions (`Coalescer.run`).
+    /// `cluster(recordEvents:)` on the session's configuration that gives up, returning
+    /// nil, once `stop` answers true (`Coalescer.runStoppable`); `keepPrepared` as for
+    /// `Coalescer.run`.
+    public func cluster(recordEvents: Bool, keepPrepared: Bool, stop: @escaping @Sendable () -> Bool) -> Clustering? {
+        switch config.method {
+        case .figure2: return Coalescer.runStoppable(graph, parameters(recordEvents: recordEvents), keepPrepared: keepPrepared, stop: stop)
+        case .affinity: return stop() ? nil : cluster(recordEvents: recordEvents)
+        }
+    }
+
     public func cluster(_ config: Config, coreChains: [Bool], recordEvents: Bool = false, keepPrepared: Bool = true) -> Clustering {
         switch config.method {
         case .figure2:

@@ -80,6 +80,7 @@ enum HeaderView {
         g.fill(x: 0, y: 0, width: w, height: 1, style: bar)
         let right: String
         if s.isBusy { right = " clustering\(gl.ellipsis) " }
+        else if let a = s.analysis, a.computedAhead { right = w >= 100 ? " clustered ahead in \(ms(a.milliseconds)) " : " ahead \(ms(a.milliseconds)) " }
         else if let a = s.analysis { right = w >= 100 ? " clustered in \(ms(a.milliseconds)) " : " \(ms(a.milliseconds)) " }
         else { right = "" }
         let room = max(0, w - right.cells)
