@@ -104,14 +104,15 @@ struct BlockSequenceBuilder {
     let program: Program
     let profile: Profile
     let collectRuns: Bool
-    /// What the loop needs of each block, in one 8-byte record.
+    /// What the loop needs of each block and its count, in one 16-byte record: the
+    /// block's entry reads the facts and writes the count in the same cache line.
     struct BlockFacts {
         var chain: Int32
         /// Bit 0: ends without a transfer and runs on into the next block (a translation
         /// block may span both); bit 1: control continues into the next block in memory.
         var flags: UInt32
+        var count: UInt64
     }
-    private let facts: [BlockFacts]
     /// The first half of the work per address, here for `add(_:)`; the two-stage readers
     /// run their own on the reader thread and hand over its results (`addClassified`).
     private var classifier: AddressClassifier
@@ -119,10 +120,8 @@ struct BlockSequenceBuilder {
     private var lastChain: Int32 = -2
     // Results.
     private var stats = ProfileStats()
-    private var blockCounts: [UInt64]
     /// Counts per chain transfer (`Profile.edgeKey`).
     private var chainEdges = CountTable<UInt64>()
-    private var outsideEntries: [UInt64]
     private var chainRuns: [Int32] = []
     private var segmentFirst: [Int32] = []
     private var segmentLast: [Int32] = []
@@ -130,19 +129,32 @@ struct BlockSequenceBuilder {
     /// the arrays above `Scratch.capacity` at a time: an array's append checks that its
     /// buffer is unique and has room on every call, and the loop kept its state in memory
     /// around those calls (a third of the resolver's samples on a glibc program's trace).
-    private let scratch = Scratch()
+    private let scratch: Scratch
     private var scratchRuns = 0
     private var scratchSegments = 0
 
+    /// With the counts per block and the entries from outside per chain, for the same
+    /// reason: an array stored in this struct is checked for a unique buffer at every
+    /// write.
     final class Scratch {
         static let capacity = 1 << 14
         let runs = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
         let firsts = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
         let lasts = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
+        let facts: UnsafeMutableBufferPointer<BlockFacts>
+        let outsideEntries: UnsafeMutableBufferPointer<UInt64>
+        init(facts f: [BlockFacts], chains: Int) {
+            facts = .allocate(capacity: f.count)
+            _ = facts.initialize(from: f)
+            outsideEntries = .allocate(capacity: chains)
+            outsideEntries.initialize(repeating: 0)
+        }
         deinit {
             runs.deallocate()
             firsts.deallocate()
             lasts.deallocate()
+            facts.deallocate()
+            outsideEntries.deallocate()
         }
     }
     /// The last segment's last block (-1 after a stretch outside, -2 before any).
@@ -160,12 +172,11 @@ struct BlockSequenceBuilder {
         f.reserveCapacity(program.blockCount)
         for b in 0..<program.blockCount {
             let walks = program.blockKind[b] == .fallThrough && program.blockContinues[b]
-            f.append(BlockFacts(chain: chains.blockChain[b], flags: (walks ? 1 : 0) | (program.blockContinues[b] ? 2 : 0)))
+            f.append(BlockFacts(chain: chains.blockChain[b], flags: (walks ? 1 : 0) | (program.blockContinues[b] ? 2 : 0),
+                                count: profile.blockCounts[b]))
         }
-        facts = f
         classifier = AddressClassifier(program: program)
-        blockCounts = profile.blockCounts
-        outsideEntries = [UInt64](repeating: 0, count: chains.count)
+        scratch = Scratch(facts: f, chains: chains.count)
     }
 
     static let classMisaligned: Int32 = -1
@@ -227,7 +238,7 @@ struct BlockSequenceBuilder {
         // The previous translation block ran on through blocks that end without a transfer.
         if current >= 0 {
             var c = current
-            while facts[c].flags & 1 != 0 {
+            while scratch.facts[c].flags & 1 != 0 {
                 let next = c + 1
                 if next == b && atStart { break }
                 enter(next)
@@ -241,7 +252,8 @@ struct BlockSequenceBuilder {
     @inline(__always)
     private mutating func enter(_ b: Int) {
         current = b
-        blockCounts[b] &+= 1
+        let facts = scratch.facts.baseAddress!
+        facts[b].count &+= 1
         stats.blocksEntered += 1
         let fb = facts[b]
         if collectRuns {
@@ -264,7 +276,7 @@ struct BlockSequenceBuilder {
                     pendingCount = 1
                 }
             } else {
-                outsideEntries[Int(c)] += 1
+                scratch.outsideEntries.baseAddress![Int(c)] &+= 1
             }
             if collectRuns { appendRun(c) }
             lastChain = c
@@ -326,10 +338,10 @@ struct BlockSequenceBuilder {
         flushPending()
         flushScratch(keepingLast: false)
         profile.stats = stats
-        profile.blockCounts = blockCounts
+        profile.blockCounts = scratch.facts.map(\.count)
         profile.chainEdges = Dictionary(uniqueKeysWithValues: chainEdges.entries.map { ($0.key, $0.count) })
         var outside: [Int32: UInt64] = [:]
-        for (c, n) in outsideEntries.enumerated() where n > 0 { outside[Int32(c)] = n }
+        for (c, n) in scratch.outsideEntries.enumerated() where n > 0 { outside[Int32(c)] = n }
         profile.outsideEntries = outside
         profile.chainRuns = chainRuns
         profile.segmentFirst = segmentFirst
