@@ -169,6 +169,13 @@ import Testing
         Thread.sleep(forTimeInterval: 0.3)
         let all = try ProfileLoader.load(whole, program: program, chains: chains)
         ProfileEquivalenceTests.expectSame(all, reference, "random addresses, all read before the program came")
+        // A resolver slower than the reader: the queue fills, and the reader, blocked,
+        // classifies the share left to the resolver of the newest queued batches, and
+        // after its last batch of every batch still queued.
+        let slow = try #require(try ProfileLoader.startReading(path: path, elf: program.elf, showProgress: false, earlyBudget: 256 << 10))
+        Thread.sleep(forTimeInterval: 0.1)
+        let slowly = try ProfileLoader.load(slow, program: program, chains: chains, pausePerBatch: 0.05)
+        ProfileEquivalenceTests.expectSame(slowly, reference, "random addresses, a slow resolver")
         // A reading that is never resolved stops.
         try #require(try ProfileLoader.startReading(path: path, elf: program.elf, showProgress: false, earlyBudget: 64 << 10)).cancel()
     }

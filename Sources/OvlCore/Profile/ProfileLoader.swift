@@ -46,11 +46,14 @@ public enum ProfileLoader {
 
     /// Finishes reading a trace started by `startReading(path:elf:showProgress:)`, or by
     /// `load(path:program:chains:showProgress:)`, against the decoded program.
-    public static func load(_ reading: TraceReading, program: Program, chains: Chains) throws -> Profile {
+    /// `pausePerBatch` (seconds, tests only) makes the resolver slow, so that the queue
+    /// fills and the reader helps with what was left to the resolver.
+    public static func load(_ reading: TraceReading, program: Program, chains: Chains, pausePerBatch: Double = 0) throws -> Profile {
         let path = reading.path
         let profile = Profile(source: path, format: .ovlTrace, hasSequence: true, blockCount: program.blockCount)
         defer { reading.progress.finish() }
-        try resolve(reading.queue, sink: reading.sink, profile, program: program, chains: chains, progress: reading.progress)
+        try resolve(reading.queue, sink: reading.sink, profile, program: program, chains: chains, progress: reading.progress,
+                    pausePerBatch: pausePerBatch)
         try validate(profile, path: path, program: program)
         return profile
     }
@@ -97,14 +100,18 @@ extension ProfileLoader {
                                    read: @escaping @Sendable (AddressSink) throws -> UInt64) throws {
         let queue = BatchQueue<ClassifiedBatch>(capacity: 4)
         let sink = AddressSink(AddressClassifier(program: program), queue)
-        queue.start { _ in try read(sink) }
+        queue.start { _ in
+            let lines = try read(sink)
+            sink.finishBacklog()
+            return lines
+        }
         try resolve(queue, sink: sink, profile, program: program, chains: chains, progress: progress)
     }
 
     /// The resolving stage: offers the reader a classifier (a reader started before the
     /// program was decoded has none), then takes the batches in order.
     static func resolve(_ queue: BatchQueue<ClassifiedBatch>, sink: AddressSink, _ profile: Profile, program: Program, chains: Chains,
-                        progress: Progress) throws {
+                        progress: Progress, pausePerBatch: Double = 0) throws {
         var builder = BlockSequenceBuilder(program: program, chains: chains, profile: profile)
         let classifier = AddressClassifier(program: program)
         sink.offer(classifier)
@@ -113,6 +120,7 @@ extension ProfileLoader {
         var tailClassifier = classifier
         var tail: [Int32] = []
         let otherLines = try queue.drain { batch in
+            if pausePerBatch > 0 { Thread.sleep(forTimeInterval: pausePerBatch) }
             if batch.sizeHint > 0 { builder.reserve(forAddresses: batch.sizeHint) }
             batch.values.withUnsafeBufferPointer { builder.addClassified($0, counts: batch.counts) }
             if !batch.rest.isEmpty {
@@ -208,10 +216,23 @@ final class AddressSink: @unchecked Sendable {
     /// Classifies the last batch queued before this thread had a classifier that nobody
     /// works on; false when there is none.
     private func classifyLastEarlyBatch() -> Bool {
-        guard let (sequence, batch) = queue.claimLast(where: { $0.early }) else { return false }
+        classifyLastRest { $0.early }
+    }
+
+    /// Classifies the part left for the resolver (`rest`) of the last queued batch that
+    /// `wanted` picks and nobody works on; false when there is none.
+    private func classifyLastRest(_ wanted: (ClassifiedBatch) -> Bool) -> Bool {
+        guard let (sequence, batch) = queue.claimLast(where: { !$0.rest.isEmpty && wanted($0) }) else { return false }
         var b = batch
         classifier!.lastPC = b.restPrevious
-        let counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, into: &b.values) }
+        let counts: ProfileStats
+        if b.values.isEmpty {
+            counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, into: &b.values) }
+        } else {
+            var tail: [Int32] = []
+            counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, into: &tail) }
+            b.values += tail
+        }
         b.counts.addClassified(counts)
         b.rest = []
         b.early = false
@@ -224,28 +245,37 @@ final class AddressSink: @unchecked Sendable {
     /// early holds up to `TraceReading.earlyBudget` of batches when the resolver starts,
     /// and from then on may queue only `capacity`: without this it would sleep while the
     /// resolver classified the whole backlog on its own.
+    ///
+    /// With no backlog left, the same for the batches queued since: their share left to
+    /// the resolver (`share`) follows the queue only a 64th a batch, and while the queue is
+    /// full the resolver is behind, so this thread takes the rest of the newest batch (the
+    /// resolver takes the oldest).
     private func helpWhileWaiting() -> Bool {
-        guard backlog else { return false }
         if classifier == nil {
             offerLock.lock()
             classifier = offered
             offerLock.unlock()
         }
         guard classifier != nil else { return false }
-        return classifyLastEarlyBatch()
+        if backlog && classifyLastEarlyBatch() { return true }
+        return classifyLastRest { _ in true }
     }
     /// Whether batches were queued without a classifier.
     private var backlog = false
 
     /// After the last batch: waits for the classifier (unless the resolver has gone) and
-    /// helps with the batches queued before it came.
+    /// helps with the batches queued before it came, then with the share of the batches
+    /// still queued that was left to the resolver, from the newest back.
     func finishBacklog() {
-        guard backlog else { return }
-        offerLock.lock()
-        while offered == nil && !queue.isClosed { _ = offerLock.wait(until: Date(timeIntervalSinceNow: 0.05)) }
-        if classifier == nil { classifier = offered }
-        offerLock.unlock()
-        classifyBacklog()
+        if backlog {
+            offerLock.lock()
+            while offered == nil && !queue.isClosed { _ = offerLock.wait(until: Date(timeIntervalSinceNow: 0.05)) }
+            if classifier == nil { classifier = offered }
+            offerLock.unlock()
+            classifyBacklog()
+        }
+        guard classifier != nil else { return }
+        while classifyLastRest({ _ in true }) {}
     }
 
     /// Whether the resolver has stopped (reading can stop too).
