@@ -112,6 +112,30 @@ import Testing
     /// addresses (rep-string repeats among them, so some fall on the split) read that way
     /// must give the profile the reference builder makes of the same addresses. The
     /// trace reader collapses runs of addresses outside the image, and counts them.
+    /// Segments are kept one entry a segment where they can: worked by hand, then random
+    /// first and last blocks through the encoding and back.
+    @Test func segmentsEncodeAndDecode() {
+        let first: [Int32] = [3, -1, 5, 0, 7], last: [Int32] = [3, -1, 9, 0, 8]
+        let p = Profile(name: "segments", chainRuns: [], blockCount: 10, chainEdges: [:])
+        p.segments = Profile.encodeSegments(first: first, last: last)
+        #expect(p.segments == [3, -1, -7, 9, 0, -9, 8])
+        #expect(p.segmentFirst == first && p.segmentLast == last)
+        var rng = SplitMix(seed: 7)
+        for _ in 0..<20 {
+            var f: [Int32] = [], l: [Int32] = []
+            for _ in 0..<Int(rng.next() % 200) {
+                switch rng.next() % 4 {
+                case 0: f.append(-1); l.append(-1)
+                case 1: let b = Int32(rng.next() % 1000); f.append(b); l.append(b + 1 + Int32(rng.next() % 5))
+                default: let b = Int32(rng.next() % 1000); f.append(b); l.append(b)
+                }
+            }
+            p.segments = Profile.encodeSegments(first: f, last: l)
+            #expect(p.segmentFirst == f && p.segmentLast == l)
+            #expect(p.segments.count == f.count + zip(f, l).filter { $0 != $1 }.count)
+        }
+    }
+
     @Test func theTwoStageLoaderGivesTheSameProfile() throws {
         let (program, chains, table) = try ProfileEquivalenceTests.interp()
         let starts = program.instructionStarts

@@ -176,7 +176,6 @@ struct ReferenceBlockSequenceBuilder {
         profile.chainEdges = chainEdges
         profile.outsideEntries = outsideEntries
         profile.chainRuns = chainRuns
-        profile.segmentFirst = segmentFirst
-        profile.segmentLast = segmentLast
+        profile.segments = Profile.encodeSegments(first: segmentFirst, last: segmentLast)
     }
 }

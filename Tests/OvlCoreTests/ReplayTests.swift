@@ -90,10 +90,7 @@ import Testing
         #expect(page(a) == lastPage(a))
         let b = try #require((0..<p.blockCount).first { page($0) != page(a) && lastPage($0) == page($0) })
         let prof = Profile(name: "alternate", chainRuns: [], blockCount: p.blockCount, chainEdges: [:])
-        for _ in 0..<5 {
-            prof.segmentFirst += [Int32(a), Int32(b)]
-            prof.segmentLast += [Int32(a), Int32(b)]
-        }
+        for _ in 0..<5 { prof.segments += [Int32(a), Int32(b)] }   // segments of one block each
         let s = Session(program: p, profiles: [prof], config: Config(), chains: chains)
         let model = CostModel(session: s)
         let one = model.paging(prof, totalMemory: 2048)

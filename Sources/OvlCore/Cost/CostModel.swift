@@ -366,16 +366,14 @@ public final class CostModel: @unchecked Sendable {
             let end = starts[b] + UInt64(sizes[b])
             lastPage[b] = end > 0 ? pageOf(end - 1) - base : firstPage[b] - 1
         }
-        let firsts = p.segmentFirst, lasts = p.segmentLast
         var highest: Int64 = 0
         var out: [UInt32] = []
-        out.reserveCapacity(firsts.count)
+        out.reserveCapacity(p.segments.count)
         var lastSeen: Int64 = -1
-        for i in 0..<firsts.count {
-            let f = firsts[i]
-            guard f >= 0 else { continue }
+        p.forEachSegment { f, l in
+            guard f >= 0 else { return }
             var pg = firstPage[Int(f)]
-            let end = lastPage[Int(lasts[i])]
+            let end = lastPage[Int(l)]
             while pg <= end {
                 if pg != lastSeen {
                     out.append(UInt32(truncatingIfNeeded: pg))

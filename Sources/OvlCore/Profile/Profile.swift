@@ -59,11 +59,52 @@ public final class Profile: @unchecked Sendable {
     /// Entries into each chain straight from outside the analysed code (the program's
     /// start, a return from user space), which no edge records.
     public internal(set) var outsideEntries: [Int32: UInt64] = [:]
-    /// Straight-line stretches of execution: blocks `segmentFirst[i] ... segmentLast[i]`
-    /// ran one after the other in memory order. What demand paging of the original layout
-    /// is replayed from.
-    public internal(set) var segmentFirst: [Int32] = []
-    public internal(set) var segmentLast: [Int32] = []
+    /// Straight-line stretches of execution: blocks that ran one after the other in
+    /// memory order. What demand paging of the original layout is replayed from. A trace
+    /// has tens of millions, almost all of one block, so they are kept one entry a
+    /// segment where they can (`Profile.encodeSegments`): a block's number for a segment
+    /// of that block alone, -1 for a stretch outside the analysed code, and a longer one
+    /// as `-2 - first` followed by its last block. `forEachSegment`, `segmentFirst` and
+    /// `segmentLast` read it.
+    public internal(set) var segments: [Int32] = []
+    /// Each segment's first and last block (-1 and -1 for a stretch outside), in order.
+    @inline(__always)
+    public func forEachSegment(_ body: (_ first: Int32, _ last: Int32) throws -> Void) rethrows {
+        try segments.withUnsafeBufferPointer { s in
+            var i = 0
+            while i < s.count {
+                let v = s[i]
+                if v >= -1 {
+                    try body(v, v)
+                    i += 1
+                } else {
+                    try body(-2 - v, s[i + 1])
+                    i += 2
+                }
+            }
+        }
+    }
+    /// The segments' first blocks, decoded (tests, reports).
+    public var segmentFirst: [Int32] {
+        var out: [Int32] = []
+        forEachSegment { f, _ in out.append(f) }
+        return out
+    }
+    /// The segments' last blocks, decoded.
+    public var segmentLast: [Int32] {
+        var out: [Int32] = []
+        forEachSegment { _, l in out.append(l) }
+        return out
+    }
+    /// Segments given as first and last blocks, in the encoding of `segments`.
+    public static func encodeSegments(first: [Int32], last: [Int32]) -> [Int32] {
+        var out: [Int32] = []
+        out.reserveCapacity(first.count)
+        for (f, l) in zip(first, last) {
+            if f == l { out.append(f) } else { out.append(-2 - f); out.append(l) }
+        }
+        return out
+    }
     public internal(set) var stats = ProfileStats()
     /// `.fdata` records whose symbols are not in the image (the first 100).
     public internal(set) var unresolvedRecords: [String] = []
@@ -123,8 +164,8 @@ struct BlockSequenceBuilder {
     /// Counts per chain transfer (`Profile.edgeKey`).
     private var chainEdges = CountTable<UInt64>()
     private var chainRuns: [Int32] = []
-    private var segmentFirst: [Int32] = []
-    private var segmentLast: [Int32] = []
+    /// Segments in `Profile.segments`'s encoding.
+    private var segments: [Int32] = []
     /// The newest chain runs and segments, written through plain pointers and moved to
     /// the arrays above `Scratch.capacity` at a time: an array's append checks that its
     /// buffer is unique and has room on every call, and the loop kept its state in memory
@@ -141,6 +182,8 @@ struct BlockSequenceBuilder {
         let runs = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
         let firsts = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
         let lasts = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
+        /// Segments being moved, encoded (`Profile.segments`): up to two entries each.
+        let encoded = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * capacity)
         let facts: UnsafeMutableBufferPointer<BlockFacts>
         let outsideEntries: UnsafeMutableBufferPointer<UInt64>
         init(facts f: [BlockFacts], chains: Int) {
@@ -153,6 +196,7 @@ struct BlockSequenceBuilder {
             runs.deallocate()
             firsts.deallocate()
             lasts.deallocate()
+            encoded.deallocate()
             facts.deallocate()
             outsideEntries.deallocate()
         }
@@ -195,8 +239,7 @@ struct BlockSequenceBuilder {
         guard collectRuns else { return }
         let k = Int(min(n, 1 << 27))
         chainRuns.reserveCapacity(k)
-        segmentFirst.reserveCapacity(k)
-        segmentLast.reserveCapacity(k)
+        segments.reserveCapacity(k)
     }
 
     /// Adds a batch of addresses.
@@ -324,8 +367,19 @@ struct BlockSequenceBuilder {
         chainRuns.append(contentsOf: UnsafeBufferPointer(start: scratch.runs, count: scratchRuns))
         scratchRuns = 0
         let moved = keepingLast ? max(scratchSegments - 1, 0) : scratchSegments
-        segmentFirst.append(contentsOf: UnsafeBufferPointer(start: scratch.firsts, count: moved))
-        segmentLast.append(contentsOf: UnsafeBufferPointer(start: scratch.lasts, count: moved))
+        var n = 0
+        for i in 0..<moved {
+            let f = scratch.firsts[i], l = scratch.lasts[i]
+            if f == l {
+                scratch.encoded[n] = f
+                n += 1
+            } else {
+                scratch.encoded[n] = -2 - f
+                scratch.encoded[n + 1] = l
+                n += 2
+            }
+        }
+        segments.append(contentsOf: UnsafeBufferPointer(start: scratch.encoded, count: n))
         if moved < scratchSegments {
             scratch.firsts[0] = scratch.firsts[moved]
             scratch.lasts[0] = scratch.lasts[moved]
@@ -344,8 +398,7 @@ struct BlockSequenceBuilder {
         for (c, n) in scratch.outsideEntries.enumerated() where n > 0 { outside[Int32(c)] = n }
         profile.outsideEntries = outside
         profile.chainRuns = chainRuns
-        profile.segmentFirst = segmentFirst
-        profile.segmentLast = segmentLast
+        profile.segments = segments
     }
 }
 
