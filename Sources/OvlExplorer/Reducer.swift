@@ -917,8 +917,9 @@ public enum Explorer {
         }
         // The edits likely next, worked out ahead while the user looks at this one: γ a
         // point further the way it last went, then back, then pinning (or unpinning) the
-        // function under the cursor.
-        if s.current != nil && s.prompt == nil {
+        // function under the cursor. Figure 2 only: the affinity layout takes seconds on a
+        // kernel and cannot be stopped part way, so an edit would wait behind it.
+        if s.current != nil && s.prompt == nil && s.config.method == .figure2 {
             var want = [gammaStep(s.config, up: s.gammaDirection >= 0), gammaStep(s.config, up: s.gammaDirection < 0)]
             if let f = pinTarget(s), case .edit(let c, _) = pinEdit(s, f) { want.append(c) }
             want = want.filter { $0 != s.config && (try? $0.validate(source: "")) != nil }

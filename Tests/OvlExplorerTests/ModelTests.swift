@@ -195,6 +195,38 @@ struct ModelTests {
         _ = ModelTests.drain(runtime, seconds: 600)
     }
 
+    /// After an analysis is shown the reducer asks for the likely next edits: γ a point
+    /// the way it last went, then back, then pinning the function under the cursor; none
+    /// with the affinity layout, which cannot be stopped part way.
+    @Test func workAheadIsAskedForTheLikelyNextEdits() throws {
+        let engine = try Fixture.engine()
+        for method in [ClusteringMethod.figure2, .affinity] {
+            var config = Fixture.config
+            config.method = method
+            config.gamma = 4
+            var (s, _) = Explorer.start(model: engine.model, config: config, width: 120, height: 40)
+            var fx: [Effect]
+            (s, fx) = Explorer.handle(s, .engine(.analysed(try engine.analyse(config), generation: s.generation)))
+            let asked = fx.compactMap { e -> [Config]? in if case .analyseAhead(let c) = e { return c } else { return nil } }
+            if method == .affinity {
+                #expect(asked.isEmpty)
+                continue
+            }
+            let configs = try #require(asked.first)
+            #expect(configs.count == 3)
+            #expect(configs.map(\.gamma).prefix(2) == [5, 3])
+            #expect(configs[2].gamma == 4 && configs[2].coreFunctions != config.coreFunctions || configs[2].coreExclude != config.coreExclude)
+            // `-` turns the order round; nothing is asked twice for the same edits.
+            (s, fx) = Explorer.handle(s, .key(.char("-")))
+            (s, fx) = Explorer.handle(s, .engine(.analysed(try engine.analyse(s.config), generation: s.generation)))
+            let next = fx.compactMap { e -> [Config]? in if case .analyseAhead(let c) = e { return c } else { return nil } }.first
+            #expect(next?.map(\.gamma).prefix(2) == [2, 4] || next?.map(\.gamma).prefix(1) == [2])
+            (s, fx) = Explorer.handle(s, .key(.char("?")))
+            (s, fx) = Explorer.handle(s, .key(.char("q")))
+            #expect(!fx.contains { if case .analyseAhead = $0 { return true } else { return false } }, "the same edits are not asked for again")
+        }
+    }
+
     /// Work ahead of the user gives way to an edit: a long request (forty configurations)
     /// is stopped when an analysis is submitted, the analysis is reported, the rest of the
     /// request is dropped, and what was worked out ahead equals an analysis from scratch.
