@@ -194,6 +194,22 @@ public final class ExplorerRuntime: @unchecked Sendable {
         onReport?()
     }
 
+    /// Whether the first worker runs an analysis (an edit's, or one ahead of the user).
+    private var analysing = false
+
+    /// Between two what-if estimates: waits while the first worker runs an analysis, the
+    /// one the user waits for or one the next edit will want. Both workers would share
+    /// the two cores (a replay splits over both), and the estimates are many and can wait.
+    private func giveWayToAnalyses(_ gen: Int) {
+        while true {
+            lock.lock()
+            let busy = analysing || aheadRunning != nil
+            lock.unlock()
+            if !busy || stale(gen) { return }
+            usleep(1_000)
+        }
+    }
+
     private func stale(_ gen: Int) -> Bool {
         lock.lock(); defer { lock.unlock() }
         return gen < latestGeneration
@@ -221,8 +237,12 @@ public final class ExplorerRuntime: @unchecked Sendable {
             case .analyse(let cfg, let gen):
                 lock.lock()
                 let ready = lastAhead.flatMap { $0.config == cfg ? $0 : nil }
+                analysing = ready == nil
                 lock.unlock()
                 if let ready { post([.analysed(ready, generation: gen)]) } else { post(engine.run(job)) }
+                lock.lock()
+                analysing = false
+                lock.unlock()
             case .analyseAhead(let configs):
                 for cfg in configs {
                     // Anything queued meanwhile (an edit, or a newer request) goes first;
@@ -248,6 +268,7 @@ public final class ExplorerRuntime: @unchecked Sendable {
                 var lastPost = DispatchTime.now()
                 for f in fns {
                     if stale(gen) { break }
+                    giveWayToAnalyses(gen)
                     batch.append((f, engine.whatIf(f, base: base)))
                     if DispatchTime.now().uptimeNanoseconds - lastPost.uptimeNanoseconds > 50_000_000 {
                         post([.whatIf(base.config, batch)])

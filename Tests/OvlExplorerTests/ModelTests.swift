@@ -164,17 +164,23 @@ struct ModelTests {
         #expect(analysed.count < configs.count, "analyses queued behind a newer one are dropped (\(analysed.count) ran)")
     }
 
+    /// A runtime on the bundled sample, busy with what-if estimates for every function,
+    /// `times` over (far longer than one analysis); the estimates asked for.
+    static func runtimeEstimating(times: Int, generation: Int) throws -> (ExplorerEngine, ExplorerRuntime, [Int32]) {
+        let engine = try Fixture.engine()
+        let base = try engine.analyse(Fixture.config)
+        let runtime = ExplorerRuntime(engine: engine)
+        let functions = Array(0..<Int32(engine.model.functionCount))
+        let all = Array(repeating: functions, count: times).flatMap { $0 }
+        runtime.submit([.whatIf(base: base, functions: all, generation: generation)])
+        return (engine, runtime, all)
+    }
+
     /// What-if estimates run on a worker of their own: an edit's analysis, submitted while
     /// the estimates for every function are being computed, is reported before they end
     /// (the runtime reports events in the order they happen).
     @Test func analysesDoNotWaitForWhatIfEstimates() throws {
-        let engine = try Fixture.engine()
-        let base = try engine.analyse(Fixture.config)
-        let runtime = ExplorerRuntime(engine: engine)
-        // Every function, many times over: far longer than one analysis.
-        let functions = Array(0..<Int32(engine.model.functionCount))
-        let all = Array(repeating: functions, count: 40).flatMap { $0 }
-        runtime.submit([.whatIf(base: base, functions: all, generation: 1)])
+        let (engine, runtime, all) = try ModelTests.runtimeEstimating(times: 40, generation: 1)
         usleep(20_000)
         var edited = Fixture.config
         edited.gamma = 17
@@ -193,6 +199,35 @@ struct ModelTests {
         // A newer generation makes the remaining estimates stale: the worker stops.
         runtime.submit([.analyse(Fixture.config, generation: 2)])
         _ = ModelTests.drain(runtime, seconds: 600)
+    }
+
+    /// What-if estimates give way to analyses on the other worker between estimates (they
+    /// would share the cores): with both queued, every analysis ahead and every estimate
+    /// is still reported, the analyses as from scratch, and the analyses come before the
+    /// estimates end.
+    @Test func whatIfEstimatesGiveWayToWorkAhead() throws {
+        let (_, runtime, all) = try ModelTests.runtimeEstimating(times: 20, generation: 0)
+        let ahead = [3.0, 5.0, 9.0].map { g -> Config in
+            var c = Fixture.config
+            c.gamma = g
+            return c
+        }
+        runtime.submit([.analyseAhead(ahead)])
+        let events = ModelTests.drain(runtime, seconds: 600)
+        var estimates = 0, estimatesBeforeLast = 0
+        var done: [Analysis] = []
+        for e in events {
+            if case .whatIf(_, let v) = e { estimates += v.count }
+            if case .analysedAhead(let a) = e { done.append(a); estimatesBeforeLast = estimates }
+        }
+        #expect(estimates == all.count, "every estimate was reported")
+        #expect(done.map(\.config) == ahead, "every analysis ahead was reported, in order")
+        #expect(estimatesBeforeLast < all.count, "the analyses came before the estimates ended")
+        let scratch = try Fixture.engine()
+        for a in done {
+            let fresh = try scratch.analyse(a.config)
+            #expect(a.clustering.chainCluster == fresh.clustering.chainCluster && a.totalLoads == fresh.totalLoads)
+        }
     }
 
     /// After an analysis is shown the reducer asks for the likely next edits: γ a point
