@@ -212,31 +212,18 @@ func kernelExplorer(_ engine: ExplorerEngine, config: Config) {
     // The same keys when the user reads the screen between them long enough for the work
     // ahead (γ a point either way, pinning the function under the cursor) to be done; that
     // work, timed apart, is what the engine does meanwhile on its worker.
-    let a = ExplorerDriver(engine: engine, config: start, width: 120, height: 40, defersBackgroundWork: true, runsAhead: true)
-    a.type("1")
-    a.settle(aheadOnly: true)
-    var aheadGamma: [Double] = [], aheadPin: [Double] = [], background: [Double] = []
-    var taken = 0
-    func timed(_ key: Key, into: inout [Double]) {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        a.press(key)
-        _ = a.render()
-        into.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-        if a.state.analysis?.computedAhead == true { taken += 1 }
-        let t1 = DispatchTime.now().uptimeNanoseconds
-        a.settle(aheadOnly: true)
-        background.append(Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e6)
-    }
-    for _ in 0..<15 { timed(.char("+"), into: &aheadGamma) }
+    let a = AheadTiming(engine: engine, config: start)
+    var aheadGamma: [Double] = [], aheadPin: [Double] = []
+    for _ in 0..<15 { aheadGamma.append(a.press(.char("+"))) }
     for _ in 0..<15 {
-        a.press(.down)
-        a.settle(aheadOnly: true)
-        timed(.char(" "), into: &aheadPin)
+        a.driver.press(.down)
+        a.driver.settle(aheadOnly: true)
+        aheadPin.append(a.press(.char(" ")))
     }
-    print("  with the work ahead done between keys (\(taken) of 30 edits found it ready):")
+    print("  with the work ahead done between keys (\(a.ready) of 30 edits found it ready):")
     print("    γ change (+), keypress to redrawn screen: \(stats(aheadGamma)) (aim <= 16)")
     print("    pin one function, keypress to redrawn screen: \(stats(aheadPin)) (aim <= 16)")
-    print("    the work ahead after each edit, on the engine's worker: \(stats(background))")
+    print("    the work ahead after each edit, on the engine's worker: \(stats(a.background))")
 }
 
 /// Functions that ran in some profile.
