@@ -92,7 +92,9 @@ public final class ExplorerDriver {
 /// one takes as long as an analysis). Analyses are latest-wins: one queued behind a
 /// running one replaces any older one still waiting; what-if work of an older generation
 /// and sweeps of another configuration are dropped between items, so stale runs never
-/// delay the one the user is waiting for.
+/// delay the one the user is waiting for. The work ahead of the user runs last on the
+/// first worker and stops as soon as anything else is queued there; the what-if worker
+/// waits between estimates while the first worker runs an analysis.
 public final class ExplorerRuntime: @unchecked Sendable {
     let engine: ExplorerEngine
     private let lock = NSLock()
