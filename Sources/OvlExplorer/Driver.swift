@@ -128,7 +128,7 @@ public final class ExplorerRuntime: @unchecked Sendable {
             if let (cfg, stop) = aheadRunning {
                 switch e {
                 case .analyse(let want, _) where want == cfg: break
-                case .analyseAhead(let want) where want.contains(cfg): break
+                case .analyseAhead(let want, _) where want.contains(cfg): break
                 case .whatIf, .redraw: break
                 default: stop.raise()
                 }
@@ -245,7 +245,7 @@ public final class ExplorerRuntime: @unchecked Sendable {
                 lock.lock()
                 analysing = false
                 lock.unlock()
-            case .analyseAhead(let configs):
+            case .analyseAhead(let configs, let shown):
                 for cfg in configs {
                     // Anything queued meanwhile (an edit, or a newer request) goes first;
                     // the rest of this request is dropped.
@@ -257,7 +257,7 @@ public final class ExplorerRuntime: @unchecked Sendable {
                     let stop = StopSignal()
                     aheadRunning = (cfg, stop)
                     lock.unlock()
-                    let a = engine.analyseAhead(cfg, stop: stop)
+                    let a = engine.analyseAhead(cfg, shown: shown, stop: stop)
                     lock.lock()
                     aheadRunning = nil
                     if let a { lastAhead = a }

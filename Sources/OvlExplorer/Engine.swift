@@ -33,22 +33,18 @@ public final class ExplorerEngine: @unchecked Sendable {
     public func analyse(_ config: Config) throws -> Analysis {
         let t0 = clock()
         try session.update(config)
-        lastAnalysed = config
         return analysis(config, stop: nil, keepPrepared: true, since: t0)!
     }
 
-    /// The configuration of the last `analyse`: work ahead whose core set differs from it
-    /// does not keep its coalescer state (that would push out the state the next edit
-    /// needs, `Coalescer.run`).
-    private var lastAnalysed: Config?
-
     /// `analyse` for work ahead of the user (`Effect.analyseAhead`): nil when `stop` is
     /// raised before it is done, or when `config` cannot be applied (the edit itself will
-    /// report why).
-    public func analyseAhead(_ config: Config, stop: StopSignal) -> Analysis? {
+    /// report why). Work ahead whose core set differs from the one on screen (`shown`)
+    /// does not keep its coalescer state: that would push out the state the next edit
+    /// needs (`Coalescer.run`).
+    public func analyseAhead(_ config: Config, shown: Config, stop: StopSignal) -> Analysis? {
         let t0 = clock()
         guard (try? session.update(config)) != nil else { return nil }
-        let sameCore = lastAnalysed.map { $0.coreFunctions == config.coreFunctions && $0.coreExclude == config.coreExclude && $0.corePreset == config.corePreset } ?? false
+        let sameCore = shown.coreFunctions == config.coreFunctions && shown.coreExclude == config.coreExclude && shown.corePreset == config.corePreset
         return analysis(config, stop: stop, keepPrepared: sameCore, since: t0)
     }
 
@@ -156,9 +152,9 @@ public final class ExplorerEngine: @unchecked Sendable {
             catch { return [.analysisFailed(cfg, message: "\(error)", generation: gen)] }
         case .whatIf(let base, let fns, _):
             return [.whatIf(base.config, fns.map { ($0, whatIf($0, base: base)) })]
-        case .analyseAhead(let configs):
+        case .analyseAhead(let configs, let shown):
             let never = StopSignal()
-            return configs.compactMap { analyseAhead($0, stop: never) }.map { .analysedAhead($0) }
+            return configs.compactMap { analyseAhead($0, shown: shown, stop: never) }.map { .analysedAhead($0) }
         case .sweep(let cfg, let gammas, _):
             var out: [EngineEvent] = []
             for (i, g) in gammas.enumerated() {

@@ -394,9 +394,10 @@ public enum Effect: Sendable {
     case whatIf(base: Analysis, functions: [Int32], generation: Int)
     /// Analyses of the edits the user is likely to make next (γ one point either way,
     /// pinning the function under the cursor), worked out while the engine would be idle
-    /// and kept until asked for. A newer request replaces it; any other work for the
-    /// engine stops it at once (`ExplorerRuntime`).
-    case analyseAhead([Config])
+    /// and kept until asked for; `shown` is the configuration on screen, which each is an
+    /// edit of. A newer request replaces it; any other work for the engine stops it at
+    /// once (`ExplorerRuntime`).
+    case analyseAhead([Config], shown: Config)
     /// The sweep: `config` with each γ in `gammas`.
     case sweep(Config, gammas: [Double], generation: Int)
     /// The optimiser's frontier for a configuration's core set, profiles and page model.

@@ -926,7 +926,7 @@ public enum Explorer {
             if want != s.aheadKey {
                 s.aheadKey = want
                 let missing = want.filter { c in !s.recent.contains { $0.config == c } && !s.ahead.contains { $0.config == c } }
-                if !missing.isEmpty { fx.append(.analyseAhead(missing)) }
+                if !missing.isEmpty { fx.append(.analyseAhead(missing, shown: s.config)) }
             }
         }
         // The sweep, when it is shown and out of date.

@@ -212,7 +212,7 @@ struct ModelTests {
             c.gamma = g
             return c
         }
-        runtime.submit([.analyseAhead(ahead)])
+        runtime.submit([.analyseAhead(ahead, shown: Fixture.config)])
         let events = ModelTests.drain(runtime, seconds: 600)
         var estimates = 0, estimatesBeforeLast = 0
         var done: [Analysis] = []
@@ -242,7 +242,7 @@ struct ModelTests {
             var (s, _) = Explorer.start(model: engine.model, config: config, width: 120, height: 40)
             var fx: [Effect]
             (s, fx) = Explorer.handle(s, .engine(.analysed(try engine.analyse(config), generation: s.generation)))
-            let asked = fx.compactMap { e -> [Config]? in if case .analyseAhead(let c) = e { return c } else { return nil } }
+            let asked = fx.compactMap { e -> [Config]? in if case .analyseAhead(let c, let shown) = e, shown == s.config { return c } else { return nil } }
             if method == .affinity {
                 #expect(asked.isEmpty)
                 continue
@@ -254,7 +254,7 @@ struct ModelTests {
             // `-` turns the order round; nothing is asked twice for the same edits.
             (s, fx) = Explorer.handle(s, .key(.char("-")))
             (s, fx) = Explorer.handle(s, .engine(.analysed(try engine.analyse(s.config), generation: s.generation)))
-            let next = fx.compactMap { e -> [Config]? in if case .analyseAhead(let c) = e { return c } else { return nil } }.first
+            let next = fx.compactMap { e -> [Config]? in if case .analyseAhead(let c, _) = e { return c } else { return nil } }.first
             #expect(next?.map(\.gamma).prefix(2) == [2, 4] || next?.map(\.gamma).prefix(1) == [2])
             (s, fx) = Explorer.handle(s, .key(.char("?")))
             (s, fx) = Explorer.handle(s, .key(.char("q")))
@@ -274,7 +274,7 @@ struct ModelTests {
             c.gamma = Double(g) / 2
             return c
         }
-        runtime.submit([.analyseAhead(ahead)])
+        runtime.submit([.analyseAhead(ahead, shown: Fixture.config)])
         usleep(20_000)
         var edited = Fixture.config
         edited.gamma = 77
@@ -295,7 +295,7 @@ struct ModelTests {
         // came (taken from the work ahead, or run when that had not started).
         var next = Fixture.config
         next.gamma = 31
-        runtime.submit([.analyseAhead([next])])
+        runtime.submit([.analyseAhead([next], shown: Fixture.config)])
         runtime.submit([.analyse(next, generation: 2)])
         let more = ModelTests.drain(runtime, seconds: 600)
         let second = more.compactMap { e -> Analysis? in if case .analysed(let a, _) = e { return a } else { return nil } }
