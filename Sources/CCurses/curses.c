@@ -106,7 +106,7 @@ static int translate(int r, wint_t ch);
 int ovl_curses_getkey(int timeout_ms) {
     wint_t ch;
     int r;
-    if (wake_pipe[0] >= 0 && timeout_ms > 0) {
+    if (wake_pipe[0] >= 0 && timeout_ms != 0) {
         /* A key ncurses holds already comes first; then wait for the terminal or a
            wake-up, whichever is first. A signal (a resize) ends the wait too: its key
            comes on the next call. */
@@ -114,7 +114,7 @@ int ovl_curses_getkey(int timeout_ms) {
         r = get_wch(&ch);
         if (r != ERR) return translate(r, ch);
         struct pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {wake_pipe[0], POLLIN, 0}};
-        if (poll(fds, 2, timeout_ms) <= 0) return OVL_KEY_NONE;
+        if (poll(fds, 2, timeout_ms < 0 ? -1 : timeout_ms) <= 0) return OVL_KEY_NONE;
         if (fds[1].revents & POLLIN) {
             char buf[64];
             while (read(wake_pipe[0], buf, sizeof buf) > 0) {}

@@ -118,11 +118,7 @@ func engineBenchmarks() {
             // OVL_BENCH_BASE_OVL (another build's `ovl`, as for `ovl-bench kernel`) runs in
             // the same rounds: each round runs every command once in turn, and the figures
             // are each command's best of five.
-            var base = ProcessInfo.processInfo.environment["OVL_BENCH_BASE_OVL"]
-            if let b = base, !FileManager.default.isExecutableFile(atPath: b) {
-                print("  OVL_BENCH_BASE_OVL: \(b) is not an executable file; no baseline")
-                base = nil
-            }
+            let base = baselineOvl()
             var commands: [(String, [String])] = [
                 (ovlBinary, ["analyze", image, "--profile", big]), (ovlBinary, ["analyze", image]), ("/usr/bin/objdump", ["-d", image]),
             ]

@@ -43,11 +43,7 @@ func kernelBenchmarks(_ given: String?) {
     // to run in the same rounds.
     if fm.isExecutableFile(atPath: ovl) {
         let args = ["analyze", image] + profiles.flatMap { ["--profile", $0] } + ["--config", configPath]
-        var base = ProcessInfo.processInfo.environment["OVL_BENCH_BASE_OVL"]
-        if let b = base, !fm.isExecutableFile(atPath: b) {
-            print("  OVL_BENCH_BASE_OVL: \(b) is not an executable file; no baseline")
-            base = nil
-        }
+        let base = baselineOvl()
         var times: [String: [Double]] = [:]
         for _ in 0..<5 {
             times["objdump", default: []].append(commandMilliseconds("/usr/bin/objdump", ["-d", image], repeat: 1))
@@ -224,6 +220,17 @@ func kernelExplorer(_ engine: ExplorerEngine, config: Config) {
     print("    γ change (+), keypress to redrawn screen: \(stats(aheadGamma)) (aim <= 16)")
     print("    pin one function, keypress to redrawn screen: \(stats(aheadPin)) (aim <= 16)")
     print("    the work ahead after each edit, on the engine's worker: \(stats(a.background))")
+}
+
+/// Another build's `ovl` to run beside this one (`OVL_BENCH_BASE_OVL`), when it names an
+/// executable file.
+func baselineOvl() -> String? {
+    guard let b = ProcessInfo.processInfo.environment["OVL_BENCH_BASE_OVL"] else { return nil }
+    guard FileManager.default.isExecutableFile(atPath: b) else {
+        print("  OVL_BENCH_BASE_OVL: \(b) is not an executable file; no baseline")
+        return nil
+    }
+    return b
 }
 
 /// Functions that ran in some profile.

@@ -34,8 +34,8 @@ void ovl_curses_refresh(void);
 /// Waits up to `timeout_ms` (-1: forever) for a key; returns a character, an OVL_KEY_*
 /// value, or OVL_KEY_NONE on time-out.
 int ovl_curses_getkey(int timeout_ms);
-/* Makes a pending or the next ovl_curses_getkey return at once (from any thread);
-   ovl_curses_wake_init sets it up (0 on success). */
+/// Makes a pending or the next ovl_curses_getkey return at once (from any thread);
+/// ovl_curses_wake_init sets it up (0 on success).
 int ovl_curses_wake_init(void);
 void ovl_curses_wake(void);
 /// After OVL_KEY_MOUSE: the event's kind and cell. Returns 0 when there is none.

@@ -204,12 +204,8 @@ public struct Coalescer {
     /// taken before the first join, so a run that gave up leaves it whole.
     public static func runStoppable(_ graph: ClusterGraph, _ params: CoalescerParameters, keepPrepared: Bool = true,
                                     stop: @escaping @Sendable () -> Bool) -> Clustering? {
-        var c = Coalescer(graph: graph, params: params)
-        c.keepPrepared = keepPrepared
-        c.stop = stop
-        defer { c.deallocate() }
-        let result = c.execute()
-        return c.stopped ? nil : result
+        let r = runOnce(graph, params, keepPrepared: keepPrepared, pairTable: .automatic, prefetching: nil, stop: stop)
+        return r.stopped ? nil : r.clustering
     }
 
     static func run(_ graph: ClusterGraph, _ params: CoalescerParameters, keepPrepared: Bool, pairTable: PairTable.Shape,
@@ -220,11 +216,18 @@ public struct Coalescer {
     /// `run`, with how the state before the first join was come by.
     static func runReporting(_ graph: ClusterGraph, _ params: CoalescerParameters, keepPrepared: Bool = true,
                              pairTable: PairTable.Shape = .automatic, prefetching: Bool? = nil) -> (clustering: Clustering, preparation: Preparation) {
+        let r = runOnce(graph, params, keepPrepared: keepPrepared, pairTable: pairTable, prefetching: prefetching, stop: nil)
+        return (r.clustering, r.preparation)
+    }
+
+    private static func runOnce(_ graph: ClusterGraph, _ params: CoalescerParameters, keepPrepared: Bool, pairTable: PairTable.Shape,
+                                prefetching: Bool?, stop: (@Sendable () -> Bool)?) -> (clustering: Clustering, preparation: Preparation, stopped: Bool) {
         var c = Coalescer(graph: graph, params: params, pairTable: pairTable, prefetching: prefetching)
         c.keepPrepared = keepPrepared
+        c.stop = stop
         defer { c.deallocate() }
         let result = c.execute()
-        return (result, c.preparation)
+        return (result, c.preparation, c.stopped)
     }
 
     /// `prefetching` forces the prefetching paths on or off (tests run both on small

@@ -78,9 +78,6 @@ extension Session {
         return (core, Session.chainMembership(core, program: program, chains: chains))
     }
 
-    /// Clusters with `config`'s method without applying it to the session (γ, buffer size,
-    /// core set and defragmentation are taken from `config`).
-    /// `keepPrepared: false` for one-off questions (`Coalescer.run`).
     /// `cluster(recordEvents:)` on the session's configuration that gives up, returning
     /// nil, once `stop` answers true (`Coalescer.runStoppable`); `keepPrepared` as for
     /// `Coalescer.run`.
@@ -91,6 +88,9 @@ extension Session {
         }
     }
 
+    /// Clusters with `config`'s method without applying it to the session (γ, buffer size,
+    /// core set and defragmentation are taken from `config`).
+    /// `keepPrepared: false` for one-off questions (`Coalescer.run`).
     public func cluster(_ config: Config, coreChains: [Bool], recordEvents: Bool = false, keepPrepared: Bool = true) -> Clustering {
         switch config.method {
         case .figure2:

@@ -232,9 +232,10 @@ struct BlockSequenceBuilder {
 
     /// Makes room for the sequence of a trace of `n` addresses at once: grown by doubling,
     /// its arrays were copied over and over, and every copy touched fresh pages (a third
-    /// of the resolver's time on a long trace). About as many runs and segments as
-    /// addresses at most (an address enters a block, and rarely runs on through more), and
-    /// pages not written are never touched.
+    /// of the resolver's time on a long trace). About as many runs and segment entries as
+    /// addresses at most (an address enters a block, and rarely runs on through more; a
+    /// segment of several blocks takes two entries, but also several addresses mostly),
+    /// and pages not written are never touched.
     mutating func reserve(forAddresses n: UInt64) {
         guard collectRuns else { return }
         let k = Int(min(n, 1 << 27))
