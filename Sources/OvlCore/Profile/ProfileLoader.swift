@@ -138,10 +138,12 @@ extension ProfileLoader {
 /// An ovl trace being read on a thread of its own (`ProfileLoader.startReading`): the
 /// addresses wait, decoded and with runs outside the image collapsed, for the program.
 public final class TraceReading: @unchecked Sendable {
-    /// What a reader started early may hold before the program is decoded: 64 MB of
-    /// addresses. (The decompressor's stretch of a boot trace collapses to almost
-    /// nothing; the kernel's own addresses fill this.)
-    public static let earlyBudget = 64 << 20
+    /// What a reader started early may hold before the program is decoded: 4 MB of
+    /// addresses. The decompressor's stretch of a boot trace collapses to almost nothing,
+    /// and getting through it is what reading early is for; every address held beyond that
+    /// is eight bytes of fresh memory, and with 64 MB a program's whole trace waited so,
+    /// a third of the process's page faults, to be read from the queue once.
+    public static let earlyBudget = 4 << 20
     let path: String
     let queue: BatchQueue<ClassifiedBatch>
     let sink: AddressSink
