@@ -45,7 +45,8 @@ struct CFGBuilder {
     var insFlow: [TransferKind] = []
     var insTarget: [UInt64] = []
     var insRegion: [Int32] = []
-    var leaders = Set<UInt64>()
+    /// Addresses where a block must start, marked once every instruction is decoded.
+    var leaders = LeaderMarks()
 
     struct Region {
         var name: String
@@ -238,6 +239,7 @@ struct CFGBuilder {
     // MARK: Leaders
 
     private mutating func collectLeaders() {
+        leaders = LeaderMarks(low: insAddr.first ?? 0, high: insAddr.last.map { $0 + 16 } ?? 0)
         for r in regions { leaders.insert(r.start) }
         for i in 0..<insAddr.count {
             let f = insFlow[i]
@@ -327,6 +329,12 @@ struct CFGBuilder {
         }
         for r in addressTakenRegions { p.addressTakenFunctions.insert(Int32(r)) }
 
+        // The block arrays are built here and handed to the program at the end: appending
+        // to a class's arrays one element at a time checks exclusive access each time.
+        var blockStart: [UInt64] = [], blockSize: [UInt32] = [], blockInstructionCount: [UInt32] = []
+        var blockFunction: [Int32] = [], blockKind: [TransferKind] = [], blockTransferLength: [UInt8] = []
+        var blockTargetAddress: [UInt64] = []
+        var jumpTables: [Int32: (address: UInt64, entries: Int)] = [:]
         var tableJumpBlocks: [(block: Int, targets: [UInt64])] = []
         var i = 0
         let n = insAddr.count
@@ -337,9 +345,9 @@ struct CFGBuilder {
             if region != currentRegion {
                 // Close the previous function's block range.
                 if currentRegion >= 0 {
-                    functions[Int(currentRegion)].blockCount = Int32(p.blockStart.count) - functions[Int(currentRegion)].firstBlock
+                    functions[Int(currentRegion)].blockCount = Int32(blockStart.count) - functions[Int(currentRegion)].firstBlock
                 }
-                functions[Int(region)].firstBlock = Int32(p.blockStart.count)
+                functions[Int(region)].firstBlock = Int32(blockStart.count)
                 currentRegion = region
             }
             var j = i
@@ -349,50 +357,109 @@ struct CFGBuilder {
                 if f.endsBlock || j >= n || insRegion[j] != region || leaders.contains(insAddr[j]) { break }
             }
             let last = j - 1
-            let b = p.blockStart.count
-            p.blockStart.append(insAddr[start])
-            p.blockSize.append(UInt32(insAddr[last] + UInt64(insLen[last]) - insAddr[start]))
-            p.blockInstructionCount.append(UInt32(j - start))
-            p.blockFunction.append(region)
-            p.blockKind.append(insFlow[last])
-            p.blockTransferLength.append(insLen[last])
-            p.blockTargetAddress.append(insFlow[last].isDirect ? insTarget[last] : 0)
-            p.blockTarget.append(-1)
-            p.blockContinues.append(false)
+            let b = blockStart.count
+            blockStart.append(insAddr[start])
+            blockSize.append(UInt32(insAddr[last] + UInt64(insLen[last]) - insAddr[start]))
+            blockInstructionCount.append(UInt32(j - start))
+            blockFunction.append(region)
+            blockKind.append(insFlow[last])
+            blockTransferLength.append(insLen[last])
+            blockTargetAddress.append(insFlow[last].isDirect ? insTarget[last] : 0)
             if let t = tableTargets[last] {
                 tableJumpBlocks.append((b, t))
-                p.jumpTables[Int32(b)] = (tableAddress[last]!, t.count)
+                jumpTables[Int32(b)] = (tableAddress[last]!, t.count)
             }
             i = j
         }
         if currentRegion >= 0 {
-            functions[Int(currentRegion)].blockCount = Int32(p.blockStart.count) - functions[Int(currentRegion)].firstBlock
+            functions[Int(currentRegion)].blockCount = Int32(blockStart.count) - functions[Int(currentRegion)].firstBlock
         }
         // A region whose bytes could not be decoded at all has no blocks; the ones with an
         // error keep the blocks decoded before it and are pinned resident.
         p.functions = functions
 
+        /// The block that starts exactly at `a`.
+        func block(startingAt a: UInt64) -> Int? {
+            var lo = 0, hi = blockStart.count
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                if blockStart[mid] < a { lo = mid + 1 } else { hi = mid }
+            }
+            return lo < blockStart.count && blockStart[lo] == a ? lo : nil
+        }
         // Direct targets and continuation into the next block.
-        let nb = p.blockStart.count
+        let nb = blockStart.count
+        var blockTarget = [Int32](repeating: -1, count: nb)
+        var blockContinues = [Bool](repeating: false, count: nb)
         for b in 0..<nb {
-            let k = p.blockKind[b]
-            if k.isDirect, let t = p.block(startingAt: p.blockTargetAddress[b]) { p.blockTarget[b] = Int32(t) }
+            let k = blockKind[b]
+            if k.isDirect, let t = block(startingAt: blockTargetAddress[b]) { blockTarget[b] = Int32(t) }
             if k.continues && b + 1 < nb {
-                let end = p.blockStart[b] + UInt64(p.blockSize[b])
-                let contiguous = end == p.blockStart[b + 1]
-                let sameFunction = p.blockFunction[b] == p.blockFunction[b + 1]
-                let fnHasError = functions[Int(p.blockFunction[b])].requiredResidentReason != nil
+                let end = blockStart[b] + UInt64(blockSize[b])
+                let contiguous = end == blockStart[b + 1]
+                let sameFunction = blockFunction[b] == blockFunction[b + 1]
+                let fnHasError = functions[Int(blockFunction[b])].requiredResidentReason != nil
                 // A call that is a function's last instruction does not return (a call
                 // to a noreturn function); other transfers may really run on.
-                if contiguous && (sameFunction || (!k.isCall && !fnHasError)) { p.blockContinues[b] = true }
+                if contiguous && (sameFunction || (!k.isCall && !fnHasError)) { blockContinues[b] = true }
             }
         }
+        var jumpTableTargets: [Int32: [Int32]] = [:]
         for (b, targets) in tableJumpBlocks {
             var seen = Set<Int32>()
             var list: [Int32] = []
-            for t in targets { if let tb = p.block(startingAt: t), seen.insert(Int32(tb)).inserted { list.append(Int32(tb)) } }
-            p.jumpTableTargets[Int32(b)] = list
+            for t in targets { if let tb = block(startingAt: t), seen.insert(Int32(tb)).inserted { list.append(Int32(tb)) } }
+            jumpTableTargets[Int32(b)] = list
         }
-        p.unresolvedIndirectJumps = (0..<nb).filter { p.blockKind[$0] == .indirectJump && p.jumpTableTargets[Int32($0)] == nil }.count
+        p.blockStart = blockStart
+        p.blockSize = blockSize
+        p.blockInstructionCount = blockInstructionCount
+        p.blockFunction = blockFunction
+        p.blockKind = blockKind
+        p.blockTransferLength = blockTransferLength
+        p.blockTargetAddress = blockTargetAddress
+        p.blockTarget = blockTarget
+        p.blockContinues = blockContinues
+        p.jumpTables = jumpTables
+        p.jumpTableTargets = jumpTableTargets
+        p.unresolvedIndirectJumps = (0..<nb).filter { blockKind[$0] == .indirectJump && jumpTableTargets[Int32($0)] == nil }.count
+    }
+}
+
+/// The addresses where a block must start, asked only of decoded instructions: a bit an
+/// address of the span they cover (a program's code spans a few megabytes at most; a
+/// wider span, a damaged image's, falls back to a set). An address outside the span
+/// starts no instruction, so it is not kept.
+struct LeaderMarks {
+    private let low: UInt64
+    private let high: UInt64
+    private var bits: [UInt64] = []
+    private var wide: Set<UInt64>?
+    private static let widestSpan: UInt64 = 1 << 28
+
+    init(low: UInt64 = 0, high: UInt64 = 0) {
+        self.low = low
+        self.high = max(high, low)
+        if self.high - low > LeaderMarks.widestSpan {
+            wide = []
+        } else {
+            bits = [UInt64](repeating: 0, count: Int((self.high - low + 63) / 64))
+        }
+    }
+
+    @inline(__always)
+    mutating func insert(_ a: UInt64) {
+        guard a >= low && a < high else { return }
+        if wide != nil { wide!.insert(a); return }
+        let o = a - low
+        bits[Int(o >> 6)] |= 1 << (o & 63)
+    }
+
+    @inline(__always)
+    func contains(_ a: UInt64) -> Bool {
+        guard a >= low && a < high else { return false }
+        if let wide { return wide.contains(a) }
+        let o = a - low
+        return bits[Int(o >> 6)] & (1 << (o & 63)) != 0
     }
 }
