@@ -59,20 +59,29 @@ struct CodeItem {
         /// _dynamic_call` (call) or `lea -128(%rsp),%rsp; push $packed; jmp _dynamic_jmp`.
         case localThunk(call: Bool)
     }
-    var kind: Kind
     /// Original address of the instruction (0 for synthesized items).
     var original: UInt64
-    var bytes: [UInt8]
-    var target: CodeRef = .fixed(0)
+    /// Held in the item, as are its fields: an image's layout makes and copies an item an
+    /// instruction, and items without references to count are copied as plain memory.
+    /// (The fields are declared largest first, so that the small ones pack together.)
+    var bytes: InstructionBytes
+    var kind: Kind
     var long = false
-    /// RIP-relative displacement: its offset in `bytes` and what it refers to.
-    var ripOffset = -1
-    var ripTarget: CodeRef = .fixed(0)
-    /// Absolute fields (R_X86_64_32/32S/64 to code): offset, size, referent.
-    var absolute: [(offset: Int, size: Int, ref: CodeRef)] = []
     /// Starts on a 16-byte boundary (no-ops before it): a hot loop head the compiler had
     /// aligned, which compacting the code would otherwise leave anywhere.
     var aligned = false
+    /// RIP-relative displacement: its offset in `bytes` (-1: none) and what it refers to.
+    var ripOffset: Int8 = -1
+    var target: CodeRef = .fixed(0)
+    var ripTarget: CodeRef = .fixed(0)
+    /// Absolute fields (R_X86_64_32/32S/64 to code): offset, size, referent.
+    var absolute = AbsoluteFields()
+
+    init(kind: Kind, original: UInt64, bytes: InstructionBytes) {
+        self.kind = kind
+        self.original = original
+        self.bytes = bytes
+    }
 
     var size: Int {
         switch kind {
@@ -84,6 +93,83 @@ struct CodeItem {
         case .localThunk(let call): return call ? 10 : 15
         }
     }
+}
+
+/// An instruction's bytes (at most 15), held inline.
+struct InstructionBytes: RandomAccessCollection, MutableCollection, ExpressibleByArrayLiteral {
+    private var low: UInt64 = 0
+    private var high: UInt64 = 0
+    private var length: UInt8 = 0
+
+    var count: Int { Int(length) }
+
+    static let capacity = 16
+
+    init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        precondition(bytes.count <= InstructionBytes.capacity, "an instruction is at most 15 bytes")
+        for (i, b) in bytes.enumerated() { self[i] = b }
+        length = UInt8(bytes.count)
+    }
+
+    init(arrayLiteral elements: UInt8...) { self.init(elements) }
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { count }
+
+    subscript(i: Int) -> UInt8 {
+        get { UInt8(truncatingIfNeeded: (i < 8 ? low : high) >> UInt64(8 * (i & 7))) }
+        set {
+            let shift = UInt64(8 * (i & 7))
+            let v = UInt64(newValue) << shift, mask: UInt64 = ~(0xFF << shift)
+            if i < 8 { low = low & mask | v } else { high = high & mask | v }
+        }
+    }
+
+    /// Overwrites `bytes.count` bytes from `offset`.
+    mutating func write(_ bytes: [UInt8], at offset: Int) {
+        precondition(offset >= 0 && offset + bytes.count <= count, "a field outside its instruction")
+        for (i, b) in bytes.enumerated() { self[offset + i] = b }
+    }
+}
+
+/// An item's absolute fields: an instruction has at most two (a displacement and an
+/// immediate), held inline.
+struct AbsoluteFields: Sequence {
+    typealias Field = (offset: Int, size: Int, ref: CodeRef)
+    private var firstRef: CodeRef = .fixed(0)
+    private var secondRef: CodeRef = .fixed(0)
+    private var firstOffset: UInt8 = 0, firstSize: UInt8 = 0
+    private var secondOffset: UInt8 = 0, secondSize: UInt8 = 0
+    private var taken: UInt8 = 0
+
+    var count: Int { Int(taken) }
+    var isEmpty: Bool { taken == 0 }
+
+    /// False when the instruction already has two.
+    mutating func append(_ f: Field) -> Bool {
+        switch taken {
+        case 0: firstRef = f.ref; firstOffset = UInt8(f.offset); firstSize = UInt8(f.size)
+        case 1: secondRef = f.ref; secondOffset = UInt8(f.offset); secondSize = UInt8(f.size)
+        default: return false
+        }
+        taken += 1
+        return true
+    }
+
+    var first: Field { (Int(firstOffset), Int(firstSize), firstRef) }
+    var second: Field { (Int(secondOffset), Int(secondSize), secondRef) }
+
+    struct Iterator: IteratorProtocol {
+        let fields: AbsoluteFields
+        var taken = 0
+        mutating func next() -> Field? {
+            guard taken < fields.count else { return nil }
+            taken += 1
+            return taken == 1 ? fields.first : fields.second
+        }
+    }
+
+    func makeIterator() -> Iterator { Iterator(fields: self) }
 }
 
 /// One unit's items and where its blocks start.
@@ -160,7 +246,7 @@ struct CodeUnit {
                 var b = it.bytes
                 if it.ripOffset >= 0 {
                     let insNext = at + UInt64(it.bytes.count)
-                    b.replaceSubrange(it.ripOffset..<(it.ripOffset + 4), with: try rel32(try address(it.ripTarget), from: insNext, at: it.original))
+                    b.write(try rel32(try address(it.ripTarget), from: insNext, at: it.original), at: Int(it.ripOffset))
                 }
                 for f in it.absolute {
                     let v = try address(f.ref)
@@ -169,9 +255,9 @@ struct CodeUnit {
                     if f.size == 4 && v > 0x7fff_ffff && v < 0xffff_ffff_8000_0000 {
                         throw OvlError("a 32-bit code address at 0x\(String(it.original, radix: 16)) does not fit after rewriting")
                     }
-                    b.replaceSubrange(f.offset..<(f.offset + f.size), with: le(v, f.size))
+                    b.write(le(v, f.size), at: f.offset)
                 }
-                out += b
+                out.append(contentsOf: b)
                 if it.kind == .pushIndirect {
                     out.append(0xE8)
                     out += try rel32(try address(.manager(.dynamicCallIndirect)), from: next, at: it.original)
@@ -188,7 +274,7 @@ struct CodeUnit {
                 let t = try address(it.target)
                 var b = it.bytes
                 b[b.count - 1] = UInt8(truncatingIfNeeded: Int64(bitPattern: t &- next))
-                out += b
+                out.append(contentsOf: b)
             case .call:
                 out.append(0xE8); out += try rel32(try address(it.target), from: next, at: it.original)
             case .exitHook:

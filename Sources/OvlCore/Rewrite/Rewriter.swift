@@ -267,7 +267,11 @@ struct Builder {
     /// The unit of `t`, asked while building a unit: noted in `trace`, as whether it is
     /// the unit being built and whether it is resident (all the items compare it with).
     mutating func unitAsked(_ t: UInt64) -> Int {
-        let b = Int32(p.block(containing: t)!)
+        unitAsked(block: Int32(p.block(containing: t)!))
+    }
+
+    /// The same for block `b`.
+    mutating func unitAsked(block b: Int32) -> Int {
         let tu = unit(ofBlock: b)
         trace?.queries.append(.unit(b, UnitTrace.relation(tracedUnit, tu)))
         return tu
@@ -346,7 +350,7 @@ struct Builder {
         if callThunkIndex[b] == nil { callThunkIndex[b] = callThunks.count; callThunks.append(b) }
     }
 
-    static func skipPrefixes(_ bytes: [UInt8]) -> Int {
+    static func skipPrefixes<C: RandomAccessCollection>(_ bytes: C) -> Int where C.Element == UInt8, C.Index == Int {
         var i = 0
         while i < bytes.count, [0x66, 0x67, 0xF0, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65].contains(bytes[i]) { i += 1 }
         while i < bytes.count, bytes[i] & 0xF0 == 0x40 { i += 1 }
@@ -362,12 +366,17 @@ struct Builder {
         // stay compact: their size is what the coalescer fitted into the buffer).
         let alignHere = !inBuffer && hotLoopHeads.contains(b)
         let decoded = p.instructions(ofBlock: Int(b))
+        // The split points and relocated fields from the block's start on: the
+        // instructions come in address order, so each takes up where the last left off.
+        let blockAddress = p.blockStart[Int(b)]
+        var split = Builder.lowerBound(splitSorted, blockAddress + 1)
+        var ri = Builder.lowerBound(relocOffsets, blockAddress)
         var n = 0
         while n < decoded.count {
             let whole = decoded[n]
             n += 1
             var ins = whole
-            let split = Builder.lowerBound(splitSorted, whole.address + 1)
+            while split < splitSorted.count && splitSorted[split] < whole.address + 1 { split += 1 }
             if split < splitSorted.count && splitSorted[split] < whole.address + UInt64(max(1, whole.length)) {
                 let cut = Int(splitSorted[split] - whole.address)
                 let sec = section(containing: whole.address)!
@@ -378,12 +387,12 @@ struct Builder {
                       rest.length == whole.length - cut else {
                     throw OvlError("cannot rewrite: a branch targets the middle of the instruction at 0x\(String(whole.address, radix: 16))")
                 }
-                out.append(CodeItem(kind: .raw, original: whole.address, bytes: prefix))
+                out.append(CodeItem(kind: .raw, original: whole.address, bytes: InstructionBytes(prefix)))
                 ins = rest
             }
             guard let sec = section(containing: ins.address) else { throw OvlError("no section holds 0x\(String(ins.address, radix: 16))") }
             let off = Int(sec.offset + (ins.address - sec.address))
-            let bytes = Array(elf.bytes[off..<(off + ins.length)])
+            let bytes = InstructionBytes(elf.bytes[off..<(off + ins.length)])
             let at = ins.address
             switch ins.flow {
             case _ where ins.flow.isDirect && ins.immSize > 0 && !inCode(ins.target):
@@ -406,8 +415,11 @@ struct Builder {
                 out.append(it)
                 continue
             case _ where ins.flow.isDirect && ins.immSize > 0:
-                let t = try blockAt(ins.target, from: at)
-                let tu = unitAsked(t)
+                // A direct transfer ends its block, and the program knows the block at
+                // its target when one starts there (an instruction start, so no search).
+                let known = n == decoded.count && p.blockTarget[Int(b)] >= 0 && p.blockTargetAddress[Int(b)] == ins.target
+                let t = known ? ins.target : try blockAt(ins.target, from: at)
+                let tu = known ? unitAsked(block: p.blockTarget[Int(b)]) : unitAsked(t)
                 let op = Builder.skipPrefixes(bytes)
                 if ins.flow == .call {
                     var it = CodeItem(kind: .call, original: at, bytes: [])
@@ -459,7 +471,7 @@ struct Builder {
             }
             if ins.memIsRIPRelative && ins.dispSize == 4 {
                 let target = at &+ UInt64(ins.length) &+ UInt64(bitPattern: ins.disp)
-                it.ripOffset = ins.dispOffset
+                it.ripOffset = Int8(ins.dispOffset)
                 if kernel, let r = codeRelocs[at + UInt64(ins.dispOffset)], !Builder.pointsAtCode(r, elf) {
                     // A kernel's address computation from a plain symbol (`_etext`): kept.
                     it.ripTarget = .fixed(target)
@@ -471,7 +483,7 @@ struct Builder {
                     trace?.effects.append(.ripData(target))
                 }
             }
-            var ri = Builder.lowerBound(relocOffsets, at)
+            while ri < relocOffsets.count && relocOffsets[ri] < at { ri += 1 }
             while ri < relocOffsets.count && relocOffsets[ri] < at + UInt64(ins.length) {
                 let fieldAt = relocOffsets[ri]
                 ri += 1
@@ -486,7 +498,9 @@ struct Builder {
                 // In a kernel an absolute reference into code that is no instruction is an
                 // address computed from a symbol (`_text + 0xfff`): it keeps its value.
                 if kernel && ((!p.isInstructionStart(r.target) && !splitPoints.contains(r.target)) || !Builder.pointsAtCode(r, elf)) { continue }
-                it.absolute.append((Int(fieldAt - at), size, canonical(try blockAt(r.target, from: at))))
+                guard it.absolute.append((Int(fieldAt - at), size, canonical(try blockAt(r.target, from: at)))) else {
+                    throw OvlError("cannot rewrite: more than two address fields in the instruction at 0x\(String(at, radix: 16))")
+                }
             }
             out.append(it)
         }
