@@ -110,14 +110,18 @@ public final class Program: @unchecked Sendable {
     public var blockCount: Int { blockStart.count }
 
     /// The block whose bytes contain `address`, if any.
+    ///
+    /// The arrays are read once into locals: every read of a class's stored array in the
+    /// loop would check exclusive access, which cost more than the search.
     public func block(containing address: UInt64) -> Int? {
-        var lo = 0, hi = blockStart.count
+        let starts = blockStart
+        var lo = 0, hi = starts.count
         while lo < hi {
             let mid = (lo + hi) >> 1
-            if blockStart[mid] <= address { lo = mid + 1 } else { hi = mid }
+            if starts[mid] <= address { lo = mid + 1 } else { hi = mid }
         }
         let i = lo - 1
-        guard i >= 0, address < blockStart[i] + UInt64(blockSize[i]) else { return nil }
+        guard i >= 0, address < starts[i] + UInt64(blockSize[i]) else { return nil }
         return i
     }
 
@@ -128,12 +132,13 @@ public final class Program: @unchecked Sendable {
     }
 
     public func isInstructionStart(_ address: UInt64) -> Bool {
-        var lo = 0, hi = instructionStarts.count
+        let starts = instructionStarts
+        var lo = 0, hi = starts.count
         while lo < hi {
             let mid = (lo + hi) >> 1
-            if instructionStarts[mid] < address { lo = mid + 1 } else { hi = mid }
+            if starts[mid] < address { lo = mid + 1 } else { hi = mid }
         }
-        return lo < instructionStarts.count && instructionStarts[lo] == address
+        return lo < starts.count && starts[lo] == address
     }
 
     /// The function containing `address`.

@@ -1237,8 +1237,10 @@ struct RewriteBasis: Sendable {
         let prog = session.program, elf = prog.elf
         codeRanges = prog.analysedSections.compactMap { n in elf.section(named: n).map { ($0.address, $0.address + $0.size) } }
         var split = Set<UInt64>()
-        for b in 0..<prog.blockCount where prog.blockKind[b].isDirect {
-            let t = prog.blockTargetAddress[b]
+        let kinds = prog.blockKind, targets = prog.blockTarget, targetAddresses = prog.blockTargetAddress
+        // A target that starts a block (most) starts an instruction: no search for it.
+        for b in 0..<prog.blockCount where kinds[b].isDirect && targets[b] < 0 {
+            let t = targetAddresses[b]
             if prog.block(containing: t) != nil && !prog.isInstructionStart(t) { split.insert(t) }
         }
         splitPoints = split
