@@ -26,26 +26,30 @@ public struct Function: Sendable {
 /// The whole program as the paper sees it: functions, basic blocks, their transfers and
 /// the static edges between them. Blocks are stored as parallel arrays (one entry per
 /// block, in address order) because a kernel has hundreds of thousands of them.
+///
+/// The arrays are written only while the program is built (`CFGBuilder`) and read
+/// everywhere after, in the engine's innermost loops: they are exempt from the dynamic
+/// exclusivity checks every read of a class's stored property otherwise makes.
 public final class Program: @unchecked Sendable {
     public let elf: ELFFile
     public let path: String
-    public internal(set) var functions: [Function] = []
+    @exclusivity(unchecked) public internal(set) var functions: [Function] = []
 
-    public internal(set) var blockStart: [UInt64] = []
-    public internal(set) var blockSize: [UInt32] = []
-    public internal(set) var blockInstructionCount: [UInt32] = []
-    public internal(set) var blockFunction: [Int32] = []
+    @exclusivity(unchecked) public internal(set) var blockStart: [UInt64] = []
+    @exclusivity(unchecked) public internal(set) var blockSize: [UInt32] = []
+    @exclusivity(unchecked) public internal(set) var blockInstructionCount: [UInt32] = []
+    @exclusivity(unchecked) public internal(set) var blockFunction: [Int32] = []
     /// The transfer that ends the block.
-    public internal(set) var blockKind: [TransferKind] = []
+    @exclusivity(unchecked) public internal(set) var blockKind: [TransferKind] = []
     /// Length in bytes of the block's last instruction (the transfer).
-    public internal(set) var blockTransferLength: [UInt8] = []
+    @exclusivity(unchecked) public internal(set) var blockTransferLength: [UInt8] = []
     /// For a direct transfer: the block at its target, or -1 when the target is outside
     /// the decoded code.
-    public internal(set) var blockTarget: [Int32] = []
-    public internal(set) var blockTargetAddress: [UInt64] = []
+    @exclusivity(unchecked) public internal(set) var blockTarget: [Int32] = []
+    @exclusivity(unchecked) public internal(set) var blockTargetAddress: [UInt64] = []
     /// Whether control continues from the block into the next block in memory
     /// (fall-through, or the return site of a call).
-    public internal(set) var blockContinues: [Bool] = []
+    @exclusivity(unchecked) public internal(set) var blockContinues: [Bool] = []
     /// Targets of indirect jumps resolved through jump tables, keyed by block.
     public internal(set) var jumpTableTargets: [Int32: [Int32]] = [:]
     /// The table each of those jumps reads (8-byte absolute entries) and how many of its
@@ -55,7 +59,7 @@ public final class Program: @unchecked Sendable {
     public internal(set) var unresolvedIndirectJumps = 0
 
     /// Start address of every decoded instruction, sorted.
-    public internal(set) var instructionStarts: [UInt64] = []
+    @exclusivity(unchecked) public internal(set) var instructionStarts: [UInt64] = []
     /// Addresses of rep-prefixed string instructions (QEMU logs every iteration).
     public internal(set) var repStringAddresses: Set<UInt64> = []
     /// Functions whose address is taken (function pointers in data or code).

@@ -214,10 +214,12 @@ struct BlockSequenceBuilder {
         self.collectRuns = profile.hasSequence
         var f: [BlockFacts] = []
         f.reserveCapacity(program.blockCount)
-        for b in 0..<program.blockCount {
-            let walks = program.blockKind[b] == .fallThrough && program.blockContinues[b]
-            f.append(BlockFacts(chain: chains.blockChain[b], flags: (walks ? 1 : 0) | (program.blockContinues[b] ? 2 : 0),
-                                count: profile.blockCounts[b]))
+        // The classes' arrays read into locals once, not checked for exclusive access a block.
+        let kinds = program.blockKind, continues = program.blockContinues, counts = profile.blockCounts
+        let blockChain = chains.blockChain
+        for b in 0..<kinds.count {
+            let walks = kinds[b] == .fallThrough && continues[b]
+            f.append(BlockFacts(chain: blockChain[b], flags: (walks ? 1 : 0) | (continues[b] ? 2 : 0), count: counts[b]))
         }
         classifier = AddressClassifier(program: program)
         scratch = Scratch(facts: f, chains: chains.count)
@@ -601,17 +603,20 @@ struct AddressTable: Sendable {
         for s in elf.sections where p.excludedSections.contains(s.name) { fill(s, BlockSequenceBuilder.classExcluded) }
         // Rep-prefixed string instructions outside blocks keep their class, marked.
         for a in p.repStringAddresses where a >= lo && a < hi { t[Int(a - lo)] += AddressTable.repClass }
-        // Instruction starts inside blocks name their block.
+        // Instruction starts inside blocks name their block. (The program's arrays are read
+        // into locals: a class's arrays read in the loop checked exclusive access each time.)
         var b = 0
-        let starts = p.instructionStarts
+        let starts = p.instructionStarts, blockStart = p.blockStart, blockSize = p.blockSize
+        let blockCount = blockStart.count
         for a in starts where a >= lo && a < hi {
-            while b < p.blockCount && p.blockStart[b] + UInt64(p.blockSize[b]) <= a { b += 1 }
-            guard b < p.blockCount else { break }
-            if p.blockStart[b] <= a {
-                t[Int(a - lo)] = Int32(b) | (p.repStringAddresses.contains(a) ? AddressTable.repString : 0)
-                    | (p.blockStart[b] == a ? AddressTable.blockStart : 0)
+            while b < blockCount && blockStart[b] + UInt64(blockSize[b]) <= a { b += 1 }
+            guard b < blockCount else { break }
+            if blockStart[b] <= a {
+                t[Int(a - lo)] = Int32(b) | (blockStart[b] == a ? AddressTable.blockStart : 0)
             }
         }
+        // Rep-prefixed string instructions inside blocks: their block, marked.
+        for a in p.repStringAddresses where a >= lo && a < hi && t[Int(a - lo)] >= 0 { t[Int(a - lo)] |= AddressTable.repString }
         classes = t
     }
 }
