@@ -151,8 +151,23 @@ public final class Program: @unchecked Sendable {
     }
 
     public func functionIndex(named name: String) -> Int? {
-        functions.firstIndex { $0.name == name || $0.aliases.contains(name) }
+        functionIndices(named: name).first
     }
+
+    /// Every function named `name` (by its symbol or an alias), in order. The explorer
+    /// asks on every edit (whether the configuration covers the function under the
+    /// cursor): a kernel has ten thousand names to compare, so they are indexed once.
+    public func functionIndices(named name: String) -> [Int] {
+        if let index = nameIndex.value(for: 0) { return index[name] ?? [] }
+        var index: [String: [Int]] = [:]
+        index.reserveCapacity(functions.count)
+        for (i, f) in functions.enumerated() {
+            for n in [f.name] + f.aliases where index[n]?.last != i { index[n, default: []].append(i) }
+        }
+        nameIndex.store(index, for: 0)
+        return index[name] ?? []
+    }
+    private let nameIndex = Memo<Int, [String: [Int]]>(capacity: 1)
 
     /// Raw bytes of a block.
     public func bytes(ofBlock b: Int) -> ArraySlice<UInt8> {

@@ -131,7 +131,7 @@ extension Config {
     /// Whether the configuration makes the function named `name` core.
     func covers(_ name: String, in program: Program) -> Bool {
         let core = CoreSet.resolve(self, program: program)
-        let matches = program.functions.indices.filter { program.functions[$0].name == name || program.functions[$0].aliases.contains(name) }
+        let matches = program.functionIndices(named: name)
         return !matches.isEmpty && matches.allSatisfy { core.reason(Int32($0))?.origin == .configured }
     }
 }

@@ -142,6 +142,17 @@ public final class Session: @unchecked Sendable {
         var storage: StorageBackend
     }
     private var lastMemory: (MemoryKey, MemoryAccount)?
+    /// Why the image cannot be rewritten whatever the configuration, if it cannot
+    /// (`Rewriter.imageRefusal`), found once: the explorer asks on every edit, and the
+    /// check reads the whole symbol table.
+    var imageRefusal: (image: Error?, code: Error?) {
+        if let known = refusal.value(for: 0) { return (known.image, known.code) }
+        let e = Rewriter.imageRefusal(program)
+        refusal.store(Refusal(image: e.image, code: e.code), for: 0)
+        return e
+    }
+    private struct Refusal: @unchecked Sendable { let image: Error?; let code: Error? }
+    private let refusal = Memo<Int, Refusal>(capacity: 1)
     /// What the rewriter needs before any clustering (`RewriteBasis`), found once.
     let rewriteBasis = Memo<Int, RewriteBasis>(capacity: 1)
     /// The rewriter's units laid out for earlier clusterings (`UnitMemo`).

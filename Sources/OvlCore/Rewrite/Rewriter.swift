@@ -103,14 +103,25 @@ public enum Rewriter {
 
     /// Everything `rewrite` refuses before it starts.
     static func checkConfiguration(_ s: Session) throws {
-        let p = s.program
-        try check(p.elf)
+        let refusal = s.imageRefusal
+        if let e = refusal.image { throw e }
         guard s.config.bufferSize >= Rewriter.minimumBufferSize else {
             throw OvlError("the code buffer (\(s.config.bufferSize) B) is too small for the overlay manager: it needs at least \(Rewriter.minimumBufferSize) B (a smaller buffer holds no cluster worth a load)")
         }
+        if let e = refusal.code { throw e }
+    }
+
+    /// Why this program cannot be rewritten whatever the configuration, if it cannot:
+    /// its image (`check`), or code it could not decode. `Session.imageRefusal` keeps the
+    /// answer: every memory figure asks, and the check reads the whole symbol table.
+    static func imageRefusal(_ p: Program) -> (image: Error?, code: Error?) {
+        var image: Error? = nil
+        do { try check(p.elf) } catch { image = error }
+        var code: Error? = nil
         if let f = p.functions.first(where: { $0.requiredResidentReason != nil && !$0.isGap }) {
-            throw OvlError("cannot rewrite: \(f.name) is \(f.requiredResidentReason!)")
+            code = OvlError("cannot rewrite: \(f.name) is \(f.requiredResidentReason!)")
         }
+        return (image, code)
     }
 
     public static func rewrite(session s: Session, clustering c: Clustering, storage: StorageBackend? = nil) throws -> RewriteResult {
