@@ -134,6 +134,14 @@ struct CFGBuilder {
                 var paddingEnd = start
                 while a < end {
                     let off = Int(a - s.address)
+                    // int3 and the one-byte nop, a kernel's fill between functions, are
+                    // known by their byte (no prefix makes another instruction of them);
+                    // anything else is asked of the decoder.
+                    if CFGBuilder.isOneBytePadding(sec[off]) {
+                        a += 1
+                        paddingEnd = a
+                        continue
+                    }
                     guard let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: sec[off..<Int(end - s.address)]), at: a), ins.isPadding else { break }
                     a += UInt64(ins.length)
                     paddingEnd = a
@@ -202,8 +210,13 @@ struct CFGBuilder {
         }
     }
 
+    /// `int3` (CC) and `nop` (90): one-byte instructions that are padding (`Instruction.isPadding`).
+    @inline(__always)
+    static func isOneBytePadding(_ byte: UInt8) -> Bool { byte == 0xCC || byte == 0x90 }
+
     private func isPaddingInstruction(at i: Int, in sec: UnsafeRawBufferPointer, section s: ELFFile.Section) -> Bool {
         let off = Int(insAddr[i] - s.address)
+        if insLen[i] == 1 { return CFGBuilder.isOneBytePadding(sec[off]) }
         guard let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: sec[off..<(off + Int(insLen[i]))]), at: insAddr[i]) else { return false }
         return ins.isPadding
     }
