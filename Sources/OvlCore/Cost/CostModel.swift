@@ -374,6 +374,8 @@ public final class CostModel: @unchecked Sendable {
             guard f >= 0 else { return }
             var pg = firstPage[Int(f)]
             let end = lastPage[Int(l)]
+            // Most segments are one block on the page the last one ended on.
+            if pg == lastSeen && end == pg { return }
             while pg <= end {
                 if pg != lastSeen {
                     out.append(UInt32(truncatingIfNeeded: pg))
