@@ -307,12 +307,16 @@ struct DeltaDecoder {
     @inline(__always)
     mutating func add(_ v: UInt64, into b: inout Batch) {
         var state = (previous, b.inRun, b.taken, b.produced, b.collapsed)
-        step(v, &state, b.out)
+        DeltaDecoder.step(v, &state, b.out, low: low, span: span, collapsing: collapsing)
         (previous, b.inRun, b.taken, b.produced, b.collapsed) = state
     }
 
+    /// The window and whether to collapse come in as values: read through `self` inside
+    /// the loop, they were loaded again after every store to `out`, which might have
+    /// written them as far as the compiler knew.
     @inline(__always)
-    private func step(_ v: UInt64, _ s: inout (UInt64, Bool, Int, Int, UInt64), _ out: UnsafeMutablePointer<UInt64>) {
+    private static func step(_ v: UInt64, _ s: inout (UInt64, Bool, Int, Int, UInt64), _ out: UnsafeMutablePointer<UInt64>,
+                             low: UInt64, span: UInt64, collapsing: Bool) {
         let delta = Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1)
         let pc = s.0 &+ UInt64(bitPattern: delta)
         s.0 = pc
@@ -335,6 +339,7 @@ struct DeltaDecoder {
         var state = (previous, b.inRun, b.taken, b.produced, b.collapsed)
         var i = index
         let limit = b.limit, out = b.out
+        let low = self.low, span = self.span, collapsing = self.collapsing
         var ok = true
         while state.2 < limit && i <= safeEnd {
             var v = UInt64(p[i])
@@ -352,7 +357,7 @@ struct DeltaDecoder {
                 }
                 if !ok { break }
             }
-            step(v, &state, out)
+            DeltaDecoder.step(v, &state, out, low: low, span: span, collapsing: collapsing)
         }
         index = i
         (previous, b.inRun, b.taken, b.produced, b.collapsed) = state
