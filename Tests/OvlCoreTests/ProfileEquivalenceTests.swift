@@ -143,8 +143,14 @@ import Testing
         var pcs: [UInt64] = []
         let reps = Array(program.repStringAddresses).sorted()
         #expect(!reps.isEmpty)
+        // Inside the image but outside the address table's range: its data.
+        let data = program.elf.sections.filter { $0.isAllocated && !$0.isExecutable && $0.size > 0 }
+        #expect(data.contains { $0.address >= table.base + UInt64(table.span) + 4096 })
         while pcs.count < 600_000 {
             switch rng.next() % 32 {
+            case 0 where rng.next() % 2 == 0:
+                let s = data[Int(rng.next() % UInt64(data.count))]
+                pcs.append(s.address + rng.next() % s.size)
             case 0: pcs.append(table.base &- 4096 &+ rng.next() % UInt64(table.span + 8192))   // around the range
             case 1...12:
                 // A rep-string instruction iterating: more than half the addresses, so

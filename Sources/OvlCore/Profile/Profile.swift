@@ -479,6 +479,7 @@ struct AddressClassifier {
     /// `collapsedRuns`, `TraceFile.collapsedRun` stands for a run of foreign addresses
     /// that the reader counted (`foreignWindow(of:)`), and is not counted again.
     mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, collapsedRuns: Bool = false, into out: inout [Int32]) -> ProfileStats {
+        if let t = table { return classify(pcs, table: t, collapsedRuns: collapsedRuns, into: &out) }
         var counts = ProfileStats()
         var n = 0
         var outside = false
@@ -520,6 +521,73 @@ struct AddressClassifier {
             }
             count = n
         }
+        return counts
+    }
+
+    /// The same with the address table: every address inside the image lies in its range
+    /// (`classify(_:counting:)`), so the loop reads the table alone, with the table, the
+    /// last address and the counts in locals (read through `self`, they were loaded again
+    /// after every store to the output, which might have written them as far as the
+    /// compiler knew).
+    private mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, table t: AddressTable, collapsedRuns: Bool,
+                                   into out: inout [Int32]) -> ProfileStats {
+        var addresses: UInt64 = 0, foreign: UInt64 = 0, repIterations: UInt64 = 0
+        var misaligned: UInt64 = 0, excluded: UInt64 = 0
+        var n = 0
+        var outside = false
+        var last = lastPC
+        let low = imageLow, span = imageHigh &- imageLow
+        let base = t.base, tableSpan = UInt64(t.span)
+        out = [Int32](unsafeUninitializedCapacity: pcs.count) { buf, count in
+            t.classes.withUnsafeBufferPointer { classes in
+                for pc in pcs {
+                    var v: Int32
+                    if pc &- low >= span || pc &- base >= tableSpan {
+                        // Outside the image (the table's range holds all of it that is code):
+                        // foreign.
+                        last = pc
+                        if !(collapsedRuns && pc == TraceFile.collapsedRun) {
+                            addresses += 1
+                            foreign += 1
+                        }
+                        v = BlockSequenceBuilder.classForeign
+                    } else {
+                        addresses += 1
+                        v = classes[Int(pc &- base)]
+                        if pc == last && (v >= 0 ? v & AddressTable.repString != 0 : v <= AddressTable.repClass) {
+                            repIterations += 1
+                            continue
+                        }
+                        if v >= 0 { v &= ~AddressTable.repString } else if v <= AddressTable.repClass { v -= AddressTable.repClass }
+                        last = pc
+                        if v >= 0 {
+                            buf[n] = v
+                            n += 1
+                            outside = false
+                            continue
+                        }
+                        switch v {
+                        case BlockSequenceBuilder.classMisaligned: misaligned += 1
+                        case BlockSequenceBuilder.classExcluded: excluded += 1
+                        default: foreign += 1
+                        }
+                    }
+                    if !outside {
+                        buf[n] = BlockSequenceBuilder.classLeave
+                        n += 1
+                        outside = true
+                    }
+                }
+            }
+            count = n
+        }
+        lastPC = last
+        var counts = ProfileStats()
+        counts.addresses = addresses
+        counts.foreign = foreign
+        counts.repIterations = repIterations
+        counts.misaligned = misaligned
+        counts.excludedSection = excluded
         return counts
     }
 
