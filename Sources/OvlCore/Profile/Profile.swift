@@ -507,12 +507,8 @@ struct AddressClassifier {
                     outside = false
                     continue
                 }
-                switch v {
-                case AddressClassifier.skip: continue
-                case BlockSequenceBuilder.classMisaligned: counts.misaligned += 1
-                case BlockSequenceBuilder.classExcluded: counts.excludedSection += 1
-                default: counts.foreign += 1
-                }
+                if v == AddressClassifier.skip { continue }
+                AddressClassifier.count(v, misaligned: &counts.misaligned, excluded: &counts.excludedSection, foreign: &counts.foreign)
                 if !outside {
                     buf[n] = BlockSequenceBuilder.classLeave
                     n += 1
@@ -566,11 +562,7 @@ struct AddressClassifier {
                             outside = false
                             continue
                         }
-                        switch v {
-                        case BlockSequenceBuilder.classMisaligned: misaligned += 1
-                        case BlockSequenceBuilder.classExcluded: excluded += 1
-                        default: foreign += 1
-                        }
+                        AddressClassifier.count(v, misaligned: &misaligned, excluded: &excluded, foreign: &foreign)
                     }
                     if !outside {
                         buf[n] = BlockSequenceBuilder.classLeave
@@ -589,6 +581,16 @@ struct AddressClassifier {
         counts.misaligned = misaligned
         counts.excludedSection = excluded
         return counts
+    }
+
+    /// Counts a negative class (not `skip`) where it belongs.
+    @inline(__always)
+    static func count(_ v: Int32, misaligned: inout UInt64, excluded: inout UInt64, foreign: inout UInt64) {
+        switch v {
+        case BlockSequenceBuilder.classMisaligned: misaligned += 1
+        case BlockSequenceBuilder.classExcluded: excluded += 1
+        default: foreign += 1
+        }
     }
 
     /// One address: `skip` for a rep-string iteration, else the block (with `atStart`) or
