@@ -157,8 +157,33 @@ struct BlockSequenceBuilder {
     /// The first half of the work per address, here for `add(_:)`; the two-stage readers
     /// run their own on the reader thread and hand over its results (`addClassified`).
     private var classifier: AddressClassifier
-    private var current = -1
-    private var lastChain: Int32 = -2
+    /// The state each address reads and writes, and the scratch's pointers. A batch's
+    /// loop works on a local copy (`addClassified(_:counts:)`): read through `self`,
+    /// every field was loaded again after each store through the scratch's pointers,
+    /// which might have written it as far as the compiler knew.
+    struct Hot {
+        var current = -1
+        var lastChain: Int32 = -2
+        /// The last segment's last block (-1 after a stretch outside, -2 before any).
+        var segmentEnd: Int32 = -2
+        // The last chain transfer and its count, folded into `chainEdges` when it
+        // changes: loops repeat the same transfer many times in a row.
+        var pendingKey: UInt64 = .max
+        var pendingCount: UInt64 = 0
+        var scratchRuns = 0
+        var scratchSegments = 0
+        var matched: UInt64 = 0
+        var misaligned: UInt64 = 0
+        var excluded: UInt64 = 0
+        var foreign: UInt64 = 0
+        var blocksEntered: UInt64 = 0
+        let facts: UnsafeMutablePointer<BlockFacts>
+        let outsideEntries: UnsafeMutablePointer<UInt64>
+        let runs: UnsafeMutablePointer<Int32>
+        let firsts: UnsafeMutablePointer<Int32>
+        let lasts: UnsafeMutablePointer<Int32>
+    }
+    private var hot: Hot
     // Results.
     private var stats = ProfileStats()
     /// Counts per chain transfer (`Profile.edgeKey`).
@@ -171,8 +196,6 @@ struct BlockSequenceBuilder {
     /// buffer is unique and has room on every call, and the loop kept its state in memory
     /// around those calls (a third of the resolver's samples on a glibc program's trace).
     private let scratch: Scratch
-    private var scratchRuns = 0
-    private var scratchSegments = 0
 
     /// With the counts per block and the entries from outside per chain, for the same
     /// reason: an array stored in this struct is checked for a unique buffer at every
@@ -201,13 +224,6 @@ struct BlockSequenceBuilder {
             outsideEntries.deallocate()
         }
     }
-    /// The last segment's last block (-1 after a stretch outside, -2 before any).
-    private var segmentEnd: Int32 = -2
-    // The last chain transfer and its count, folded into `chainEdges` when it changes:
-    // loops repeat the same transfer many times in a row.
-    private var pendingKey: UInt64 = .max
-    private var pendingCount: UInt64 = 0
-
     init(program: Program, chains: Chains, profile: Profile) {
         self.program = program
         self.profile = profile
@@ -223,6 +239,8 @@ struct BlockSequenceBuilder {
         }
         classifier = AddressClassifier(program: program)
         scratch = Scratch(facts: f, chains: chains.count)
+        hot = Hot(facts: scratch.facts.baseAddress!, outsideEntries: scratch.outsideEntries.baseAddress!,
+                  runs: scratch.runs, firsts: scratch.firsts, lasts: scratch.lasts)
     }
 
     static let classMisaligned: Int32 = -1
@@ -260,115 +278,125 @@ struct BlockSequenceBuilder {
     /// (addresses read, rep-string iterations folded) for them.
     mutating func addClassified(_ vs: UnsafeBufferPointer<Int32>, counts: ProfileStats) {
         stats.addClassified(counts)
-        for v in vs { addClassified(v) }
+        var h = hot
+        for v in vs { addClassified(v, &h) }
+        hot = h
     }
 
     /// One address, classified: a block (with `AddressClassifier.atStart` when the address
     /// is the block's first) or a negative class.
     @inline(__always)
     mutating func addClassified(_ v: Int32) {
+        var h = hot
+        addClassified(v, &h)
+        hot = h
+    }
+
+    @inline(__always)
+    private mutating func addClassified(_ v: Int32, _ h: inout Hot) {
         guard v >= 0 else {
             switch v {
             case BlockSequenceBuilder.classLeave: break
-            case BlockSequenceBuilder.classMisaligned: stats.misaligned += 1
-            case BlockSequenceBuilder.classExcluded: stats.excludedSection += 1
-            default: stats.foreign += 1
+            case BlockSequenceBuilder.classMisaligned: h.misaligned += 1
+            case BlockSequenceBuilder.classExcluded: h.excluded += 1
+            default: h.foreign += 1
             }
-            leave()
+            leave(&h)
             return
         }
-        stats.matched += 1
+        h.matched += 1
         let atStart = v & AddressClassifier.atStart != 0
         let b = Int(v & ~AddressClassifier.atStart)
-        if b == current && !atStart { return }  // QEMU split the block: same execution
+        if b == h.current && !atStart { return }  // QEMU split the block: same execution
         // The previous translation block ran on through blocks that end without a transfer.
-        if current >= 0 {
-            var c = current
-            while scratch.facts[c].flags & 1 != 0 {
+        if h.current >= 0 {
+            var c = h.current
+            while h.facts[c].flags & 1 != 0 {
                 let next = c + 1
                 if next == b && atStart { break }
-                enter(next)
+                enter(next, &h)
                 c = next
-                if next == b { current = b; return }  // the new block continues inside it
+                if next == b { h.current = b; return }  // the new block continues inside it
             }
         }
-        enter(b)
+        enter(b, &h)
     }
 
     @inline(__always)
-    private mutating func enter(_ b: Int) {
-        current = b
-        let facts = scratch.facts.baseAddress!
+    private mutating func enter(_ b: Int, _ h: inout Hot) {
+        h.current = b
+        let facts = h.facts
         facts[b].count &+= 1
-        stats.blocksEntered += 1
+        h.blocksEntered += 1
         let fb = facts[b]
         if collectRuns {
-            if segmentEnd >= 0 && Int(segmentEnd) + 1 == b && facts[Int(segmentEnd)].flags & 2 != 0 {
-                scratch.lasts[scratchSegments - 1] = Int32(b)  // the last segment stays in scratch
+            if h.segmentEnd >= 0 && Int(h.segmentEnd) + 1 == b && facts[Int(h.segmentEnd)].flags & 2 != 0 {
+                h.lasts[h.scratchSegments - 1] = Int32(b)  // the last segment stays in scratch
             } else {
-                appendSegment(Int32(b))
+                appendSegment(Int32(b), &h)
             }
-            segmentEnd = Int32(b)
+            h.segmentEnd = Int32(b)
         }
         let c = fb.chain
-        if c != lastChain {
-            if lastChain >= 0 {
-                let key = Profile.edgeKey(lastChain, c)
-                if key == pendingKey {
-                    pendingCount += 1
+        if c != h.lastChain {
+            if h.lastChain >= 0 {
+                let key = Profile.edgeKey(h.lastChain, c)
+                if key == h.pendingKey {
+                    h.pendingCount += 1
                 } else {
-                    flushPending()
-                    pendingKey = key
-                    pendingCount = 1
+                    flushPending(&h)
+                    h.pendingKey = key
+                    h.pendingCount = 1
                 }
             } else {
-                scratch.outsideEntries.baseAddress![Int(c)] &+= 1
+                h.outsideEntries[Int(c)] &+= 1
             }
-            if collectRuns { appendRun(c) }
-            lastChain = c
+            if collectRuns { appendRun(c, &h) }
+            h.lastChain = c
         }
     }
 
     @inline(__always)
-    private mutating func flushPending() {
-        if pendingCount > 0 { chainEdges.add(pendingKey, pendingCount) }
-        pendingCount = 0
+    private mutating func flushPending(_ h: inout Hot) {
+        if h.pendingCount > 0 { chainEdges.add(h.pendingKey, h.pendingCount) }
+        h.pendingCount = 0
     }
 
     @inline(__always)
-    private mutating func leave() {
-        current = -1
-        if collectRuns, segmentEnd != -1 {
-            appendSegment(-1)
-            segmentEnd = -1
+    private mutating func leave(_ h: inout Hot) {
+        h.current = -1
+        if collectRuns, h.segmentEnd != -1 {
+            appendSegment(-1, &h)
+            h.segmentEnd = -1
         }
-        if lastChain != -1 {
-            if collectRuns { appendRun(-1) }
-            lastChain = -1
+        if h.lastChain != -1 {
+            if collectRuns { appendRun(-1, &h) }
+            h.lastChain = -1
         }
     }
 
     @inline(__always)
-    private mutating func appendSegment(_ b: Int32) {
-        if scratchSegments == Scratch.capacity { flushScratch() }
-        scratch.firsts[scratchSegments] = b
-        scratch.lasts[scratchSegments] = b
-        scratchSegments += 1
+    private mutating func appendSegment(_ b: Int32, _ h: inout Hot) {
+        if h.scratchSegments == Scratch.capacity { flushScratch(&h) }
+        h.firsts[h.scratchSegments] = b
+        h.lasts[h.scratchSegments] = b
+        h.scratchSegments += 1
     }
 
     @inline(__always)
-    private mutating func appendRun(_ c: Int32) {
-        if scratchRuns == Scratch.capacity { flushScratch() }
-        scratch.runs[scratchRuns] = c
-        scratchRuns += 1
+    private mutating func appendRun(_ c: Int32, _ h: inout Hot) {
+        if h.scratchRuns == Scratch.capacity { flushScratch(&h) }
+        h.runs[h.scratchRuns] = c
+        h.scratchRuns += 1
     }
 
     /// Moves the scratch runs and segments to the arrays; all but the last segment while
     /// reading (`keepingLast`), which the next block may still extend.
     @inline(never)
-    private mutating func flushScratch(keepingLast: Bool = true) {
-        chainRuns.append(contentsOf: UnsafeBufferPointer(start: scratch.runs, count: scratchRuns))
-        scratchRuns = 0
+    private mutating func flushScratch(_ h: inout Hot, keepingLast: Bool = true) {
+        let scratchSegments = h.scratchSegments
+        chainRuns.append(contentsOf: UnsafeBufferPointer(start: scratch.runs, count: h.scratchRuns))
+        h.scratchRuns = 0
         let moved = keepingLast ? max(scratchSegments - 1, 0) : scratchSegments
         var n = 0
         for i in 0..<moved {
@@ -387,13 +415,20 @@ struct BlockSequenceBuilder {
             scratch.firsts[0] = scratch.firsts[moved]
             scratch.lasts[0] = scratch.lasts[moved]
         }
-        scratchSegments -= moved
+        h.scratchSegments = scratchSegments - moved
     }
 
     /// Stores what was accumulated into the profile.
     mutating func finish() {
-        flushPending()
-        flushScratch(keepingLast: false)
+        var h = hot
+        flushPending(&h)
+        flushScratch(&h, keepingLast: false)
+        hot = h
+        stats.matched += h.matched
+        stats.misaligned += h.misaligned
+        stats.excludedSection += h.excluded
+        stats.foreign += h.foreign
+        stats.blocksEntered += h.blocksEntered
         profile.stats = stats
         profile.blockCounts = scratch.facts.map(\.count)
         profile.chainEdges = Dictionary(uniqueKeysWithValues: chainEdges.entries.map { ($0.key, $0.count) })
