@@ -113,7 +113,7 @@ public final class CostModel: @unchecked Sendable {
     static func replay<Chain: FixedWidthInteger & SendableMetatype>(_ sequence: [Chain], chainCluster: [Int32], buffers: Int, slots: Int, parts: Int? = nil,
                                                  byChain: Bool) -> [UInt64] {
         let n = sequence.count
-        let p = max(1, min(parts ?? (n >= 1 << 20 ? min(ProcessInfo.processInfo.activeProcessorCount, 8) : 1), max(n, 1)))
+        let p = max(1, min(parts ?? (n >= 1 << 20 ? min(Cores.active, 8) : 1), max(n, 1)))
         if p == 1 {
             return sequence.withUnsafeBufferPointer { seq in
                 chainCluster.withUnsafeBufferPointer { map in
@@ -387,6 +387,12 @@ public final class CostModel: @unchecked Sendable {
         }
         return (out, out.isEmpty ? 0 : Int(highest) + 1)
     }
+}
+
+/// The processors this process may use, read once: Foundation's answer reads the
+/// cgroup's CPU quota from files on every call, and every replay asked.
+enum Cores {
+    static let active = ProcessInfo.processInfo.activeProcessorCount
 }
 
 /// What every cost model of a session starts from: each trace's chains entered

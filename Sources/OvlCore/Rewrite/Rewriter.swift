@@ -658,7 +658,7 @@ struct Builder {
     /// left to the passes, which fail on it in their own order.
     mutating func layAhead(_ clusterChains: [[Int32]], bufferSize: Int) {
         guard memo != nil, clusterCount > 0 else { return }
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cores = Cores.active
         guard cores > 1 else { return }
         var residentChains: [Int32] = []
         for ch in 0..<chainCluster.count where chainCluster[ch] < 0 { residentChains.append(Int32(ch)) }
