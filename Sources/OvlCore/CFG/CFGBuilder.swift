@@ -390,23 +390,22 @@ struct CFGBuilder {
         // A region whose bytes could not be decoded at all has no blocks; the ones with an
         // error keep the blocks decoded before it and are pinned resident.
         p.functions = functions
+        p.blockStart = blockStart
+        p.blockSize = blockSize
+        p.blockInstructionCount = blockInstructionCount
+        p.blockFunction = blockFunction
+        p.blockKind = blockKind
+        p.blockTransferLength = blockTransferLength
+        p.blockTargetAddress = blockTargetAddress
+        p.jumpTables = jumpTables
 
-        /// The block that starts exactly at `a`.
-        func block(startingAt a: UInt64) -> Int? {
-            var lo = 0, hi = blockStart.count
-            while lo < hi {
-                let mid = (lo + hi) >> 1
-                if blockStart[mid] < a { lo = mid + 1 } else { hi = mid }
-            }
-            return lo < blockStart.count && blockStart[lo] == a ? lo : nil
-        }
         // Direct targets and continuation into the next block.
         let nb = blockStart.count
         var blockTarget = [Int32](repeating: -1, count: nb)
         var blockContinues = [Bool](repeating: false, count: nb)
         for b in 0..<nb {
             let k = blockKind[b]
-            if k.isDirect, let t = block(startingAt: blockTargetAddress[b]) { blockTarget[b] = Int32(t) }
+            if k.isDirect, let t = p.block(startingAt: blockTargetAddress[b]) { blockTarget[b] = Int32(t) }
             if k.continues && b + 1 < nb {
                 let end = blockStart[b] + UInt64(blockSize[b])
                 let contiguous = end == blockStart[b + 1]
@@ -421,19 +420,11 @@ struct CFGBuilder {
         for (b, targets) in tableJumpBlocks {
             var seen = Set<Int32>()
             var list: [Int32] = []
-            for t in targets { if let tb = block(startingAt: t), seen.insert(Int32(tb)).inserted { list.append(Int32(tb)) } }
+            for t in targets { if let tb = p.block(startingAt: t), seen.insert(Int32(tb)).inserted { list.append(Int32(tb)) } }
             jumpTableTargets[Int32(b)] = list
         }
-        p.blockStart = blockStart
-        p.blockSize = blockSize
-        p.blockInstructionCount = blockInstructionCount
-        p.blockFunction = blockFunction
-        p.blockKind = blockKind
-        p.blockTransferLength = blockTransferLength
-        p.blockTargetAddress = blockTargetAddress
         p.blockTarget = blockTarget
         p.blockContinues = blockContinues
-        p.jumpTables = jumpTables
         p.jumpTableTargets = jumpTableTargets
         p.unresolvedIndirectJumps = (0..<nb).filter { blockKind[$0] == .indirectJump && jumpTableTargets[Int32($0)] == nil }.count
     }

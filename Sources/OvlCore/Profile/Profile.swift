@@ -423,12 +423,13 @@ struct BlockSequenceBuilder {
         var h = hot
         flushPending(&h)
         flushScratch(&h, keepingLast: false)
-        hot = h
         stats.matched += h.matched
         stats.misaligned += h.misaligned
         stats.excludedSection += h.excluded
         stats.foreign += h.foreign
         stats.blocksEntered += h.blocksEntered
+        (h.matched, h.misaligned, h.excluded, h.foreign, h.blocksEntered) = (0, 0, 0, 0, 0)
+        hot = h
         profile.stats = stats
         profile.blockCounts = scratch.facts.map(\.count)
         profile.chainEdges = Dictionary(uniqueKeysWithValues: chainEdges.entries.map { ($0.key, $0.count) })
@@ -584,12 +585,11 @@ struct AddressClassifier {
                         v = BlockSequenceBuilder.classForeign
                     } else {
                         addresses += 1
-                        v = classes[Int(pc &- base)]
-                        if pc == last && (v >= 0 ? v & AddressTable.repString != 0 : v <= AddressTable.repClass) {
+                        guard let c = AddressTable.entry(classes[Int(pc &- base)], at: pc, after: last) else {
                             repIterations += 1
                             continue
                         }
-                        if v >= 0 { v &= ~AddressTable.repString } else if v <= AddressTable.repClass { v -= AddressTable.repClass }
+                        v = c
                         last = pc
                         if v >= 0 {
                             buf[n] = v
@@ -635,14 +635,12 @@ struct AddressClassifier {
         stats.addresses += 1
         var v: Int32
         if let t = table, pc &- t.base < UInt64(t.span) {
-            v = t.classes[Int(pc &- t.base)]
-            if pc == lastPC && (v >= 0 ? v & AddressTable.repString != 0 : v <= AddressTable.repClass) {
+            guard let c = AddressTable.entry(t.classes[Int(pc &- t.base)], at: pc, after: lastPC) else {
                 stats.repIterations += 1
                 return AddressClassifier.skip
             }
-            if v >= 0 { v &= ~AddressTable.repString } else if v <= AddressTable.repClass { v -= AddressTable.repClass }
             lastPC = pc
-            return v
+            return c
         } else {
             // Every decoded instruction lies inside the table's range when there is one.
             if pc == lastPC && table == nil && repStrings.contains(pc) {
@@ -683,6 +681,19 @@ struct AddressTable: Sendable {
     let base: UInt64
     let span: Int
     let classes: [Int32]
+
+    /// What the table's entry `v` for `pc` says after the address `last`: nil when `pc`
+    /// repeats a rep-prefixed string instruction (an iteration QEMU logged again), else
+    /// the block (with `blockStart`) or class, the rep marks taken off.
+    @inline(__always)
+    static func entry(_ v: Int32, at pc: UInt64, after last: UInt64) -> Int32? {
+        if v >= 0 {
+            if v & repString != 0 { return pc == last ? nil : v & ~repString }
+            return v
+        }
+        if v <= repClass { return pc == last ? nil : v - repClass }
+        return v
+    }
 
     init?(program p: Program) {
         let elf = p.elf

@@ -95,7 +95,7 @@ struct CodeItem {
     }
 }
 
-/// An instruction's bytes (at most 15), held inline.
+/// An instruction's bytes (at most 15; room for 16), held inline.
 struct InstructionBytes: RandomAccessCollection, MutableCollection, ExpressibleByArrayLiteral {
     private var low: UInt64 = 0
     private var high: UInt64 = 0
@@ -106,7 +106,7 @@ struct InstructionBytes: RandomAccessCollection, MutableCollection, ExpressibleB
     static let capacity = 16
 
     init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        precondition(bytes.count <= InstructionBytes.capacity, "an instruction is at most 15 bytes")
+        precondition(bytes.count <= InstructionBytes.capacity, "more bytes than an instruction has")
         for (i, b) in bytes.enumerated() { self[i] = b }
         length = UInt8(bytes.count)
     }
