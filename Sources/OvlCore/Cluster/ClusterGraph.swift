@@ -33,31 +33,66 @@ public final class ClusterGraph: @unchecked Sendable {
     /// last run's working memory (`coalescerMemory`) stays: it is not a state.
     public func discardPrepared() { prepared.removeAll() }
 
-    /// The edges in order of their lower chain, then their higher one (the coalescer
-    /// creates its records in this order, so that its list of weight-0 pairs needs no
-    /// sorting). Found on first use: a counting sort by the lower chain, each chain's few
-    /// edges then sorted by the higher.
-    var edgesByChains: [Int32] { edgeOrder.value(for: 0) ?? { let o = sortedEdges(); edgeOrder.store(o, for: 0); return o }() }
-    private let edgeOrder = Memo<Int, [Int32]>(capacity: 1)
+    /// One edge as the coalescer's start reads it: its chains, weight and stub bytes in
+    /// 32 bytes, so that a pass over the edges reads one array front to back.
+    struct PackedEdge {
+        var a: Int32
+        var b: Int32
+        var weight: UInt64
+        var jumpAB: Int32
+        var jumpBA: Int32
+        var callAB: Int32
+        var callBA: Int32
+    }
 
-    private func sortedEdges() -> [Int32] {
+    /// The edges in order of their lower chain, then their higher one, packed (the
+    /// coalescer creates its records in this order, so that its list of weight-0 pairs
+    /// needs no sorting). Found on first use: a counting sort by the lower chain, each
+    /// chain's few edges then sorted by the higher. Packed because the coalescer's start
+    /// reads every field of every edge in this order: through an index into the seven
+    /// edge arrays, each edge whose lower chain lies far from its neighbours' cost a cache
+    /// miss per array on a large graph.
+    var edgesByChains: [PackedEdge] { edgeOrder.value(for: 0) ?? { let o = sortedEdges(); edgeOrder.store(o, for: 0); return o }() }
+    private let edgeOrder = Memo<Int, [PackedEdge]>(capacity: 1)
+
+    private func sortedEdges() -> [PackedEdge] {
         let m = edgeA.count
         var start = [Int](repeating: 0, count: chainCount + 1)
         for e in 0..<m { start[Int(min(edgeA[e], edgeB[e])) + 1] += 1 }
         for c in 0..<chainCount { start[c + 1] += start[c] }
-        var out = [Int32](repeating: 0, count: m)
+        var order = [Int32](repeating: 0, count: m)
         var at = start
         for e in 0..<m {
             let c = Int(min(edgeA[e], edgeB[e]))
-            out[at[c]] = Int32(e)
+            order[at[c]] = Int32(e)
             at[c] += 1
         }
         let a = edgeA, b = edgeB
         for c in 0..<chainCount where start[c + 1] - start[c] > 1 {
-            out[start[c]..<start[c + 1]].sort { max(a[Int($0)], b[Int($0)]) < max(a[Int($1)], b[Int($1)]) }
+            order[start[c]..<start[c + 1]].sort { max(a[Int($0)], b[Int($0)]) < max(a[Int($1)], b[Int($1)]) }
         }
-        return out
+        return order.map { e32 in
+            let e = Int(e32)
+            return PackedEdge(a: edgeA[e], b: edgeB[e], weight: edgeWeight[e], jumpAB: edgeJumpAB[e], jumpBA: edgeJumpBA[e],
+                              callAB: edgeCallAB[e], callBA: edgeCallBA[e])
+        }
     }
+
+    /// Each chain's size with every stub it could need: its bytes, its indirect stubs, and
+    /// the calls and jumps out of it over every edge. No core set makes a chain outside
+    /// core larger, so only chains whose bound exceeds the buffer can be too large for it
+    /// (`Coalescer.oversizeChains`). Found on first use and kept.
+    var chainSizeBounds: [Int] {
+        if let v = boundsMemo.value(for: 0) { return v }
+        var bound = (0..<chainCount).map { Int(chainBytes[$0]) + Int(chainIndirectStubBytes[$0]) }
+        for e in 0..<edgeA.count where edgeA[e] != edgeB[e] {
+            bound[Int(edgeA[e])] += Int(edgeCallAB[e]) + Int(edgeJumpAB[e])
+            bound[Int(edgeB[e])] += Int(edgeCallBA[e]) + Int(edgeJumpBA[e])
+        }
+        boundsMemo.store(bound, for: 0)
+        return bound
+    }
+    private let boundsMemo = Memo<Int, [Int]>(capacity: 1)
 
     /// Edges of each chain, flat: chain c's are `edges[start[c] ..< start[c + 1]]`
     /// (indices into the edge arrays). Found on first use and kept; safe from any thread.

@@ -246,7 +246,7 @@ public struct Coalescer {
             pairs = kept.pairs      // not cleared: `prepare` fills it on every path
         } else {
             nodeStore = Node.allocate(nodes)
-            records = .allocate(capacity: max(1, graph.edgeCount))
+            records = LargeMemory.allocate(max(1, graph.edgeCount), of: Record.self)
             pairs = PairTable(nodes: nodes, records: graph.edgeCount, shape: pairTable)
         }
         (parent, low, degree, head, size) = Node.fields(nodeStore)
@@ -314,62 +314,118 @@ public struct Coalescer {
         }
     }
 
-    /// Sizes of every node, given which chains are in core, with adjacency aggregated
-    /// (unless `sizesOnly`: the first pass needs the sizes alone, to find oversize chains).
-    mutating func initialise(coreMembers: [Bool], sizesOnly: Bool = false) -> (coreSize: Int, oversize: [Int32]) {
+    /// Sizes of every node, given which chains are in core, with adjacency aggregated.
+    mutating func initialise(coreMembers: [Bool]) {
         let n = graph.chainCount
-        for i in 0..<nodes { parent[i] = Int32(i); size[i] = 0; degree[i] = 0; head[i] = -1 }
-        for c in 0..<n where coreMembers[c] { parent[c] = core }
+        // One pass over the nodes (32 MB of them at a million chains).
+        var coreBytes = 0
         graph.chainBytes.withUnsafeBufferPointer { bytes in
             graph.chainIndirectStubBytes.withUnsafeBufferPointer { indirect in
-                for c in 0..<n { size[Int(parent[c])] += Int(bytes[c]) + Int(indirect[c]) }
+                coreMembers.withUnsafeBufferPointer { inCore in
+                    for c in 0..<n {
+                        let s = Int(bytes[c]) + Int(indirect[c])
+                        if inCore[c] { parent[c] = core; size[c] = 0; coreBytes += s } else { parent[c] = Int32(c); size[c] = s }
+                        degree[c] = 0
+                        head[c] = -1
+                    }
+                }
             }
         }
+        parent[n] = core; size[n] = coreBytes; degree[n] = 0; head[n] = -1
         recordCount = 0
-        if !sizesOnly { pairs.clear() }
-        let g = graph
+        pairs.clear()
         // Sizes add up in any order; records are made in order of the edges' chains.
-        let order = sizesOnly ? [] : g.edgesByChains
+        let edges = graph.edgesByChains
         // Prefetching, the nodes at the ends of the edge 16 ahead are asked for, then the
         // table slot of the pair 8 ahead.
-        let ahead = prefetching && !sizesOnly ? 8 : g.edgeCount
-        for i in 0..<g.edgeCount {
-            if i + 2 * ahead < g.edgeCount {
-                let f = Int(order[i + 2 * ahead])
-                ovl_prefetch(nodeStore + Int(g.edgeA[f]) &* Node.stride)
-                ovl_prefetch(nodeStore + Int(g.edgeB[f]) &* Node.stride)
-            }
-            if i + ahead < g.edgeCount {
-                let f = Int(order[i + ahead])
-                pairs.prefetch(pairKey(parent[Int(g.edgeA[f])], parent[Int(g.edgeB[f])]))
-            }
-            let e = sizesOnly ? i : Int(order[i])
-            let x = parent[Int(g.edgeA[e])], y = parent[Int(g.edgeB[e])]
-            guard x != y else { continue }
-            let fwd = Adj(weight: g.edgeWeight[e], jumpOut: g.edgeJumpAB[e], jumpIn: g.edgeJumpBA[e],
-                          callOut: g.edgeCallAB[e], callIn: g.edgeCallBA[e])
-            size[Int(x)] += Int(fwd.callOut) + (y == core ? 0 : Int(fwd.jumpOut))
-            size[Int(y)] += Int(fwd.callIn) + (x == core ? 0 : Int(fwd.jumpIn))
-            if sizesOnly { continue }
-            // Edges touching core repeat (several core chains): they aggregate.
-            let key = pairKey(x, y)
-            if let r = pairs.find(key) {
-                add(fwd, into: Int(r), from: x)
-            } else {
-                let r = recordCount
-                recordCount += 1
-                records[r] = Record(u: x, v: y, weight: fwd.weight, jumpUV: fwd.jumpOut, jumpVU: fwd.jumpIn,
-                                    callUV: fwd.callOut, callVU: fwd.callIn, nextU: head[Int(x)], nextV: head[Int(y)], refusedRound: -1, forward: -1)
-                head[Int(x)] = Int32(2 * r)
-                head[Int(y)] = Int32(2 * r + 1)
-                degree[Int(x)] += 1
-                degree[Int(y)] += 1
-                pairs.insert(key, Int32(r))
+        let m = edges.count
+        let ahead = prefetching ? 8 : m
+        edges.withUnsafeBufferPointer { edges in
+            for i in 0..<m {
+                if i + 2 * ahead < m {
+                    ovl_prefetch(nodeStore + Int(edges[i + 2 * ahead].a) &* Node.stride)
+                    ovl_prefetch(nodeStore + Int(edges[i + 2 * ahead].b) &* Node.stride)
+                }
+                if i + ahead < m {
+                    pairs.prefetch(pairKey(parent[Int(edges[i + ahead].a)], parent[Int(edges[i + ahead].b)]))
+                }
+                let edge = edges[i]
+                let x = parent[Int(edge.a)], y = parent[Int(edge.b)]
+                guard x != y else { continue }
+                let fwd = Adj(weight: edge.weight, jumpOut: edge.jumpAB, jumpIn: edge.jumpBA, callOut: edge.callAB, callIn: edge.callBA)
+                size[Int(x)] += Int(fwd.callOut) + (y == core ? 0 : Int(fwd.jumpOut))
+                size[Int(y)] += Int(fwd.callIn) + (x == core ? 0 : Int(fwd.jumpIn))
+                // Edges touching core repeat (several core chains): they aggregate.
+                let key = pairKey(x, y)
+                if let r = pairs.find(key) {
+                    add(fwd, into: Int(r), from: x)
+                } else {
+                    let r = recordCount
+                    recordCount += 1
+                    records[r] = Record(u: x, v: y, weight: fwd.weight, jumpUV: fwd.jumpOut, jumpVU: fwd.jumpIn,
+                                        callUV: fwd.callOut, callVU: fwd.callIn, nextU: head[Int(x)], nextV: head[Int(y)], refusedRound: -1, forward: -1)
+                    head[Int(x)] = Int32(2 * r)
+                    head[Int(y)] = Int32(2 * r + 1)
+                    degree[Int(x)] += 1
+                    degree[Int(y)] += 1
+                    pairs.insert(key, Int32(r))
+                }
             }
         }
-        var oversize: [Int32] = []
-        for c in 0..<n where parent[c] == Int32(c) && size[c] > params.bufferSize { oversize.append(Int32(c)) }
-        return (size[Int(core)], oversize)
+    }
+
+    /// The chains outside core (`inCore`) too large for the buffer, in chain order, with
+    /// their sizes: a chain's bytes, its indirect stubs, its calls out and its jumps out to
+    /// chains outside core. Only chains whose bound (`ClusterGraph.chainSizeBounds`)
+    /// exceeds the buffer are looked at, each through its own edges: at a million chains a
+    /// pass over every edge for the few there are cost a tenth of the run.
+    func oversizeChains(_ inCore: [Bool]) -> (chains: [Int32], sizes: [Int]) {
+        let g = graph
+        let bounds = g.chainSizeBounds
+        var chains: [Int32] = [], sizes: [Int] = []
+        var incidence: (start: [Int32], edges: [Int32])? = nil
+        for c in 0..<g.chainCount where bounds[c] > params.bufferSize && !inCore[c] {
+            if incidence == nil { incidence = g.chainEdgeIndex }
+            let (start, incident) = incidence!
+            var s = Int(g.chainBytes[c]) + Int(g.chainIndirectStubBytes[c])
+            for i in Int(start[c])..<Int(start[c + 1]) {
+                let e = Int(incident[i])
+                guard g.edgeA[e] != g.edgeB[e] else { continue }
+                let atA = Int(g.edgeA[e]) == c
+                let y = Int(atA ? g.edgeB[e] : g.edgeA[e])
+                s += Int(atA ? g.edgeCallAB[e] : g.edgeCallBA[e])
+                if !inCore[y] { s += Int(atA ? g.edgeJumpAB[e] : g.edgeJumpBA[e]) }
+            }
+            if s > params.bufferSize { chains.append(Int32(c)); sizes.append(s) }
+        }
+        return (chains, sizes)
+    }
+
+    /// Core's size with the configured chains only (step 1), from its size now that the
+    /// oversize chains have joined it (`members`): less the oversize chains' bytes and
+    /// their stubs out to chains outside core, plus the stubs from configured core into
+    /// them, which a resident chain no longer needed.
+    func configuredCoreSize(members: [Bool], oversize: [Int32]) -> Int {
+        var s = size[Int(core)]
+        guard !oversize.isEmpty else { return s }
+        let g = graph
+        let (start, incident) = g.chainEdgeIndex
+        for o32 in oversize {
+            let o = Int(o32)
+            s -= Int(g.chainBytes[o]) + Int(g.chainIndirectStubBytes[o])
+            for i in Int(start[o])..<Int(start[o + 1]) {
+                let e = Int(incident[i])
+                guard g.edgeA[e] != g.edgeB[e] else { continue }
+                let atA = Int(g.edgeA[e]) == o
+                let y = Int(atA ? g.edgeB[e] : g.edgeA[e])
+                if !members[y] {
+                    s -= Int(atA ? g.edgeCallAB[e] : g.edgeCallBA[e]) + Int(atA ? g.edgeJumpAB[e] : g.edgeJumpBA[e])
+                } else if params.coreChains[y] {
+                    s += Int(atA ? g.edgeCallBA[e] : g.edgeCallAB[e]) + Int(atA ? g.edgeJumpBA[e] : g.edgeJumpAB[e])
+                }
+            }
+        }
+        return s
     }
 
     /// The state before the first join, which depends on the graph, the core chains and
@@ -411,7 +467,7 @@ public struct Coalescer {
             init(copying source: Memory, nodes: Int) {
                 nodeStore = Node.allocate(nodes)
                 nodeStore.copyMemory(from: source.nodeStore, byteCount: nodes * Node.stride)
-                records = .allocate(capacity: max(source.recordCount, 1))
+                records = LargeMemory.allocate(max(source.recordCount, 1), of: Record.self)
                 records.initialize(from: source.records, count: source.recordCount)
                 recordCount = source.recordCount
                 pairs = PairTable(copying: source.pairs)
@@ -478,12 +534,13 @@ public struct Coalescer {
             return r
         }
         preparation = .built
-        // Pass 1: configured core only, to find chains too large for the buffer.
+        // Step 1 (configured core only) finds the chains too large for the buffer, which
+        // join core, and core's size then: the base of γ's limit.
         var members = params.coreChains
-        let (baseSize, oversize) = initialise(coreMembers: members, sizesOnly: true)
-        let oversizeSizes = oversize.map { size[Int($0)] }
+        let (oversize, oversizeSizes) = oversizeChains(members)
         for c in oversize { members[Int(c)] = true }
-        _ = initialise(coreMembers: members)
+        initialise(coreMembers: members)
+        let baseSize = configuredCoreSize(members: members, oversize: oversize)
         // Edges of weight 0 (never taken in the profile) are the most numerous and all
         // tie; they wait in a list ordered by their chains and come after every weighted
         // edge. The weighted edges known at the start come out of a sorted list.
@@ -1105,7 +1162,7 @@ enum Node {
     static let stride = 32
 
     static func allocate(_ count: Int) -> UnsafeMutableRawPointer {
-        .allocate(byteCount: max(count, 1) * stride, alignment: 64)
+        LargeMemory.allocate(byteCount: max(count, 1) * stride)
     }
 
     static func fields(_ base: UnsafeMutableRawPointer)
@@ -1228,7 +1285,7 @@ struct PairTable {
         while c < 2 * records + 2 { c <<= 1 }
         mask = c - 1
         limit = shape == .crowded ? records + 1 : c / 4 * 3
-        slots = .allocate(capacity: c << wide)
+        slots = LargeMemory.allocate(c << wide, of: UInt64.self)
         clear()
     }
 
@@ -1241,7 +1298,7 @@ struct PairTable {
         keyMask = other.keyMask
         limit = other.limit
         used = other.used
-        slots = .allocate(capacity: (mask + 1) << wide)
+        slots = LargeMemory.allocate((mask + 1) << wide, of: UInt64.self)
         slots.initialize(from: other.slots, count: (mask + 1) << wide)
     }
 
@@ -1299,5 +1356,25 @@ struct PairTable {
             slots[(i << 1) + 1] = UInt64(UInt32(value))
         }
         used += 1
+    }
+}
+
+/// Memory for the coalescer's large arrays (nodes, records, pair table: 155 MB at a
+/// million chains). Blocks of 4 MB or more are aligned to 2 MB and asked to be backed by
+/// huge pages (`ovl_advise_huge`): the coalescer reads them at random, and with 4 KB pages
+/// nearly every access also missed the TLB, and every first touch was a fault of its own.
+/// Freed with `deallocate()` as any other.
+enum LargeMemory {
+    static let hugeAbove = 4 << 20
+
+    static func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
+        guard byteCount >= hugeAbove else { return .allocate(byteCount: byteCount, alignment: 64) }
+        let p = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 2 << 20)
+        ovl_advise_huge(p, byteCount)
+        return p
+    }
+
+    static func allocate<T>(_ count: Int, of: T.Type) -> UnsafeMutablePointer<T> {
+        allocate(byteCount: count * MemoryLayout<T>.stride).bindMemory(to: T.self, capacity: count)
     }
 }
