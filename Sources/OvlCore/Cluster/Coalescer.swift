@@ -1358,23 +1358,3 @@ struct PairTable {
         used += 1
     }
 }
-
-/// Memory for the coalescer's large arrays (nodes, records, pair table: 155 MB at a
-/// million chains). Blocks of 4 MB or more are aligned to 2 MB and asked to be backed by
-/// huge pages (`ovl_advise_huge`): the coalescer reads them at random, and with 4 KB pages
-/// nearly every access also missed the TLB, and every first touch was a fault of its own.
-/// Freed with `deallocate()` as any other.
-enum LargeMemory {
-    static let hugeAbove = 4 << 20
-
-    static func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
-        guard byteCount >= hugeAbove else { return .allocate(byteCount: byteCount, alignment: 64) }
-        let p = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 2 << 20)
-        ovl_advise_huge(p, byteCount)
-        return p
-    }
-
-    static func allocate<T>(_ count: Int, of: T.Type) -> UnsafeMutablePointer<T> {
-        allocate(byteCount: count * MemoryLayout<T>.stride).bindMemory(to: T.self, capacity: count)
-    }
-}
