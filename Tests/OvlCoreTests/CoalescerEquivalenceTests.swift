@@ -163,6 +163,34 @@ import Testing
         #expect(extended >= 5, "seed \(seed): \(extended) of 8 pins extended the kept state")
     }
 
+    /// A dropped state's memory is kept for the next state's copy (`CoalescerMemory`'s
+    /// spare): a state copied into it, over what the dropped one held, must restore
+    /// exactly what the reference builds, for a pin extended from it and for a γ edit.
+    @Test(arguments: [5, 6, 7] as [UInt64])
+    func statesCopiedIntoSpareMemoryRestoreTheSame(seed: UInt64) {
+        var rng = SplitMix(seed: seed &* 31_337)
+        let (g, core) = CoalescerPropertyTests.randomGraph(seed: seed &+ 3000, chains: 600)
+        let graph = g.graph
+        #expect(!graph.coalescerMemory.hasSpare)
+        for step in 0..<6 {
+            var members = g.sizes.indices.map { core.contains($0) && rng.next() % 2 == 0 }
+            let buffer = [300, 1024][step % 2]
+            graph.discardPrepared()
+            if step > 0 { #expect(graph.coalescerMemory.hasSpare, "step \(step): the dropped state's memory is kept") }
+            let p = CoalescerParameters(gamma: 5, bufferSize: buffer, coreChains: members, recordEvents: true)
+            let (built, how) = Coalescer.runReporting(graph, p)
+            #expect(how == .built)
+            #expect(!graph.coalescerMemory.hasSpare, "step \(step): the new state was copied into the spare")
+            #expect(CoalescerEquivalenceTests.same(built, ReferenceCoalescer.run(graph, p)), "seed \(seed), step \(step)")
+            let edit = CoalescerParameters(gamma: 40, bufferSize: buffer, coreChains: members, recordEvents: true)
+            #expect(Coalescer.runReporting(graph, edit).preparation == .reused)
+            #expect(CoalescerEquivalenceTests.same(Coalescer.run(graph, edit), ReferenceCoalescer.run(graph, edit)))
+            if let c = members.firstIndex(of: false) { members[c] = true }
+            let pin = CoalescerParameters(gamma: 5, bufferSize: buffer, coreChains: members, recordEvents: true)
+            #expect(CoalescerEquivalenceTests.same(Coalescer.run(graph, pin), ReferenceCoalescer.run(graph, pin)), "seed \(seed), step \(step) pinned")
+        }
+    }
+
     /// Pinning a chain that a chain larger than the buffer jumps into takes that jump's
     /// stub away, and the larger chain fits the buffer again: the kept state, where it
     /// sits in core, cannot be extended, and is built again.

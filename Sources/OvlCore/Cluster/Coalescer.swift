@@ -438,6 +438,7 @@ public struct Coalescer {
         }
         let key: Key
         let nodes: Int
+        let memory: Memory
         let nodeStore: UnsafeMutableRawPointer
         let records: UnsafeMutablePointer<Record>
         let recordCount: Int
@@ -461,16 +462,29 @@ public struct Coalescer {
             let nodeStore: UnsafeMutableRawPointer
             let records: UnsafeMutablePointer<Record>
             let recordCount: Int
+            /// Records `records` has room for.
+            let recordCapacity: Int
             let pairs: PairTable
 
-            /// Copies what `source` (a coalescer's memory) holds.
-            init(copying source: Memory, nodes: Int) {
-                nodeStore = Node.allocate(nodes)
+            /// Copies what `source` (a coalescer's memory) holds, into `spare` when it is
+            /// given (the memory of a state no longer kept, of the same graph).
+            init(copying source: Memory, nodes: Int, into spare: Memory? = nil) {
+                if let spare {
+                    nodeStore = spare.nodeStore
+                    records = spare.records
+                    recordCapacity = spare.recordCapacity
+                    var table = spare.pairs
+                    table.update(from: source.pairs)
+                    pairs = table
+                } else {
+                    nodeStore = Node.allocate(nodes)
+                    recordCapacity = max(source.recordCapacity, 1)
+                    records = LargeMemory.allocate(recordCapacity, of: Record.self)
+                    pairs = PairTable(copying: source.pairs)
+                }
                 nodeStore.copyMemory(from: source.nodeStore, byteCount: nodes * Node.stride)
-                records = LargeMemory.allocate(max(source.recordCount, 1), of: Record.self)
-                records.initialize(from: source.records, count: source.recordCount)
+                records.update(from: source.records, count: source.recordCount)
                 recordCount = source.recordCount
-                pairs = PairTable(copying: source.pairs)
             }
 
             /// `c`'s own memory, not copied.
@@ -478,19 +492,39 @@ public struct Coalescer {
                 nodeStore = c.nodeStore
                 records = c.records
                 recordCount = c.recordCount
+                recordCapacity = max(c.graph.edgeCount, 1)
                 pairs = c.pairs
+            }
+
+            /// Whether a copy of `source` fits in this memory.
+            func holds(_ source: Memory) -> Bool {
+                recordCapacity >= source.recordCount && pairs.sameShape(as: source.pairs)
+            }
+
+            func deallocate() {
+                nodeStore.deallocate()
+                records.deallocate()
+                pairs.deallocate()
             }
         }
 
+        /// Where this state's memory goes when it is dropped: kept for the next state's
+        /// copy (see `CoalescerMemory.spare`).
+        let home: CoalescerMemory
+
         convenience init(_ c: Coalescer, key: Key, baseSize: Int, oversize: [Int32], oversizeSizes: [Int], zero: [HeapEntry]) {
-            self.init(Memory(copying: Memory(of: c), nodes: c.nodes), nodes: c.nodes, key: key, baseSize: baseSize,
+            let own = Memory(of: c)
+            self.init(Memory(copying: own, nodes: c.nodes, into: c.graph.coalescerMemory.takeSpare(fitting: own)), nodes: c.nodes,
+                      home: c.graph.coalescerMemory, key: key, baseSize: baseSize,
                       oversize: oversize, oversizeSizes: oversizeSizes, zero: zero, initial: c.initial)
         }
 
-        init(_ memory: Memory, nodes: Int, key: Key, baseSize: Int, oversize: [Int32], oversizeSizes: [Int], zero: [HeapEntry],
+        init(_ memory: Memory, nodes: Int, home: CoalescerMemory, key: Key, baseSize: Int, oversize: [Int32], oversizeSizes: [Int], zero: [HeapEntry],
              initial: [HeapEntry]) {
             self.key = key
             self.nodes = nodes
+            self.home = home
+            self.memory = memory
             nodeStore = memory.nodeStore
             records = memory.records
             recordCount = memory.recordCount
@@ -511,11 +545,7 @@ public struct Coalescer {
             c.initial = initial
         }
 
-        deinit {
-            nodeStore.deallocate()
-            records.deallocate()
-            pairs.deallocate()
-        }
+        deinit { home.giveSpare(memory) }
     }
 
     /// Builds the state before the first join (Fig. 2 steps 1 and 2): core and the chains
@@ -545,11 +575,12 @@ public struct Coalescer {
         // tie; they wait in a list ordered by their chains and come after every weighted
         // edge. The weighted edges known at the start come out of a sorted list.
         // The copy of the state to keep is made on another thread meanwhile: both only read.
-        let copying = keepPrepared ? Coalescer.copyInBackground(Prepared.Memory(of: self), nodes: nodes) : nil
+        let own = Prepared.Memory(of: self)
+        let copying = keepPrepared ? Coalescer.copyInBackground(own, nodes: nodes, into: graph.coalescerMemory.takeSpare(fitting: own)) : nil
         let zero = zeroWeightEntries()
         initial = weightedEntries()
         if let copying {
-            graph.prepared.store(Prepared(copying(), nodes: nodes, key: key, baseSize: baseSize, oversize: oversize,
+            graph.prepared.store(Prepared(copying(), nodes: nodes, home: graph.coalescerMemory, key: key, baseSize: baseSize, oversize: oversize,
                                           oversizeSizes: oversizeSizes, zero: zero, initial: initial))
         }
         return (baseSize, oversize, zero)
@@ -645,12 +676,12 @@ public struct Coalescer {
     }
 
     /// Starts copying `memory` on another thread; the function returned waits for the copy.
-    static func copyInBackground(_ memory: Prepared.Memory, nodes: Int) -> () -> Prepared.Memory {
+    static func copyInBackground(_ memory: Prepared.Memory, nodes: Int, into spare: Prepared.Memory?) -> () -> Prepared.Memory {
         final class Result: @unchecked Sendable { var copy: Prepared.Memory? }
         let result = Result()
         let done = DispatchGroup()
         DispatchQueue.global(qos: .userInitiated).async(group: done) {
-            result.copy = Prepared.Memory(copying: memory, nodes: nodes)
+            result.copy = Prepared.Memory(copying: memory, nodes: nodes, into: spare)
         }
         return {
             done.wait()
@@ -1302,9 +1333,13 @@ struct PairTable {
         slots.initialize(from: other.slots, count: (mask + 1) << wide)
     }
 
+    func sameShape(as other: PairTable) -> Bool {
+        other.mask == mask && other.wide == wide && other.nodeBits == nodeBits && other.limit == limit
+    }
+
     /// Takes `other`'s contents (a table of the same shape).
     mutating func update(from other: PairTable) {
-        precondition(other.mask == mask && other.wide == wide && other.nodeBits == nodeBits && other.limit == limit)
+        precondition(sameShape(as: other))
         slots.update(from: other.slots, count: (mask + 1) << wide)
         used = other.used
     }
