@@ -477,9 +477,10 @@ public struct Coalescer {
                     table.update(from: source.pairs)
                     pairs = table
                 } else {
-                    nodeStore = Node.allocate(nodes)
+                    // Copies are read front to back only: plain pages (see `LargeMemory`).
+                    nodeStore = Node.allocate(nodes, huge: false)
                     recordCapacity = max(source.recordCapacity, 1)
-                    records = LargeMemory.allocate(recordCapacity, of: Record.self)
+                    records = LargeMemory.allocate(recordCapacity, of: Record.self, huge: false)
                     pairs = PairTable(copying: source.pairs)
                 }
                 nodeStore.copyMemory(from: source.nodeStore, byteCount: nodes * Node.stride)
@@ -1192,8 +1193,8 @@ public struct Coalescer {
 enum Node {
     static let stride = 32
 
-    static func allocate(_ count: Int) -> UnsafeMutableRawPointer {
-        LargeMemory.allocate(byteCount: max(count, 1) * stride)
+    static func allocate(_ count: Int, huge: Bool = true) -> UnsafeMutableRawPointer {
+        LargeMemory.allocate(byteCount: max(count, 1) * stride, huge: huge)
     }
 
     static func fields(_ base: UnsafeMutableRawPointer)
@@ -1329,7 +1330,7 @@ struct PairTable {
         keyMask = other.keyMask
         limit = other.limit
         used = other.used
-        slots = LargeMemory.allocate((mask + 1) << wide, of: UInt64.self)
+        slots = LargeMemory.allocate((mask + 1) << wide, of: UInt64.self, huge: false)
         slots.initialize(from: other.slots, count: (mask + 1) << wide)
     }
 
