@@ -1353,7 +1353,7 @@ struct PairTable {
     /// The key of the pair of nodes `a` and `b` (never 0: the two differ).
     @inline(__always)
     func key(_ a: Int32, _ b: Int32) -> UInt64 {
-        a < b ? UInt64(UInt32(a)) << nodeBits | UInt64(UInt32(b)) : UInt64(UInt32(b)) << nodeBits | UInt64(UInt32(a))
+        a < b ? UInt64(UInt32(a)) &<< nodeBits | UInt64(UInt32(b)) : UInt64(UInt32(b)) &<< nodeBits | UInt64(UInt32(a))
     }
 
     /// Whether `n` more keys fit under the limit (three quarters of the slots).
@@ -1361,22 +1361,22 @@ struct PairTable {
     func hasRoom(for n: Int) -> Bool { used + n <= limit }
 
     @inline(__always)
-    func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask }
+    func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) &>> 32) & mask }
 
     /// Asks for the cache line of `key`'s home slot (see `ovl_prefetch`).
     @inline(__always)
-    func prefetch(_ key: UInt64) { ovl_prefetch(slots + (home(key) << wide)) }
+    func prefetch(_ key: UInt64) { ovl_prefetch(slots + (home(key) &<< wide)) }
 
     @inline(__always)
     func find(_ key: UInt64) -> Int32? {
         var i = home(key)
         while true {
-            let w = slots[i << wide]
+            let w = slots[i &<< wide]
             if w == 0 { return nil }
             if w & keyMask == key {
-                return wide == 0 ? Int32(truncatingIfNeeded: (w >> (2 * nodeBits)) - 1) : Int32(truncatingIfNeeded: slots[(i << 1) + 1])
+                return wide == 0 ? Int32(truncatingIfNeeded: (w &>> (2 &* nodeBits)) &- 1) : Int32(truncatingIfNeeded: slots[(i << 1) + 1])
             }
-            i = (i + 1) & mask
+            i = (i &+ 1) & mask
         }
     }
 
@@ -1384,9 +1384,9 @@ struct PairTable {
     @inline(__always)
     mutating func insert(_ key: UInt64, _ value: Int32) {
         var i = home(key)
-        while slots[i << wide] != 0 { i = (i + 1) & mask }
+        while slots[i &<< wide] != 0 { i = (i &+ 1) & mask }
         if wide == 0 {
-            slots[i] = key | (UInt64(UInt32(value)) + 1) << (2 * nodeBits)
+            slots[i] = key | (UInt64(UInt32(value)) + 1) &<< (2 &* nodeBits)
         } else {
             slots[i << 1] = key
             slots[(i << 1) + 1] = UInt64(UInt32(value))
