@@ -795,7 +795,7 @@ public enum Explorer {
                 if glob ? !Glob.matches(filter, n) : !n.contains(filter) { continue }
             }
             if s.partition.show != .all, let a {
-                let k = a.placement[f].kind
+                let k = a.placement.kind(f)
                 switch s.partition.show {
                 case .core: if k != .core { continue }
                 case .hot: if k != .hot && k != .oversize { continue }
@@ -955,7 +955,7 @@ public enum Explorer {
     }
 
     static func wantsWhatIf(_ s: ExplorerState, _ a: Analysis, _ f: Int32) -> Bool {
-        a.placement[Int(f)].kind != .core && a.placement[Int(f)].kind != .none && s.whatIf[f] == nil && !s.whatIfRequested.contains(f)
+        a.placement.kind(Int(f)) != .core && a.placement.kind(Int(f)) != .none && s.whatIf[f] == nil && !s.whatIfRequested.contains(f)
     }
 
     /// γ values of the sweep: from 0 to at least 20%, and on past the current γ and past

@@ -131,7 +131,7 @@ func explorerBenchmarks() {
 
     // One what-if value: pin, cluster, replay, compare.
     let base = d.state.analysis!
-    let fns = (0..<Int32(m.functionCount)).filter { base.placement[Int($0)].kind == .cold }.prefix(20)
+    let fns = (0..<Int32(m.functionCount)).filter { base.placement.kind(Int($0)) == .cold }.prefix(20)
     let t0 = DispatchTime.now().uptimeNanoseconds
     for f in fns { _ = engine.whatIf(f, base: base) }
     let each = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6 / Double(max(1, fns.count))

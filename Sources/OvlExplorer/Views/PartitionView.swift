@@ -118,7 +118,7 @@ enum PartitionView {
         if !s.partition.filter.isEmpty { view += ", filter '\(s.partition.filter)'" }
         if s.partition.show != .all { view += ", \(s.partition.show.rawValue) only" }
         if s.partition.sort == .whatIf, let a = s.current {
-            let ran = (0..<m.functionCount).filter { m.functionHeat[$0] > 0 && a.placement[$0].kind != .core && a.placement[$0].kind != .none }
+            let ran = (0..<m.functionCount).filter { m.functionHeat[$0] > 0 && a.placement.kind($0) != .core && a.placement.kind($0) != .none }
             let done = ran.filter { s.whatIf[Int32($0)] != nil }.count
             if done < ran.count { view += ", what-if \(done) of \(ran.count) computed" }
         }
