@@ -92,22 +92,28 @@ extension MemoryAccount {
         // the edges are many, and a hashed set per edit cost more than the rest together.
         var target = [UInt8](repeating: 0, count: unit.count)
         var sites = 0
-        let edgeA = g.edgeA, edgeB = g.edgeB
-        let callAB = g.edgeCallAB, callBA = g.edgeCallBA, jumpAB = g.edgeJumpAB, jumpBA = g.edgeJumpBA
-        for e in 0..<edgeA.count {
-            let a = edgeA[e], b = edgeB[e]
-            let ua = unit[Int(a)], ub = unit[Int(b)]
-            guard ua != ub else { continue }
-            if ua < 0 && ub >= 0 {
-                if callAB[e] > 0 { target[Int(b)] |= 2 }
-                if jumpAB[e] > 0 { target[Int(b)] |= 1 }
+        // The packed edges (one 32-byte record each, read front to back; their order does
+        // not matter here) and unchecked buffers: the loop runs on every edit.
+        let edges = g.edgesByChains
+        edges.withUnsafeBufferPointer { edges in
+            unit.withUnsafeBufferPointer { unit in
+                target.withUnsafeMutableBufferPointer { target in
+                    for e in edges {
+                        let ua = unit[Int(e.a)], ub = unit[Int(e.b)]
+                        guard ua != ub else { continue }
+                        if ua < 0 && ub >= 0 {
+                            if e.callAB > 0 { target[Int(e.b)] |= 2 }
+                            if e.jumpAB > 0 { target[Int(e.b)] |= 1 }
+                        }
+                        if ub < 0 && ua >= 0 {
+                            if e.callBA > 0 { target[Int(e.a)] |= 2 }
+                            if e.jumpBA > 0 { target[Int(e.a)] |= 1 }
+                        }
+                        if ua >= 0 && e.callAB > 0 { sites += 1 }
+                        if ub >= 0 && e.callBA > 0 { sites += 1 }
+                    }
+                }
             }
-            if ub < 0 && ua >= 0 {
-                if callBA[e] > 0 { target[Int(a)] |= 2 }
-                if jumpBA[e] > 0 { target[Int(a)] |= 1 }
-            }
-            if ua >= 0 && callAB[e] > 0 { sites += 1 }
-            if ub >= 0 && callBA[e] > 0 { sites += 1 }
         }
         for ch in s.addressTakenChains where unit[Int(ch)] >= 0 { target[Int(ch)] |= 1 }
         var jumpTargets = 0, callTargets = 0, targets = 0
