@@ -94,6 +94,15 @@ public final class ClusterGraph: @unchecked Sendable {
     }
     private let boundsMemo = Memo<Int, [Int]>(capacity: 1)
 
+    /// Edge `e` seen from its end `c`: the other end, and the stub bytes of the calls and
+    /// jumps out of `c` over it and into `c`.
+    @inline(__always)
+    func edge(_ e: Int, from c: Int32) -> (other: Int32, callOut: Int32, jumpOut: Int32, callIn: Int32, jumpIn: Int32) {
+        edgeA[e] == c
+            ? (edgeB[e], edgeCallAB[e], edgeJumpAB[e], edgeCallBA[e], edgeJumpBA[e])
+            : (edgeA[e], edgeCallBA[e], edgeJumpBA[e], edgeCallAB[e], edgeJumpAB[e])
+    }
+
     /// Edges of each chain, flat: chain c's are `edges[start[c] ..< start[c + 1]]`
     /// (indices into the edge arrays). Found on first use and kept; safe from any thread.
     var chainEdgeIndex: (start: [Int32], edges: [Int32]) {

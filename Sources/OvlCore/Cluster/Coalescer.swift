@@ -398,12 +398,9 @@ public struct Coalescer {
             let (start, incident) = incidence!
             var s = Int(g.chainBytes[c]) + Int(g.chainIndirectStubBytes[c])
             for i in Int(start[c])..<Int(start[c + 1]) {
-                let e = Int(incident[i])
-                guard g.edgeA[e] != g.edgeB[e] else { continue }
-                let atA = Int(g.edgeA[e]) == c
-                let y = Int(atA ? g.edgeB[e] : g.edgeA[e])
-                s += Int(atA ? g.edgeCallAB[e] : g.edgeCallBA[e])
-                if !inCore[y] { s += Int(atA ? g.edgeJumpAB[e] : g.edgeJumpBA[e]) }
+                let (y, callOut, jumpOut, _, _) = g.edge(Int(incident[i]), from: Int32(c))
+                guard y != Int32(c) else { continue }
+                s += Int(callOut) + (inCore[Int(y)] ? 0 : Int(jumpOut))
             }
             if s > params.bufferSize { chains.append(Int32(c)); sizes.append(s) }
         }
@@ -423,14 +420,12 @@ public struct Coalescer {
             let o = Int(o32)
             s -= Int(g.chainBytes[o]) + Int(g.chainIndirectStubBytes[o])
             for i in Int(start[o])..<Int(start[o + 1]) {
-                let e = Int(incident[i])
-                guard g.edgeA[e] != g.edgeB[e] else { continue }
-                let atA = Int(g.edgeA[e]) == o
-                let y = Int(atA ? g.edgeB[e] : g.edgeA[e])
-                if !members[y] {
-                    s -= Int(atA ? g.edgeCallAB[e] : g.edgeCallBA[e]) + Int(atA ? g.edgeJumpAB[e] : g.edgeJumpBA[e])
-                } else if params.coreChains[y] {
-                    s += Int(atA ? g.edgeCallBA[e] : g.edgeCallAB[e]) + Int(atA ? g.edgeJumpBA[e] : g.edgeJumpAB[e])
+                let (y, callOut, jumpOut, callIn, jumpIn) = g.edge(Int(incident[i]), from: o32)
+                guard y != o32 else { continue }
+                if !members[Int(y)] {
+                    s -= Int(callOut) + Int(jumpOut)
+                } else if params.coreChains[Int(y)] {
+                    s += Int(callIn) + Int(jumpIn)
                 }
             }
         }
@@ -448,10 +443,10 @@ public struct Coalescer {
         let key: Key
         let nodes: Int
         let memory: Memory
-        let nodeStore: UnsafeMutableRawPointer
-        let records: UnsafeMutablePointer<Record>
-        let recordCount: Int
-        let pairs: PairTable
+        var nodeStore: UnsafeMutableRawPointer { memory.nodeStore }
+        var records: UnsafeMutablePointer<Record> { memory.records }
+        var recordCount: Int { memory.recordCount }
+        var pairs: PairTable { memory.pairs }
         let baseSize: Int
         let oversize: [Int32]
         /// Each oversize chain's size in step 1 (configured core only), which pins can
@@ -535,10 +530,6 @@ public struct Coalescer {
             self.nodes = nodes
             self.home = home
             self.memory = memory
-            nodeStore = memory.nodeStore
-            records = memory.records
-            recordCount = memory.recordCount
-            pairs = memory.pairs
             self.baseSize = baseSize
             self.oversize = oversize
             self.oversizeSizes = oversizeSizes
@@ -631,11 +622,7 @@ public struct Coalescer {
             baseSize += Int(g.chainBytes[Int(c)]) + Int(g.chainIndirectStubBytes[Int(c)])
             oversizeSize[c] = nil
             for i in Int(start[Int(c)])..<Int(start[Int(c) + 1]) {
-                let e = Int(incident[i])
-                let atA = g.edgeA[e] == c
-                let y = atA ? g.edgeB[e] : g.edgeA[e]
-                let (jumpOut, callOut) = atA ? (g.edgeJumpAB[e], g.edgeCallAB[e]) : (g.edgeJumpBA[e], g.edgeCallBA[e])
-                let (jumpIn, callIn) = atA ? (g.edgeJumpBA[e], g.edgeCallBA[e]) : (g.edgeJumpAB[e], g.edgeCallAB[e])
+                let (y, callOut, jumpOut, callIn, jumpIn) = g.edge(Int(incident[i]), from: c)
                 if inCore[Int(y)] {
                     baseSize -= Int(callIn) + Int(jumpIn)
                 } else {
