@@ -34,6 +34,9 @@ import Testing
         #expect(x.outsideEntries == y.outsideEntries, "\(what): entries from outside")
         #expect(x.segmentFirst == y.segmentFirst, "\(what): segment starts")
         #expect(x.segmentLast == y.segmentLast, "\(what): segment ends")
+        // The same encoding too: repeated segments folded alike (the reference folds them
+        // only when it encodes its whole list at the end).
+        #expect(x.segments == y.segments, "\(what): segments as encoded")
     }
 
     /// Every address of the table's range, and a margin either side, classified both ways.
@@ -120,19 +123,36 @@ import Testing
         p.segments = Profile.encodeSegments(first: first, last: last)
         #expect(p.segments == [3, -1, -7, 9, 0, -9, 8])
         #expect(p.segmentFirst == first && p.segmentLast == last)
+        // Repeats of the segment just before: one entry counting them, worked by hand.
+        let rf: [Int32] = [3, 3, 3, -1, 5, 5, 0, 7, 3], rl: [Int32] = [3, 3, 3, -1, 9, 9, 0, 8, 3]
+        p.segments = Profile.encodeSegments(first: rf, last: rl)
+        let mark = Profile.repeatMark
+        #expect(p.segments == [3, mark | 2, -1, -7, 9, mark | 1, 0, -9, 8, 3])
+        #expect(p.segmentFirst == rf && p.segmentLast == rl)
+        var runs: [(Int32, Int32, Int)] = []
+        p.forEachSegmentRun { f, l, k in runs.append((f, l, k)) }
+        #expect(runs.map(\.2) == [2, 0, 1, 0, 0, 0] && runs.map(\.0) == [3, -1, 5, 0, 7, 3])
         var rng = SplitMix(seed: 7)
         for _ in 0..<20 {
             var f: [Int32] = [], l: [Int32] = []
             for _ in 0..<Int(rng.next() % 200) {
-                switch rng.next() % 4 {
+                switch rng.next() % 5 {
                 case 0: f.append(-1); l.append(-1)
                 case 1: let b = Int32(rng.next() % 1000); f.append(b); l.append(b + 1 + Int32(rng.next() % 5))
+                case 2 where !f.isEmpty:
+                    for _ in 0..<Int(rng.next() % 4) { f.append(f.last!); l.append(l.last!) }
                 default: let b = Int32(rng.next() % 1000); f.append(b); l.append(b)
                 }
             }
             p.segments = Profile.encodeSegments(first: f, last: l)
             #expect(p.segmentFirst == f && p.segmentLast == l)
-            #expect(p.segments.count == f.count + zip(f, l).filter { $0 != $1 }.count)
+            // One or two entries a run of equal segments, and one more when it repeats.
+            var expected = 0
+            for i in f.indices where i == 0 || f[i] != f[i - 1] || l[i] != l[i - 1] {
+                expected += f[i] == l[i] ? 1 : 2
+                if i + 1 < f.count && f[i + 1] == f[i] && l[i + 1] == l[i] { expected += 1 }
+            }
+            #expect(p.segments.count == expected)
         }
     }
 

@@ -370,19 +370,23 @@ public final class CostModel: @unchecked Sendable {
         var out: [UInt32] = []
         out.reserveCapacity(p.segments.count)
         var lastSeen: Int64 = -1
-        p.forEachSegment { f, l in
+        p.forEachSegmentRun { f, l, repeats in
             guard f >= 0 else { return }
-            var pg = firstPage[Int(f)]
-            let end = lastPage[Int(l)]
-            // Most segments are one block on the page the last one ended on.
-            if pg == lastSeen && end == pg { return }
-            while pg <= end {
-                if pg != lastSeen {
-                    out.append(UInt32(truncatingIfNeeded: pg))
-                    highest = max(highest, pg)
-                    lastSeen = pg
+            let first = firstPage[Int(f)], end = lastPage[Int(l)]
+            // Most segments are one block on the page the last one ended on; a segment on
+            // one page touches nothing new when it repeats, one over several pages touches
+            // them all again each time.
+            if first == lastSeen && end == first { return }
+            for _ in 0...(end > first ? repeats : 0) {
+                var pg = first
+                while pg <= end {
+                    if pg != lastSeen {
+                        out.append(UInt32(truncatingIfNeeded: pg))
+                        highest = max(highest, pg)
+                        lastSeen = pg
+                    }
+                    pg += 1
                 }
-                pg += 1
             }
         }
         return (out, out.isEmpty ? 0 : Int(highest) + 1)
