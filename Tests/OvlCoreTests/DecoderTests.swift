@@ -40,6 +40,47 @@ import Testing
         #expect(p.codeBytes > p.textSectionBytes * 8 / 10)
     }
 
+    /// The instructions the decoding pass kept (what the rewriter, the kernel rewriter and
+    /// the explorer read instead of decoding again) are, field by field, what the decoder
+    /// says of each block's bytes decoded afresh, in every sample and the Linux extract.
+    @Test(arguments: Fixture.sampleBinaries)
+    func keptInstructionsEqualAFreshDecoding(_ path: String) throws {
+        DecoderTests.expectKeptInstructionsFresh(try Program.load(path: path), path)
+    }
+
+    @Test(Tools.needed("xz"))
+    func keptInstructionsEqualAFreshDecodingOfTheLinuxExtract() throws {
+        let config = try Config.load(path: LinuxExtractFiles.config)
+        let p = try Program.load(path: try LinuxExtractFiles.image(), options: ProgramOptions(excludedSections: config.excludeSections))
+        DecoderTests.expectKeptInstructionsFresh(p, "Linux extract")
+    }
+
+    static func expectKeptInstructionsFresh(_ p: Program, _ path: String) {
+        var compared = 0, mismatches: [String] = []
+        for b in 0..<p.blockCount {
+            let kept = p.instructions(ofBlock: b)
+            var fresh: [Instruction] = []
+            p.bytes(ofBlock: b).withUnsafeBytes { raw in
+                var off = 0
+                while off < raw.count, let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: raw[off...]), at: p.blockStart[b] + UInt64(off)) {
+                    fresh.append(ins)
+                    off += ins.length
+                }
+            }
+            if kept.count != fresh.count { mismatches.append("block \(b): \(kept.count) kept, \(fresh.count) decoded"); continue }
+            for (k, f) in zip(kept, fresh) {
+                compared += 1
+                let same = k.address == f.address && k.length == f.length && k.flow == f.flow && k.isPadding == f.isPadding
+                    && k.isRepString == f.isRepString && k.target == f.target && k.immOffset == f.immOffset && k.immSize == f.immSize
+                    && k.dispOffset == f.dispOffset && k.dispSize == f.dispSize && k.disp == f.disp
+                    && k.memIsRIPRelative == f.memIsRIPRelative && k.memHasIndex == f.memHasIndex && k.hasMemoryOperand == f.hasMemoryOperand
+                if !same { mismatches.append("0x\(String(f.address, radix: 16))") }
+            }
+        }
+        #expect(compared > 1000 && compared <= p.instructionStarts.count)
+        #expect(mismatches.isEmpty, "\(path): \(mismatches.count) instructions differ, e.g. \(mismatches.prefix(5))")
+    }
+
     @Test func decodesTransferKinds() throws {
         func decode(_ bytes: [UInt8], at a: UInt64 = 0x1000) -> Instruction? {
             bytes.withUnsafeBytes { X86Decoder.decode($0, at: a) }

@@ -45,6 +45,10 @@ struct CFGBuilder {
     var insFlow: [TransferKind] = []
     var insTarget: [UInt64] = []
     var insRegion: [Int32] = []
+    /// The rest of what decoding said of each instruction (`Program.instructionShape`,
+    /// `instructionDisplacement`): kept so that nothing decodes the image again.
+    var insShape: [UInt32] = []
+    var insDisp: [Int64] = []
     /// Addresses where a block must start, marked once every instruction is decoded.
     var leaders = LeaderMarks()
 
@@ -228,6 +232,8 @@ struct CFGBuilder {
         insFlow.removeSubrange(i...)
         insTarget.removeSubrange(i...)
         insRegion.removeSubrange(i...)
+        insShape.removeSubrange(i...)
+        insDisp.removeSubrange(i...)
     }
 
     @inline(__always)
@@ -237,6 +243,8 @@ struct CFGBuilder {
         insFlow.append(ins.flow)
         insTarget.append(ins.target)
         insRegion.append(region)
+        insShape.append(Program.shape(of: ins))
+        insDisp.append(ins.disp)
         if ins.isRepString { program.repStringAddresses.insert(ins.address) }
         if ins.flow == .indirectJump, ins.memHasIndex, !ins.memIsRIPRelative, ins.dispSize == 4 {
             tableJumps.append((insAddr.count - 1, UInt64(bitPattern: ins.disp)))
@@ -331,6 +339,11 @@ struct CFGBuilder {
     private mutating func formBlocks() {
         let p = program
         p.instructionStarts = insAddr
+        p.instructionLength = insLen
+        p.instructionFlow = insFlow
+        p.instructionTarget = insTarget
+        p.instructionShape = insShape
+        p.instructionDisplacement = insDisp
         var functions: [Function] = []
         functions.reserveCapacity(regions.count)
         for r in regions {

@@ -60,20 +60,29 @@ public final class Program: @unchecked Sendable {
 
     /// Start address of every decoded instruction, sorted.
     @exclusivity(unchecked) public internal(set) var instructionStarts: [UInt64] = []
+    /// What decoding said of each of those instructions (same order), kept so that the
+    /// rewriter's layout, the explorer's disassembly and the kernel rewriter read it
+    /// instead of decoding the image again (`instruction(at:)`): the length, the kind of
+    /// transfer, a direct transfer's target, the fields' sizes and offsets and the flags
+    /// packed in one word (`shape(of:)`), and the displacement.
+    @exclusivity(unchecked) public internal(set) var instructionLength: [UInt8] = []
+    @exclusivity(unchecked) public internal(set) var instructionFlow: [TransferKind] = []
+    @exclusivity(unchecked) public internal(set) var instructionTarget: [UInt64] = []
+    @exclusivity(unchecked) public internal(set) var instructionShape: [UInt32] = []
+    @exclusivity(unchecked) public internal(set) var instructionDisplacement: [Int64] = []
     /// Addresses of rep-prefixed string instructions (QEMU logs every iteration).
     public internal(set) var repStringAddresses: Set<UInt64> = []
     /// Functions whose address is taken (function pointers in data or code).
     public internal(set) var addressTakenFunctions: Set<Int32> = []
-    private var decoded: [[Instruction]?] = []
-    private let decodedLock = NSLock()
     private var addressTableBuilt = false
     private var addressTableValue: AddressTable?
+    private let addressTableLock = NSLock()
 
     /// Every address of the executable range classified for the profile reader, built on
     /// first use (nil when the range is larger than the table allows).
     var addressTable: AddressTable? {
-        decodedLock.lock()
-        defer { decodedLock.unlock() }
+        addressTableLock.lock()
+        defer { addressTableLock.unlock() }
         if !addressTableBuilt {
             addressTableValue = AddressTable(program: self)
             addressTableBuilt = true
@@ -92,10 +101,10 @@ public final class Program: @unchecked Sendable {
 
     /// Frees the address table once the profiles are read (a kernel's is tens of MB).
     func releaseAddressTable() {
-        decodedLock.lock()
+        addressTableLock.lock()
         addressTableValue = nil
         addressTableBuilt = false
-        decodedLock.unlock()
+        addressTableLock.unlock()
     }
 
     /// Code bytes: functions and the instructions between them, without padding.
@@ -177,34 +186,58 @@ public final class Program: @unchecked Sendable {
         return elf.bytes[off..<(off + Int(blockSize[b]))]
     }
 
-    /// The block's instructions, decoded again (for display and tests).
-    /// The block's instructions, decoded once: the rewriter's layout asks for every block
-    /// again on each configuration (`Rewriter.account` behind every memory figure).
+    /// The block's instructions, as the decoding pass found them (`instruction(at:)`).
     public func instructions(ofBlock b: Int) -> [Instruction] {
-        decodedLock.lock()
-        if decoded.isEmpty { decoded = Array(repeating: nil, count: blockCount) }
-        if let d = decoded[b] { decodedLock.unlock(); return d }
-        decodedLock.unlock()
-        let out = decodeInstructions(ofBlock: b)
-        decodedLock.lock()
-        decoded[b] = out
-        decodedLock.unlock()
-        return out
+        let first = firstInstruction(ofBlock: b)
+        let count = b < blockInstructionCount.count ? Int(blockInstructionCount[b]) : 0
+        return (first..<(first + count)).map { instruction(at: $0) }
     }
 
-    private func decodeInstructions(ofBlock b: Int) -> [Instruction] {
-        let bytes = bytes(ofBlock: b)
-        var out: [Instruction] = []
-        if b < blockInstructionCount.count { out.reserveCapacity(Int(blockInstructionCount[b])) }
-        bytes.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                guard let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: raw[off...]), at: blockStart[b] + UInt64(off)) else { break }
-                out.append(ins)
-                off += ins.length
-            }
+    /// The index in `instructionStarts` of block `b`'s first instruction (a block starts
+    /// at an instruction, and its instructions follow in order).
+    public func firstInstruction(ofBlock b: Int) -> Int {
+        let starts = instructionStarts, address = blockStart[b]
+        var lo = 0, hi = starts.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if starts[mid] < address { lo = mid + 1 } else { hi = mid }
         }
-        return out
+        return lo
+    }
+
+    /// The decoded instruction `i` (an index into `instructionStarts`), every field as
+    /// the decoder gave it, from the arrays the decoding pass kept.
+    @inline(__always)
+    public func instruction(at i: Int) -> Instruction {
+        let shape = instructionShape[i]
+        return Instruction(
+            address: instructionStarts[i], length: Int(instructionLength[i]), flow: instructionFlow[i],
+            isPadding: shape & Program.paddingBit != 0, isRepString: shape & Program.repStringBit != 0,
+            target: instructionTarget[i],
+            immOffset: Int(shape >> 4 & 0xF), immSize: Int(shape & 0xF),
+            dispOffset: Int(shape >> 12 & 0xF), dispSize: Int(shape >> 8 & 0xF), disp: instructionDisplacement[i],
+            memIsRIPRelative: shape & Program.ripBit != 0, memHasIndex: shape & Program.indexBit != 0,
+            hasMemoryOperand: shape & Program.memoryBit != 0)
+    }
+
+    static let paddingBit: UInt32 = 1 << 16
+    static let repStringBit: UInt32 = 1 << 17
+    static let ripBit: UInt32 = 1 << 18
+    static let indexBit: UInt32 = 1 << 19
+    static let memoryBit: UInt32 = 1 << 20
+
+    /// An instruction's field sizes and offsets (four bits each: immediate size and
+    /// offset, displacement size and offset; an instruction has at most 15 bytes, a
+    /// field at most 8) and its flags, in one word.
+    static func shape(of ins: Instruction) -> UInt32 {
+        var v = UInt32(ins.immSize & 0xF) | UInt32(ins.immOffset & 0xF) << 4
+        v |= UInt32(ins.dispSize & 0xF) << 8 | UInt32(ins.dispOffset & 0xF) << 12
+        if ins.isPadding { v |= paddingBit }
+        if ins.isRepString { v |= repStringBit }
+        if ins.memIsRIPRelative { v |= ripBit }
+        if ins.memHasIndex { v |= indexBit }
+        if ins.hasMemoryOperand { v |= memoryBit }
+        return v
     }
 }
 

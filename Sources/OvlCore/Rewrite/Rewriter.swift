@@ -376,15 +376,17 @@ struct Builder {
         // Resident hot loops keep the 16-byte alignment the compiler gave them (clusters
         // stay compact: their size is what the coalescer fitted into the buffer).
         let alignHere = !inBuffer && hotLoopHeads.contains(b)
-        let decoded = p.instructions(ofBlock: Int(b))
+        // The block's instructions as the decoding pass kept them (no decoding again).
+        let firstInstruction = p.firstInstruction(ofBlock: Int(b))
+        let instructionCount = Int(p.blockInstructionCount[Int(b)])
         // The split points and relocated fields from the block's start on: the
         // instructions come in address order, so each takes up where the last left off.
         let blockAddress = p.blockStart[Int(b)]
         var split = Builder.lowerBound(splitSorted, blockAddress + 1)
         var ri = Builder.lowerBound(relocOffsets, blockAddress)
         var n = 0
-        while n < decoded.count {
-            let whole = decoded[n]
+        while n < instructionCount {
+            let whole = p.instruction(at: firstInstruction + n)
             n += 1
             var ins = whole
             while split < splitSorted.count && splitSorted[split] < whole.address + 1 { split += 1 }
@@ -428,7 +430,7 @@ struct Builder {
             case _ where ins.flow.isDirect && ins.immSize > 0:
                 // A direct transfer ends its block, and the program knows the block at
                 // its target when one starts there (an instruction start, so no search).
-                let known = n == decoded.count && p.blockTarget[Int(b)] >= 0 && p.blockTargetAddress[Int(b)] == ins.target
+                let known = n == instructionCount && p.blockTarget[Int(b)] >= 0 && p.blockTargetAddress[Int(b)] == ins.target
                 let t = known ? ins.target : try blockAt(ins.target, from: at)
                 let tu = known ? unitAsked(block: p.blockTarget[Int(b)]) : unitAsked(t)
                 let op = Builder.skipPrefixes(bytes)
