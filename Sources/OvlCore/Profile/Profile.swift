@@ -84,8 +84,8 @@ public final class Profile: @unchecked Sendable {
         }
     }
     /// Each run of equal segments once: its first and last block and how many more times
-    /// than once it ran in a row (0 for most). The next run is a different segment, except
-    /// when one run took several entries (more than `maxRepeats` repeats).
+    /// than once it ran in a row (0 for most; a run longer than `maxRepeats` takes several
+    /// count entries, added up here). The next run is a different segment.
     @inline(__always)
     public func forEachSegmentRun(_ body: (_ first: Int32, _ last: Int32, _ repeats: Int) throws -> Void) rethrows {
         try segments.withUnsafeBufferPointer { s in
