@@ -4,6 +4,7 @@ import OvlCore
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "analyze",
         abstract: "Cluster an image's code and print one row of the paper's Table 1.")
 
     @OptionGroup var options: ImageOptions
@@ -75,6 +76,7 @@ struct Analyze: ParsableCommand {
 
 struct Sweep: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "sweep",
         abstract: "Print Table 1 for a range of γ values.")
 
     @OptionGroup var options: ImageOptions
@@ -138,6 +140,7 @@ struct Sweep: ParsableCommand {
 
 struct Record: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "record",
         abstract: "Run a static program under qemu-x86_64 and write its trace.",
         discussion: "The program's standard input, output and exit status pass through, so `ovl record -o t.trace -- prog args | other` works in a pipeline.")
 

@@ -4,6 +4,7 @@ import OvlCore
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "convert",
         abstract: "Turn a QEMU -d exec log into ovl's compact trace, optionally split into phases.",
         discussion: """
             The log is read as a stream (a file, a named pipe, or - for standard input), so a \

@@ -6,6 +6,7 @@ import OvlExplorer
 
 struct Explore: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "explore",
         abstract: "Explore a clustering in a terminal UI and tune the core set, γ and the buffer by hand.",
         discussion: """
             With no image, opens the bundled sample (Samples/bin/sortcb with its id and name traces). \

@@ -4,6 +4,7 @@ import OvlCore
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "export",
         abstract: "Write a clustering out for other tools: its configuration (TOML), its cluster graph (DOT), a GNU ld script.",
         discussion: """
             The same exports as the explorer's E menu, for scripts. The TOML reproduces the clustering \

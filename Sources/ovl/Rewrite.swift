@@ -4,6 +4,7 @@ import OvlCore
 
 struct Rewrite: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "rewrite",
         abstract: "Write a runnable overlaid image: resident code, overlay clusters and the overlay manager.",
         discussion: """
         The image must be a static, non-PIE x86-64 executable linked with -Wl,--emit-relocs. \

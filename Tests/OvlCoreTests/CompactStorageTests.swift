@@ -46,6 +46,10 @@ import Testing
             var inline = InstructionBytes(bytes)
             #expect(Array(inline) == bytes)
             #expect(inline.count == length)
+            // Copied whole from memory, between other bytes: the same, and nothing more.
+            let around = [0xcc] + bytes + [0xcc]
+            let copied = around.withUnsafeBytes { InstructionBytes(copying: $0.baseAddress! + 1, count: length) }
+            #expect(Array(copied) == bytes, "length \(length), copied")
             guard length >= 4 else { continue }
             let at = Int(mix.next() % UInt64(length - 3))
             let field: [UInt8] = [0xde, 0xad, 0xbe, 0xef]
@@ -59,6 +63,43 @@ import Testing
         }
         let literal: InstructionBytes = [0x0f, 0x1f, 0x00]
         #expect(Array(literal) == [0x0f, 0x1f, 0x00])
+    }
+
+    /// A unit's address index answers as a dictionary does, through growth from empty,
+    /// from a reserved size, and after being emptied for another unit (kept, or replaced
+    /// when far too large), for clustered addresses (a unit's instructions) and scattered
+    /// ones, and keeps the first item of an address given twice.
+    @Test func addressIndexAnswersAsADictionary() {
+        var mix = SplitMix(seed: 0xadd7)
+        var index = AddressIndex()
+        #expect(index[0x401000] == nil)
+        // How each round starts: 0 a new index, 1 a new one with room reserved, 2 the last
+        // one emptied (kept when at most four times the size needed).
+        let rounds: [(start: Int, n: Int)] = [(0, 0), (1, 1), (2, 700), (2, 5_000), (2, 2_000), (2, 30), (0, 20_000), (2, 20_000), (1, 3_000)]
+        for (round, (start, n)) in rounds.enumerated() {
+            switch start {
+            case 0: index = AddressIndex()
+            case 1: index = AddressIndex(); index.reserveCapacity(n)
+            default: index.reset(expecting: n)
+            }
+            var oracle: [UInt64: Int] = [:]
+            // Round 7 scatters its addresses over 2^50 bytes.
+            var at: UInt64 = round % 2 == 0 || round == 7 ? 0x40_1000 : 0xffff_ffff_8100_0000
+            for i in 0..<n {
+                at += round == 7 ? mix.next() % (1 << 36) + 1 : mix.next() % 15 + 1
+                let key = mix.next() % 8 == 0 && !oracle.isEmpty ? oracle.keys.first! : at
+                index.insertIfAbsent(key, i)
+                if oracle[key] == nil { oracle[key] = i }
+            }
+            #expect(index.count == oracle.count, "round \(round)")
+            var wrong = 0
+            for (k, v) in oracle where index[k] != v { wrong += 1 }
+            for _ in 0..<1_000 {
+                let k = at &+ mix.next() % 4096 + 1
+                if index[k] != oracle[k] { wrong += 1 }
+            }
+            #expect(wrong == 0, "round \(round): \(wrong) answers differ")
+        }
     }
 
     /// An instruction's absolute fields: two are held and read back in order, a third is

@@ -358,6 +358,7 @@ struct CFGBuilder {
         // The block arrays are built here and handed to the program at the end: appending
         // to a class's arrays one element at a time checks exclusive access each time.
         var blockStart: [UInt64] = [], blockSize: [UInt32] = [], blockInstructionCount: [UInt32] = []
+        var blockFirstInstruction: [UInt32] = []
         var blockFunction: [Int32] = [], blockKind: [TransferKind] = [], blockTransferLength: [UInt8] = []
         var blockTargetAddress: [UInt64] = []
         var jumpTables: [Int32: (address: UInt64, entries: Int)] = [:]
@@ -387,6 +388,7 @@ struct CFGBuilder {
             blockStart.append(insAddr[start])
             blockSize.append(UInt32(insAddr[last] + UInt64(insLen[last]) - insAddr[start]))
             blockInstructionCount.append(UInt32(j - start))
+            blockFirstInstruction.append(UInt32(start))
             blockFunction.append(region)
             blockKind.append(insFlow[last])
             blockTransferLength.append(insLen[last])
@@ -406,6 +408,7 @@ struct CFGBuilder {
         p.blockStart = blockStart
         p.blockSize = blockSize
         p.blockInstructionCount = blockInstructionCount
+        p.blockFirstInstruction = blockFirstInstruction
         p.blockFunction = blockFunction
         p.blockKind = blockKind
         p.blockTransferLength = blockTransferLength

@@ -38,6 +38,9 @@ public final class Program: @unchecked Sendable {
     @exclusivity(unchecked) public internal(set) var blockStart: [UInt64] = []
     @exclusivity(unchecked) public internal(set) var blockSize: [UInt32] = []
     @exclusivity(unchecked) public internal(set) var blockInstructionCount: [UInt32] = []
+    /// The index in `instructionStarts` of each block's first instruction: the blocks
+    /// partition the decoded instructions in address order.
+    @exclusivity(unchecked) public internal(set) var blockFirstInstruction: [UInt32] = []
     @exclusivity(unchecked) public internal(set) var blockFunction: [Int32] = []
     /// The transfer that ends the block.
     @exclusivity(unchecked) public internal(set) var blockKind: [TransferKind] = []
@@ -193,17 +196,9 @@ public final class Program: @unchecked Sendable {
         return (first..<(first + count)).map { instruction(at: $0) }
     }
 
-    /// The index in `instructionStarts` of block `b`'s first instruction (a block starts
-    /// at an instruction, and its instructions follow in order).
-    public func firstInstruction(ofBlock b: Int) -> Int {
-        let starts = instructionStarts, address = blockStart[b]
-        var lo = 0, hi = starts.count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            if starts[mid] < address { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
-    }
+    /// The index in `instructionStarts` of block `b`'s first instruction.
+    @inline(__always)
+    public func firstInstruction(ofBlock b: Int) -> Int { Int(blockFirstInstruction[b]) }
 
     /// The decoded instruction `i` (an index into `instructionStarts`), every field as
     /// the decoder gave it, from the arrays the decoding pass kept.

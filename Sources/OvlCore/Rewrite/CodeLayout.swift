@@ -70,12 +70,15 @@ struct CodeItem {
     /// Starts on a 16-byte boundary (no-ops before it): a hot loop head the compiler had
     /// aligned, which compacting the code would otherwise leave anywhere.
     var aligned = false
-    /// RIP-relative displacement: its offset in `bytes` (-1: none) and what it refers to.
+    /// RIP-relative displacement: its offset in `bytes` (-1: none); what it refers to is
+    /// in the item's extra.
     var ripOffset: Int8 = -1
     var target: CodeRef = .fixed(0)
-    var ripTarget: CodeRef = .fixed(0)
-    /// Absolute fields (R_X86_64_32/32S/64 to code): offset, size, referent.
-    var absolute = AbsoluteFields()
+    /// The item's entry in its unit's `extras` (-1: none): the referent of a RIP-relative
+    /// displacement and the absolute fields, which few instructions have. Kept apart, an
+    /// item is 48 bytes instead of about 100, and the layout of a glibc program writes,
+    /// copies and keeps some 150,000 of them.
+    var extra: Int32 = -1
 
     init(kind: Kind, original: UInt64, bytes: InstructionBytes) {
         self.kind = kind
@@ -95,6 +98,13 @@ struct CodeItem {
     }
 }
 
+/// What a few items refer to besides their branch target (`CodeItem.extra`).
+struct ItemExtra {
+    var ripTarget: CodeRef = .fixed(0)
+    /// Absolute fields (R_X86_64_32/32S/64 to code): offset, size, referent.
+    var absolute = AbsoluteFields()
+}
+
 /// An instruction's bytes (at most 15; room for 16), held inline.
 struct InstructionBytes: RandomAccessCollection, MutableCollection, ExpressibleByArrayLiteral {
     private var low: UInt64 = 0
@@ -112,6 +122,15 @@ struct InstructionBytes: RandomAccessCollection, MutableCollection, ExpressibleB
     }
 
     init(arrayLiteral elements: UInt8...) { self.init(elements) }
+
+    /// The `count` bytes at `start` (at most 16), copied whole: the layout makes one of
+    /// these for every instruction of the image.
+    init(copying start: UnsafeRawPointer, count: Int) {
+        precondition(count <= InstructionBytes.capacity, "more bytes than an instruction has")
+        withUnsafeMutableBytes(of: &low) { $0.baseAddress!.copyMemory(from: start, byteCount: Swift.min(count, 8)) }
+        if count > 8 { withUnsafeMutableBytes(of: &high) { $0.baseAddress!.copyMemory(from: start + 8, byteCount: count - 8) } }
+        length = UInt8(count)
+    }
 
     var startIndex: Int { 0 }
     var endIndex: Int { count }
@@ -172,25 +191,144 @@ struct AbsoluteFields: Sequence {
     func makeIterator() -> Iterator { Iterator(fields: self) }
 }
 
+/// Original addresses (never 0) to item numbers: a unit's `addrItem`, filled with every
+/// instruction it emits and asked about every branch target as the unit is laid out.
+/// Open addressing with a multiplicative hash, in place of a dictionary whose hashing was
+/// a tenth of the layout of an image.
+struct AddressIndex {
+    private var keys: [UInt64] = []
+    private var values: [Int32] = []
+    private var shift: UInt64 = 64
+    private(set) var count = 0
+
+    init() {}
+
+    /// Room for `n` entries without growing.
+    mutating func reserveCapacity(_ n: Int) {
+        var slots = 8
+        while 3 * slots < 4 * n { slots <<= 1 }
+        if slots > keys.count { rehash(slots) }
+    }
+
+    /// Empty, with room for `n` entries: the table kept when it is the right size (so
+    /// that laying out one unit after another reuses it), else a fresh one.
+    mutating func reset(expecting n: Int) {
+        var slots = 8
+        while 3 * slots < 4 * n { slots <<= 1 }
+        if keys.count >= slots && keys.count <= 4 * slots {
+            keys.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            count = 0
+        } else {
+            keys = []
+            values = []
+            count = 0
+            rehash(slots)
+        }
+    }
+
+    @inline(__always)
+    private func slot(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
+
+    subscript(key: UInt64) -> Int? {
+        guard !keys.isEmpty else { return nil }
+        return keys.withUnsafeBufferPointer { k in
+            let mask = k.count - 1
+            var i = slot(key)
+            while true {
+                let here = k[i]
+                if here == key { return Int(values[i]) }
+                if here == 0 { return nil }
+                i = (i + 1) & mask
+            }
+        }
+    }
+
+    /// Records `value` for `key` unless it has one already (the first item of an
+    /// instruction is where branches to it land).
+    mutating func insertIfAbsent(_ key: UInt64, _ value: Int) {
+        precondition(key != 0, "address 0 in a unit's index")
+        // At most three quarters full.
+        if 4 * (count + 1) > 3 * keys.count { rehash(max(8, 2 * keys.count)) }
+        let mask = keys.count - 1
+        var i = slot(key)
+        while true {
+            let here = keys[i]
+            if here == key { return }
+            if here == 0 { break }
+            i = (i + 1) & mask
+        }
+        keys[i] = key
+        values[i] = Int32(value)
+        count += 1
+    }
+
+    private mutating func rehash(_ slots: Int) {
+        let oldKeys = keys, oldValues = values
+        keys = [UInt64](repeating: 0, count: slots)
+        values = [Int32](repeating: 0, count: slots)
+        shift = UInt64(64 - slots.trailingZeroBitCount)
+        count = 0
+        for (k, v) in zip(oldKeys, oldValues) where k != 0 { insertIfAbsent(k, Int(v)) }
+    }
+}
+
 /// One unit's items and where its blocks start.
 struct CodeUnit {
     var items: [CodeItem] = []
+    /// The items' extras (`CodeItem.extra`).
+    var extras: [ItemExtra] = []
     /// The item of each original instruction emitted in this unit (for a function with
     /// the exit hook, the hook: it comes first).
-    var addrItem: [UInt64: Int] = [:]
+    var addrItem = AddressIndex()
     var offsets: [Int] = []
     var size = 0
-    /// This unit's local thunks, by (block, call).
+    /// This unit's local thunks, by (block, call): their item numbers, the unit's last.
     var localThunkItem: [LocalThunkKey: Int] = [:]
+    /// Where the local thunks start: the size of everything before them.
+    var thunkStart = 0
+    /// Calls whose return the overlay manager sees (through a call thunk, the unit's own
+    /// or `_dynamic_call_ind`): what the return stack is sized for.
+    var returnSites = 0
+    /// Only the figures are kept (`sizesOnly`): no items, offsets or index to encode.
+    var sizesOnly = false
 
     struct LocalThunkKey: Hashable { var block: UInt64; var call: Bool }
+
+    /// The unit with its figures only (size, thunks, return sites): what the memory
+    /// account keeps, where encoding would need every item.
+    func sizesOnlyCopy() -> CodeUnit {
+        var u = CodeUnit()
+        u.size = size
+        u.localThunkItem = localThunkItem
+        u.thunkStart = thunkStart
+        u.returnSites = returnSites
+        u.sizesOnly = true
+        return u
+    }
+
+    /// Counts the return sites and finds where the thunks start, once the unit is laid out.
+    mutating func noteFigures() {
+        var sites = 0
+        for it in items {
+            switch it.kind {
+            case .pushIndirect: sites += 1
+            case .call:
+                if case .callThunk = it.target { sites += 1 }
+                if case .localThunk(_, true) = it.target { sites += 1 }
+            default: break
+            }
+        }
+        returnSites = sites
+        let firstThunk = localThunkItem.values.min() ?? items.count
+        thunkStart = firstThunk < items.count ? offsets[firstThunk] : size
+    }
 
     /// Lays the unit out: offsets from sizes, relaxing short branches to blocks of this
     /// unit until every displacement fits. Address-independent: only relative distances
     /// inside the unit decide.
     mutating func layout() throws {
         while true {
-            offsets = []
+            offsets.removeAll(keepingCapacity: true)
             offsets.reserveCapacity(items.count)
             var o = 0
             for it in items {
@@ -223,6 +361,7 @@ struct CodeUnit {
     /// The unit's bytes at `base`, with `resolve` giving the address of references
     /// outside the unit.
     func encode(base: UInt64, resolve: (CodeRef) throws -> UInt64) throws -> [UInt8] {
+        guard !sizesOnly else { throw OvlError("internal: a unit kept for its sizes only cannot be encoded") }
         var out: [UInt8] = []
         out.reserveCapacity(size)
         func address(_ r: CodeRef) throws -> UInt64 {
@@ -244,11 +383,12 @@ struct CodeUnit {
             switch it.kind {
             case .raw, .pushIndirect:
                 var b = it.bytes
+                let extra = it.extra >= 0 ? extras[Int(it.extra)] : ItemExtra()
                 if it.ripOffset >= 0 {
                     let insNext = at + UInt64(it.bytes.count)
-                    b.write(try rel32(try address(it.ripTarget), from: insNext, at: it.original), at: Int(it.ripOffset))
+                    b.write(try rel32(try address(extra.ripTarget), from: insNext, at: it.original), at: Int(it.ripOffset))
                 }
-                for f in it.absolute {
+                for f in extra.absolute {
                     let v = try address(f.ref)
                     // 32-bit fields hold user addresses (below 2 GB) or, in a kernel, sign-extended
                     // ones (R_X86_64_32S, the top 2 GB).

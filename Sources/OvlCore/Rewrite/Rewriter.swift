@@ -140,6 +140,7 @@ public enum Rewriter {
         try checkConfiguration(s)
         var b = Builder(session: s, clustering: c, backend: s.config.storage, linker: nil)
         b.memo = s.rewriteUnits
+        b.sizesOnly = true
         s.rewriteUnits.beginLayout()
         return try b.plan()
     }
@@ -180,7 +181,7 @@ struct Builder {
     var chainCluster: [Int32]
     var clusterCount: Int
     var demoted: [Int] = []
-    var hooked = Set<Int32>()  // blocks that get the exit hook
+    var hooked: [Int32] = []  // blocks that get the exit hook (one or two: searched in order)
     /// Addresses RIP-relative instructions refer to outside the code: bases of
     /// PC-relative jump tables among them.
     var ripDataTargets = Set<UInt64>()
@@ -196,6 +197,10 @@ struct Builder {
     /// Targets whose thunk stays resident although their cluster has thunks of its own:
     /// just enough of them for the cluster to fit the buffer.
     var sharedThunkTargets: [Int: Set<CodeUnit.LocalThunkKey>] = [:]
+    /// Units are laid out for their figures only (the memory account): their items are
+    /// dropped once laid out, and kept meanwhile in `scratch`.
+    var sizesOnly = false
+    var scratch = CodeUnit()
     /// The local thunks the unit being built needs, in order.
     var pendingLocalThunks: [CodeUnit.LocalThunkKey] = []
     /// Set by `prepare`: the resident text, the clusters, and the code pointers in data.
@@ -230,6 +235,7 @@ struct Builder {
         splitSorted = basis.splitSorted
         codeRelocs = basis.codeRelocs
         relocOffsets = basis.relocOffsets
+        blockFirstReloc = basis.blockFirstReloc
         hotLoopHeads = basis.hotLoopHeads
         callGraph = basis.callGraph
     }
@@ -240,6 +246,8 @@ struct Builder {
     /// sorted: an instruction looks up only what lies inside it.
     let splitSorted: [UInt64]
     let relocOffsets: [UInt64]
+    /// For each block, the first of `relocOffsets` at or after its start.
+    let blockFirstReloc: [UInt32]
     /// The section the last instruction was in.
     var lastSection: ELFFile.Section?
 
@@ -369,7 +377,7 @@ struct Builder {
     }
 
     /// Appends block `b`'s items, as unit `u` emits them, to `out`.
-    mutating func items(forBlock b: Int32, unit u: Int, into out: inout [CodeItem]) throws {
+    mutating func items(forBlock b: Int32, unit u: Int, into out: inout [CodeItem], extras: inout [ItemExtra]) throws {
         let first = out.count
         if hooked.contains(b) { out.append(CodeItem(kind: .exitHook, original: p.blockStart[Int(b)], bytes: [])) }
         let inBuffer = u > 0
@@ -383,7 +391,7 @@ struct Builder {
         // instructions come in address order, so each takes up where the last left off.
         let blockAddress = p.blockStart[Int(b)]
         var split = Builder.lowerBound(splitSorted, blockAddress + 1)
-        var ri = Builder.lowerBound(relocOffsets, blockAddress)
+        var ri = Int(blockFirstReloc[Int(b)])
         var n = 0
         while n < instructionCount {
             let whole = p.instruction(at: firstInstruction + n)
@@ -405,7 +413,8 @@ struct Builder {
             }
             guard let sec = section(containing: ins.address) else { throw OvlError("no section holds 0x\(String(ins.address, radix: 16))") }
             let off = Int(sec.offset + (ins.address - sec.address))
-            let bytes = InstructionBytes(elf.bytes[off..<(off + ins.length)])
+            precondition(off >= 0 && off + ins.length <= elf.bytes.count, "an instruction outside its section")
+            let bytes = elf.bytes.withUnsafeBytes { InstructionBytes(copying: $0.baseAddress! + off, count: ins.length) }
             let at = ins.address
             switch ins.flow {
             case _ where ins.flow.isDirect && ins.immSize > 0 && !inCode(ins.target):
@@ -482,16 +491,18 @@ struct Builder {
                 it.kind = .pushIndirect
                 it.bytes[op + 1] = (bytes[op + 1] & 0xC7) | (6 << 3)
             }
+            var extra = ItemExtra(), hasExtra = false
             if ins.memIsRIPRelative && ins.dispSize == 4 {
+                hasExtra = true
                 let target = at &+ UInt64(ins.length) &+ UInt64(bitPattern: ins.disp)
                 it.ripOffset = Int8(ins.dispOffset)
                 if kernel, let r = codeRelocs[at + UInt64(ins.dispOffset)], !Builder.pointsAtCode(r, elf) {
                     // A kernel's address computation from a plain symbol (`_etext`): kept.
-                    it.ripTarget = .fixed(target)
+                    extra.ripTarget = .fixed(target)
                 } else if inCode(target) {
-                    it.ripTarget = canonical(try blockAt(target, from: at))
+                    extra.ripTarget = canonical(try blockAt(target, from: at))
                 } else {
-                    it.ripTarget = .fixed(target)
+                    extra.ripTarget = .fixed(target)
                     ripDataTargets.insert(target)
                     trace?.effects.append(.ripData(target))
                 }
@@ -511,9 +522,14 @@ struct Builder {
                 // In a kernel an absolute reference into code that is no instruction is an
                 // address computed from a symbol (`_text + 0xfff`): it keeps its value.
                 if kernel && ((!p.isInstructionStart(r.target) && !splitPoints.contains(r.target)) || !Builder.pointsAtCode(r, elf)) { continue }
-                guard it.absolute.append((Int(fieldAt - at), size, canonical(try blockAt(r.target, from: at)))) else {
+                guard extra.absolute.append((Int(fieldAt - at), size, canonical(try blockAt(r.target, from: at)))) else {
                     throw OvlError("cannot rewrite: more than two address fields in the instruction at 0x\(String(at, radix: 16))")
                 }
+                hasExtra = true
+            }
+            if hasExtra {
+                it.extra = Int32(extras.count)
+                extras.append(extra)
             }
             out.append(it)
         }
@@ -575,26 +591,22 @@ struct Builder {
     /// thunks leave the unit's end, and where each was used the trace asks for a resident
     /// thunk. Saves the first pass a second layout of every cluster that outgrew the buffer.
     static func sharing(_ own: CodeUnit, _ trace: UnitTrace, _ shared: Set<CodeUnit.LocalThunkKey>) throws -> (CodeUnit, UnitTrace) {
+        guard own.sizesOnly else { throw OvlError("internal: thunks shared on a unit laid out to be written") }
+        // The thunks are the unit's last items and nothing else changes size: the ones
+        // kept follow the rest as before, and whose thunk a call goes through leaves its
+        // return site one the manager sees.
         var u = CodeUnit()
-        u.addrItem = own.addrItem
-        u.items.reserveCapacity(own.items.count)
-        let firstThunk = own.localThunkItem.values.min() ?? own.items.count
-        for var it in own.items[..<firstThunk] {
-            if case .localThunk(let b, let call) = it.target, shared.contains(.init(block: b, call: call)) {
-                it.target = call ? .callThunk(b) : .jumpThunk(b)
-            }
-            u.items.append(it)
+        u.sizesOnly = true
+        u.returnSites = own.returnSites
+        u.thunkStart = own.thunkStart
+        var end = own.thunkStart
+        var item = own.localThunkItem.values.min() ?? 0
+        for (k, _) in own.localThunkItem.sorted(by: { $0.value < $1.value }) where !shared.contains(k) {
+            u.localThunkItem[k] = item
+            item += 1
+            end += k.call ? 10 : 15
         }
-        for it in own.items[firstThunk...] {
-            guard case .localThunk(let call) = it.kind, case .packed(let b) = it.target else {
-                throw OvlError("internal: a unit's own thunks are not all at its end")
-            }
-            let k = CodeUnit.LocalThunkKey(block: b, call: call)
-            if shared.contains(k) { continue }
-            u.localThunkItem[k] = u.items.count
-            u.items.append(it)
-        }
-        try u.layout()
+        u.size = end
         var t = UnitTrace()
         t.queries = trace.queries.map { q in
             if case .local(let b, let call, _) = q, shared.contains(.init(block: b, call: call)) { return .local(b, call: call, false) }
@@ -613,15 +625,27 @@ struct Builder {
         // About an item per 3 bytes of code (instructions average 3-4): room made once,
         // where growing copied the items and rehashed the table over and over.
         let bytes = chains.reduce(0) { $0 + Int(s.graph.chainBytes[Int($1)]) }
+        if sizesOnly {
+            // The items are dropped once the unit is laid out: the last unit's arrays and
+            // table, emptied, take them, where fresh memory cost a page fault every 4 KB.
+            swap(&unit.items, &scratch.items)
+            swap(&unit.extras, &scratch.extras)
+            swap(&unit.offsets, &scratch.offsets)
+            swap(&unit.addrItem, &scratch.addrItem)
+            unit.items.removeAll(keepingCapacity: true)
+            unit.extras.removeAll(keepingCapacity: true)
+            unit.addrItem.reset(expecting: bytes / 3 + 8)
+        } else {
+            unit.addrItem.reserveCapacity(bytes / 3 + 8)
+        }
         unit.items.reserveCapacity(bytes / 3 + 8)
-        unit.addrItem.reserveCapacity(bytes / 3 + 8)
         for ch in chains {
             for bl in s.chains.blocks(of: Int(ch)) {
                 let first = unit.items.count
-                try items(forBlock: Int32(bl), unit: u, into: &unit.items)
+                try items(forBlock: Int32(bl), unit: u, into: &unit.items, extras: &unit.extras)
                 for i in first..<unit.items.count {
                     let original = unit.items[i].original
-                    if original != 0 && unit.addrItem[original] == nil { unit.addrItem[original] = i }
+                    if original != 0 { unit.addrItem.insertIfAbsent(original, i) }
                 }
             }
         }
@@ -633,7 +657,14 @@ struct Builder {
         }
         pendingLocalThunks = []
         try unit.layout()
-        return unit
+        unit.noteFigures()
+        guard sizesOnly else { return unit }
+        let figures = unit.sizesOnlyCopy()
+        swap(&unit.items, &scratch.items)
+        swap(&unit.extras, &scratch.extras)
+        swap(&unit.offsets, &scratch.offsets)
+        swap(&unit.addrItem, &scratch.addrItem)
+        return figures
     }
 
     /// The targets of a cluster laid out with thunks of its own whose resident thunks it
@@ -711,7 +742,7 @@ struct Builder {
         guard !hookFunctions.isEmpty else { throw OvlError("cannot rewrite: no _Exit or _exit to hook the load counters into") }
         for f in hookFunctions {
             for bl in p.functions[f].blocks { chainCluster[Int(s.chains.blockChain[bl])] = -1 }
-            hooked.insert(p.functions[f].firstBlock)
+            if !hooked.contains(p.functions[f].firstBlock) { hooked.append(p.functions[f].firstBlock) }
         }
         // Signal handlers and everything the core set pins are resident in the clustering already.
         reach = CallReach(callGraph) { unit(ofBlock: Int32($0)) }
@@ -884,17 +915,7 @@ struct Builder {
     /// Return sites in cluster code that the manager sees (calls through a call thunk or
     /// `_dynamic_call_ind`; a direct call's callee returns straight to it): the most
     /// return records the image can need without recursion.
-    func returnSites() -> Int {
-        var n = 0
-        for u in clusterUnits {
-            for it in u.items {
-                if it.kind == .pushIndirect { n += 1 }
-                if it.kind == .call, case .callThunk = it.target { n += 1 }
-                if it.kind == .call, case .localThunk(_, true) = it.target { n += 1 }
-            }
-        }
-        return n
-    }
+    func returnSites() -> Int { clusterUnits.reduce(0) { $0 + $1.returnSites } }
 
     /// Where every part of the new image goes, given the manager's sizes.
     func layout(manager m: ManagerLinker.Sizes) throws -> ImageLayout {
@@ -1236,6 +1257,9 @@ struct RewriteBasis: Sendable {
     let splitSorted: [UInt64]
     let codeRelocs: [UInt64: ELFFile.Relocation]
     let relocOffsets: [UInt64]
+    /// For each block, the first of `relocOffsets` at or after its start (the blocks
+    /// come in address order): where the layout of a block starts looking.
+    let blockFirstReloc: [UInt32]
     let hotLoopHeads: Set<Int32>
     let callGraph: CallReach.Graph
 
@@ -1264,6 +1288,14 @@ struct RewriteBasis: Sendable {
         }
         codeRelocs = relocs
         relocOffsets = relocs.keys.sorted()
+        var firstReloc = [UInt32](repeating: 0, count: prog.blockCount)
+        var r = 0
+        for b in 0..<prog.blockCount {
+            let start = prog.blockStart[b]
+            while r < relocOffsets.count && relocOffsets[r] < start { r += 1 }
+            firstReloc[b] = UInt32(r)
+        }
+        blockFirstReloc = firstReloc
         var heads = Set<Int32>()
         for b in 0..<prog.blockCount where prog.blockKind[b] == .jump || prog.blockKind[b] == .conditionalJump {
             let t = Int(prog.blockTarget[b])

@@ -49,18 +49,22 @@ final class UnitMemo: @unchecked Sendable {
         let trace: UnitTrace
         /// The last layout (`beginLayout`) that made or took it.
         var used: Int
+
+        /// What an entry counts against the capacity.
+        static func weight(_ t: UnitTrace) -> Int { t.queries.count + t.effects.count + 1 }
     }
 
     /// Layouts kept per key, the newest first: a cluster is laid out with thunks of its
     /// own and then, when that outgrows the buffer, with some shared, and an edit and its
     /// undo go back and forth between two clusterings.
     static let perKey = 4
-    /// Items kept in all, about 150 bytes each with their bytes (a glibc program's whole
-    /// layout is about 120,000). Beyond it the units no recent layout used are forgotten.
+    /// Questions and effects kept in all (a unit keeps its figures, not its items: about
+    /// 16 bytes each; a glibc program's whole layout asks some 100,000). Beyond it the
+    /// units no recent layout used are forgotten.
     static let capacity = 600_000
 
     private var entries: [Key: [Entry]] = [:]
-    private var items = 0
+    private var weight = 0
     private var layout = 0
     private let lock = NSLock()
     /// Units taken from here (the tests check that they are).
@@ -93,36 +97,36 @@ final class UnitMemo: @unchecked Sendable {
     func remember(_ unit: CodeUnit, trace: UnitTrace, for key: Key) {
         lock.lock()
         defer { lock.unlock() }
-        if items + unit.items.count > UnitMemo.capacity { forgetOld() }
+        if weight + Entry.weight(trace) > UnitMemo.capacity { forgetOld() }
         var list = entries[key] ?? []
-        if list.count >= UnitMemo.perKey { items -= list.removeLast().unit.items.count }
+        if list.count >= UnitMemo.perKey { weight -= Entry.weight(list.removeLast().trace) }
         list.insert(Entry(unit: unit, trace: trace, used: layout), at: 0)
         entries[key] = list
-        items += unit.items.count
+        weight += Entry.weight(trace)
     }
 
     /// Forgets the units neither this layout nor the one before used (an edit and its
     /// undo alternate between two); then, if that is not enough, those this layout has
     /// not used; then all.
     private func forgetOld() {
-        for age in [1, 0] where items > UnitMemo.capacity / 2 {
+        for age in [1, 0] where weight > UnitMemo.capacity / 2 {
             for (key, list) in entries {
                 let kept = list.filter { $0.used >= layout - age }
                 if kept.count == list.count { continue }
-                for e in list where e.used < layout - age { items -= e.unit.items.count }
+                for e in list where e.used < layout - age { weight -= Entry.weight(e.trace) }
                 entries[key] = kept.isEmpty ? nil : kept
             }
         }
-        if items > UnitMemo.capacity / 2 {
+        if weight > UnitMemo.capacity / 2 {
             entries.removeAll()
-            items = 0
+            weight = 0
         }
     }
 
     func removeAll() {
         lock.lock()
         entries.removeAll()
-        items = 0
+        weight = 0
         lock.unlock()
     }
 }
