@@ -26,7 +26,7 @@ import Testing
             p.presetCores.removeAll()
             p.patternMatches.removeAll()
             session.graph.discardPrepared()
-            session.rewriteBasis.removeAll()
+            session.startRewriteBasis()
             session.rewriteUnits.removeAll()
             // A new engine: a new cost model (its sequences, paging curves) and model.
             let engine = ExplorerEngine(session: session, clock: { 0 })

@@ -33,6 +33,14 @@ public final class Session: @unchecked Sendable {
         self.core = CoreSet.resolve(config, program: program)
         self.coreChains = []
         self.coreChains = Session.chainMembership(core, program: program, chains: chains)
+        // The rewriter's basis (the call graph's components above all), on another core
+        // while this one clusters: the first memory account waited for it.
+        startRewriteBasis()
+    }
+
+    /// Starts building the rewriter's basis (again, for the tests' from-scratch side).
+    func startRewriteBasis() {
+        rewriteBasisTask = Eventually { [self] in imageRefusal.image == nil ? RewriteBasis.build(self) : nil }
     }
 
     /// Opens an image and its profiles.
@@ -153,8 +161,9 @@ public final class Session: @unchecked Sendable {
     }
     private struct Refusal: @unchecked Sendable { let image: Error?; let code: Error? }
     private let refusal = Memo<Int, Refusal>(capacity: 1)
-    /// What the rewriter needs before any clustering (`RewriteBasis`), found once.
-    let rewriteBasis = Memo<Int, RewriteBasis>(capacity: 1)
+    /// What the rewriter needs before any clustering (`RewriteBasis`), found once, as the
+    /// session opens, when the image can be rewritten (nil when it cannot).
+    private(set) var rewriteBasisTask: Eventually<RewriteBasis?>? = nil
     /// The rewriter's units laid out for earlier clusterings (`UnitMemo`).
     let rewriteUnits = UnitMemo()
 

@@ -1263,12 +1263,13 @@ struct RewriteBasis: Sendable {
     let hotLoopHeads: Set<Int32>
     let callGraph: CallReach.Graph
 
+    /// The session's basis: the one it started building as it opened, or, for an image
+    /// it found it cannot rewrite, one built now (the rewriter then refuses it).
     static func of(_ session: Session) -> RewriteBasis {
-        if let known = session.rewriteBasis.value(for: 0) { return known }
-        let b = RewriteBasis(session)
-        session.rewriteBasis.store(b, for: 0)
-        return b
+        session.rewriteBasisTask?.value ?? RewriteBasis(session)
     }
+
+    static func build(_ session: Session) -> RewriteBasis { RewriteBasis(session) }
 
     private init(_ session: Session) {
         let prog = session.program, elf = prog.elf
