@@ -40,6 +40,56 @@ import Testing
         #expect(p.codeBytes > p.textSectionBytes * 8 / 10)
     }
 
+    /// Decoding on two cores, split after a function, gives what one pass gives: every
+    /// instruction and what was said of it, every function (names of the gaps included,
+    /// which a split between a function and the gap after it must keep), every block, the
+    /// padding and the string instructions, wherever the split falls.
+    static func expectSplitDecodingSame(_ elf: ELFFile, options: ProgramOptions, _ what: String) throws {
+        func build(_ split: CFGBuilder.DecodeSplit) throws -> Program {
+            var b = CFGBuilder(elf: elf, options: options)
+            b.decodeSplit = split
+            return try b.build()
+        }
+        let one = try build(CFGBuilder.DecodeSplit(minimumBytes: .max))
+        // Splits near the start, middle and end, and right after functions followed by code
+        // that no symbol names (a gap region, named after the function before it).
+        var splits = [0.03, 0.5, 0.97].map { CFGBuilder.DecodeSplit(minimumBytes: 0, fraction: $0) }
+        let beforeGaps = one.functions.indices.dropFirst().filter { one.functions[$0].isGap && !one.functions[$0 - 1].isGap }
+        for i in beforeGaps.prefix(3) + beforeGaps.suffix(2) {
+            splits.append(CFGBuilder.DecodeSplit(minimumBytes: 0, afterFunction: one.functions[i - 1].address))
+        }
+        for split in splits {
+            let two = try build(split)
+            let label = "\(what), split at \(split.afterFunction.map { "the function at 0x" + String($0, radix: 16) } ?? "\(split.fraction)")"
+            #expect(two.instructionStarts == one.instructionStarts && two.instructionLength == one.instructionLength
+                    && two.instructionFlow == one.instructionFlow && two.instructionTarget == one.instructionTarget
+                    && two.instructionShape == one.instructionShape && two.instructionDisplacement == one.instructionDisplacement,
+                    "\(label): instructions")
+            #expect(two.functions.map { "\($0.name) \($0.aliases) \($0.address) \($0.size) \($0.section) \($0.firstBlock) \($0.blockCount) \($0.isGap) \($0.requiredResidentReason ?? "")" }
+                    == one.functions.map { "\($0.name) \($0.aliases) \($0.address) \($0.size) \($0.section) \($0.firstBlock) \($0.blockCount) \($0.isGap) \($0.requiredResidentReason ?? "")" },
+                    "\(label): functions")
+            #expect(two.blockStart == one.blockStart && two.blockSize == one.blockSize && two.blockKind == one.blockKind
+                    && two.blockTarget == one.blockTarget && two.blockContinues == one.blockContinues
+                    && two.blockFirstInstruction == one.blockFirstInstruction, "\(label): blocks")
+            #expect(two.jumpTableTargets == one.jumpTableTargets && two.addressTakenFunctions == one.addressTakenFunctions, "\(label): jump tables and code pointers")
+            #expect(two.paddingBytes == one.paddingBytes && two.codeBytes == one.codeBytes && two.repStringAddresses == one.repStringAddresses,
+                    "\(label): padding, code bytes, string instructions")
+        }
+        #expect(one.instructionStarts.count > 1000)
+    }
+
+    @Test(arguments: Fixture.sampleBinaries)
+    func decodingOnTwoCoresGivesWhatOnePassGives(_ path: String) throws {
+        try DecoderTests.expectSplitDecodingSame(try Program.readImage(path: path), options: ProgramOptions(), path)
+    }
+
+    @Test(Tools.needed("xz"))
+    func decodingOnTwoCoresGivesWhatOnePassGivesForTheLinuxExtract() throws {
+        let config = try Config.load(path: LinuxExtractFiles.config)
+        try DecoderTests.expectSplitDecodingSame(try ELFFile(path: try LinuxExtractFiles.image()), options: ProgramOptions(excludedSections: config.excludeSections),
+                                                 "Linux extract")
+    }
+
     /// The instructions the decoding pass kept (what the rewriter, the kernel rewriter and
     /// the explorer read instead of decoding again) are, field by field, what the decoder
     /// says of each block's bytes decoded afresh, in every sample and the Linux extract.

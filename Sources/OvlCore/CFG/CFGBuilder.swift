@@ -39,16 +39,9 @@ struct CFGBuilder {
     let options: ProgramOptions
     let program: Program
 
-    // Flat instruction arrays for the whole image, in address order.
-    var insAddr: [UInt64] = []
-    var insLen: [UInt8] = []
-    var insFlow: [TransferKind] = []
-    var insTarget: [UInt64] = []
-    var insRegion: [Int32] = []
-    /// The rest of what decoding said of each instruction (`Program.instructionShape`,
-    /// `instructionDisplacement`): kept so that nothing decodes the image again.
-    var insShape: [UInt32] = []
-    var insDisp: [Int64] = []
+    /// The decoded instructions for the whole image, in address order, and the regions
+    /// (`DecodedCode`).
+    var code = DecodedCode()
     /// Addresses where a block must start, marked once every instruction is decoded.
     var leaders = LeaderMarks()
 
@@ -61,7 +54,6 @@ struct CFGBuilder {
         var isGap: Bool
         var error: String?
     }
-    var regions: [Region] = []
 
     init(elf: ELFFile, options: ProgramOptions) {
         self.elf = elf
@@ -89,7 +81,7 @@ struct CFGBuilder {
         program.analysedSections = analysed.map(\.name)
         program.textSectionBytes = analysed.reduce(0) { $0 + Int($1.size) }
 
-        for s in analysed { try decodeSection(s) }
+        decode(analysed)
         collectLeaders()
         formBlocks()
         return program
@@ -97,7 +89,23 @@ struct CFGBuilder {
 
     // MARK: Regions and decoding
 
-    private mutating func decodeSection(_ s: ELFFile.Section) throws {
+    /// One step of decoding a section, found from its symbols alone: code between
+    /// symbols, a label without a size, or a function.
+    enum DecodeStep {
+        case gap(start: UInt64, end: UInt64, after: String)
+        case label(start: UInt64, end: UInt64, names: [String])
+        case function(start: UInt64, end: UInt64, names: [String])
+
+        var bytes: UInt64 {
+            switch self {
+            case .gap(let a, let b, _), .label(let a, let b, _), .function(let a, let b, _): return b - a
+            }
+        }
+    }
+
+    /// The section's steps in address order: every function symbol (and non-local label)
+    /// with its extent, and the gaps between them.
+    func plan(_ s: ELFFile.Section) -> [DecodeStep] {
         // Function symbols (and non-local labels) inside the section, by address.
         var byAddress: [UInt64: (names: [String], size: UInt64, isFunc: Bool)] = [:]
         for sym in elf.symbols where Int(sym.sectionIndex) == s.index && s.contains(sym.value) {
@@ -112,147 +120,83 @@ struct CFGBuilder {
         }
         let starts = byAddress.keys.sorted()
         let sectionEnd = s.address + s.size
-        let base = Int(s.offset)
-
-        elf.bytes.withUnsafeBytes { (all: UnsafeRawBufferPointer) in
-            let sec = UnsafeRawBufferPointer(rebasing: all[base..<(base + Int(s.size))])
-
-            func decodeRange(_ start: UInt64, _ end: UInt64, region: Int32) -> String? {
-                var a = start
-                while a < end {
-                    let off = Int(a - s.address)
-                    let avail = Int(end - a)
-                    guard let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: sec[off..<(off + avail)]), at: a) else {
-                        return "undecodable bytes at 0x" + String(a, radix: 16)
-                    }
-                    append(ins, region: region)
-                    a += UInt64(ins.length)
-                }
-                return nil
-            }
-
-            /// Decodes a gap between regions: leading padding is skipped; code that follows
-            /// becomes a region of its own, named after what precedes it.
-            func decodeGap(_ start: UInt64, _ end: UInt64, after name: String, label: [String]? = nil) {
-                var a = start
-                var paddingEnd = start
-                while a < end {
-                    let off = Int(a - s.address)
-                    // int3 and the one-byte nop, a kernel's fill between functions, are
-                    // known by their byte (no prefix makes another instruction of them);
-                    // anything else is asked of the decoder.
-                    if CFGBuilder.isOneBytePadding(sec[off]) {
-                        a += 1
-                        paddingEnd = a
-                        continue
-                    }
-                    guard let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: sec[off..<Int(end - s.address)]), at: a), ins.isPadding else { break }
-                    a += UInt64(ins.length)
-                    paddingEnd = a
-                }
-                program.paddingBytes += Int(paddingEnd - start)
-                guard paddingEnd < end else { return }
-                // Trailing padding of the gap is found after decoding, below.
-                if let label, paddingEnd == start {
-                    regions.append(Region(name: label[0], aliases: Array(label.dropFirst()), start: start, end: end, section: s, isGap: false))
-                } else {
-                    let base = label != nil ? start : (regions.last?.start ?? s.address)
-                    // Named by its distance from what precedes it; a symbol table out of order
-                    // (a damaged image) can leave nothing before it: then by its address.
-                    let gapName = paddingEnd >= base ? "\(name)+0x" + String(paddingEnd - base, radix: 16)
-                                                     : "code@0x" + String(paddingEnd, radix: 16)
-                    regions.append(Region(name: gapName, aliases: [], start: paddingEnd, end: end, section: s, isGap: true))
-                }
-                let r = Int32(regions.count - 1)
-                let firstIns = insAddr.count
-                if let err = decodeRange(paddingEnd, end, region: r) {
-                    regions[Int(r)].error = err
-                } else {
-                    // Trim trailing padding from the gap region.
-                    var last = insAddr.count
-                    while last > firstIns && isPaddingInstruction(at: last - 1, in: sec, section: s) { last -= 1 }
-                    if last == firstIns {
-                        removeInstructions(from: firstIns)
-                        regions.removeLast()
-                        program.paddingBytes += Int(end - paddingEnd)
-                        return
-                    }
-                    let newEnd = last < insAddr.count ? insAddr[last] : end
-                    program.paddingBytes += Int(end - newEnd)
-                    removeInstructions(from: last)
-                    regions[Int(r)].end = newEnd
-                }
-            }
-
-            var cursor = s.address
-            var lastName = s.name
-            for (i, start) in starts.enumerated() {
-                if start > cursor { decodeGap(cursor, start, after: lastName) }
-                guard start >= cursor else { continue }  // inside the previous function
-                let e = byAddress[start]!
-                let next = i + 1 < starts.count ? starts[i + 1] : sectionEnd
-                var end = e.size > 0 && e.size < sectionEnd - start ? start + e.size : (e.size > 0 ? sectionEnd : next)
-                // A symbol whose size runs into the next symbol: stop at the next one unless
-                // the next is a plain label inside it.
-                if end > next, let n = byAddress[next], n.isFunc { end = next }
-                // A label without a size (a linker-script marker such as the kernel's
-                // __entry_text_end) says nothing about its extent: padding around the code
-                // that follows it is padding, as in a gap, not code of the label's.
-                if e.size == 0 {
-                    decodeGap(start, end, after: e.names[0], label: e.names)
-                    cursor = end
-                    lastName = e.names[0]
-                    continue
-                }
-                regions.append(Region(name: e.names[0], aliases: Array(e.names.dropFirst()), start: start, end: end, section: s, isGap: false))
-                let r = Int32(regions.count - 1)
-                if let err = decodeRange(start, end, region: r) { regions[Int(r)].error = err }
-                cursor = end
-                lastName = e.names[0]
-            }
-            if cursor < sectionEnd { decodeGap(cursor, sectionEnd, after: lastName) }
+        var steps: [DecodeStep] = []
+        var cursor = s.address
+        var lastName = s.name
+        for (i, start) in starts.enumerated() {
+            if start > cursor { steps.append(.gap(start: cursor, end: start, after: lastName)) }
+            guard start >= cursor else { continue }  // inside the previous function
+            let e = byAddress[start]!
+            let next = i + 1 < starts.count ? starts[i + 1] : sectionEnd
+            var end = e.size > 0 && e.size < sectionEnd - start ? start + e.size : (e.size > 0 ? sectionEnd : next)
+            // A symbol whose size runs into the next symbol: stop at the next one unless
+            // the next is a plain label inside it.
+            if end > next, let n = byAddress[next], n.isFunc { end = next }
+            // A label without a size (a linker-script marker such as the kernel's
+            // __entry_text_end) says nothing about its extent: padding around the code
+            // that follows it is padding, as in a gap, not code of the label's.
+            steps.append(e.size == 0 ? .label(start: start, end: end, names: e.names) : .function(start: start, end: end, names: e.names))
+            cursor = end
+            lastName = e.names[0]
         }
+        if cursor < sectionEnd { steps.append(.gap(start: cursor, end: sectionEnd, after: lastName)) }
+        return steps
     }
+
+    /// Decodes every analysed section. A large image is decoded in two stretches at once,
+    /// split after a function near the middle of its bytes, the second stretch appended
+    /// to the first (`DecodedCode.append`): the same arrays as one pass in address order.
+    mutating func decode(_ sections: [ELFFile.Section]) {
+        var steps: [(section: ELFFile.Section, step: DecodeStep)] = []
+        for s in sections { for step in plan(s) { steps.append((s, step)) } }
+        let total = steps.reduce(UInt64(0)) { $0 + $1.step.bytes }
+        var split = steps.count
+        if Cores.active > 1 && total >= decodeSplit.minimumBytes {
+            var bytes: UInt64 = 0
+            let at = UInt64(Double(total) * decodeSplit.fraction)
+            for (i, st) in steps.enumerated() {
+                bytes += st.step.bytes
+                guard case .function(let start, _, _) = st.step, i + 1 < steps.count else { continue }
+                if decodeSplit.afterFunction.map({ $0 == start }) ?? (bytes >= at) { split = i + 1; break }
+            }
+        }
+        let elf = self.elf
+        var code = DecodedCode()
+        if split == steps.count {
+            code.run(steps[...], elf: elf)
+        } else {
+            // A gap that opens the second stretch is named after the function that ends
+            // the first, as one pass names it.
+            guard case .function(let before, _, _) = steps[split - 1].step else { preconditionFailure("split after a function") }
+            final class Second: @unchecked Sendable { var code = DecodedCode() }
+            let second = Second()
+            second.code.regionBefore = before
+            let rest = Array(steps[split...])
+            let group = DispatchGroup()
+            DispatchQueue.global().async(group: group) { second.code.run(rest[...], elf: elf) }
+            code.run(steps[..<split], elf: elf)
+            group.wait()
+            code.append(second.code)
+        }
+        program.paddingBytes += code.paddingBytes
+        program.repStringAddresses.formUnion(code.repStrings)
+        self.code = code
+    }
+
+    /// Images with this much code or more are decoded on two cores, split after the
+    /// function at this fraction of the bytes (the tests move the split).
+    struct DecodeSplit {
+        var minimumBytes: UInt64 = 128 << 10
+        var fraction = 0.5
+        /// Split after the function that starts here instead.
+        var afterFunction: UInt64? = nil
+    }
+    var decodeSplit = DecodeSplit()
 
     /// `int3` (CC) and `nop` (90): one-byte instructions that are padding (`Instruction.isPadding`).
     @inline(__always)
     static func isOneBytePadding(_ byte: UInt8) -> Bool { byte == 0xCC || byte == 0x90 }
 
-    private func isPaddingInstruction(at i: Int, in sec: UnsafeRawBufferPointer, section s: ELFFile.Section) -> Bool {
-        let off = Int(insAddr[i] - s.address)
-        if insLen[i] == 1 { return CFGBuilder.isOneBytePadding(sec[off]) }
-        guard let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: sec[off..<(off + Int(insLen[i]))]), at: insAddr[i]) else { return false }
-        return ins.isPadding
-    }
-
-    private mutating func removeInstructions(from i: Int) {
-        guard i < insAddr.count else { return }
-        insAddr.removeSubrange(i...)
-        insLen.removeSubrange(i...)
-        insFlow.removeSubrange(i...)
-        insTarget.removeSubrange(i...)
-        insRegion.removeSubrange(i...)
-        insShape.removeSubrange(i...)
-        insDisp.removeSubrange(i...)
-    }
-
-    @inline(__always)
-    private mutating func append(_ ins: Instruction, region: Int32) {
-        insAddr.append(ins.address)
-        insLen.append(UInt8(ins.length))
-        insFlow.append(ins.flow)
-        insTarget.append(ins.target)
-        insRegion.append(region)
-        insShape.append(Program.shape(of: ins))
-        insDisp.append(ins.disp)
-        if ins.isRepString { program.repStringAddresses.insert(ins.address) }
-        if ins.flow == .indirectJump, ins.memHasIndex, !ins.memIsRIPRelative, ins.dispSize == 4 {
-            tableJumps.append((insAddr.count - 1, UInt64(bitPattern: ins.disp)))
-        }
-    }
-
-    // Indirect jumps through `table(,%reg,8)`: instruction index and table address.
-    var tableJumps: [(Int, UInt64)] = []
     // Resolved jump-table targets per instruction index.
     var tableTargets: [Int: [UInt64]] = [:]
     var tableAddress: [Int: UInt64] = [:]
@@ -260,15 +204,15 @@ struct CFGBuilder {
     // MARK: Leaders
 
     private mutating func collectLeaders() {
-        leaders = LeaderMarks(low: insAddr.first ?? 0, high: insAddr.last.map { $0 + 16 } ?? 0)
-        for r in regions { leaders.insert(r.start) }
-        for i in 0..<insAddr.count {
-            let f = insFlow[i]
-            if f.isDirect { leaders.insert(insTarget[i]) }
-            if f.endsBlock { leaders.insert(insAddr[i] + UInt64(insLen[i])) }
+        leaders = LeaderMarks(low: code.insAddr.first ?? 0, high: code.insAddr.last.map { $0 + 16 } ?? 0)
+        for r in code.regions { leaders.insert(r.start) }
+        for i in 0..<code.insAddr.count {
+            let f = code.insFlow[i]
+            if f.isDirect { leaders.insert(code.insTarget[i]) }
+            if f.endsBlock { leaders.insert(code.insAddr[i] + UInt64(code.insLen[i])) }
         }
         // Code pointers from relocations: function pointers and jump-table entries.
-        let codeRanges = regions.map { ($0.start, $0.end) }
+        let codeRanges = code.regions.map { ($0.start, $0.end) }
         func inCode(_ a: UInt64) -> Int? {
             var lo = 0, hi = codeRanges.count
             while lo < hi {
@@ -291,7 +235,7 @@ struct CFGBuilder {
                     if !target.isExecutable || rel.type != ELFFile.R_X86_64_64 {
                         if isDecodedStart(rel.target) { leaders.insert(rel.target) }
                     }
-                    if let r = inCode(rel.target), regions[r].start == rel.target {
+                    if let r = inCode(rel.target), code.regions[r].start == rel.target {
                         addressTakenRegions.insert(r)
                     }
                 default:
@@ -301,8 +245,8 @@ struct CFGBuilder {
         }
         // Jump tables: consecutive 8-byte entries of code addresses inside the same function.
         let haveRelocs = elf.hasCodeRelocations
-        for (i, table) in tableJumps {
-            let region = regions[Int(insRegion[i])]
+        for (i, table) in code.tableJumps {
+            let region = code.regions[Int(code.insRegion[i])]
             var targets: [UInt64] = []
             var entry = table
             while targets.count < 4096 {
@@ -326,27 +270,27 @@ struct CFGBuilder {
     var addressTakenRegions = Set<Int>()
 
     private func isDecodedStart(_ a: UInt64) -> Bool {
-        var lo = 0, hi = insAddr.count
+        var lo = 0, hi = code.insAddr.count
         while lo < hi {
             let mid = (lo + hi) >> 1
-            if insAddr[mid] < a { lo = mid + 1 } else { hi = mid }
+            if code.insAddr[mid] < a { lo = mid + 1 } else { hi = mid }
         }
-        return lo < insAddr.count && insAddr[lo] == a
+        return lo < code.insAddr.count && code.insAddr[lo] == a
     }
 
     // MARK: Blocks
 
     private mutating func formBlocks() {
         let p = program
-        p.instructionStarts = insAddr
-        p.instructionLength = insLen
-        p.instructionFlow = insFlow
-        p.instructionTarget = insTarget
-        p.instructionShape = insShape
-        p.instructionDisplacement = insDisp
+        p.instructionStarts = code.insAddr
+        p.instructionLength = code.insLen
+        p.instructionFlow = code.insFlow
+        p.instructionTarget = code.insTarget
+        p.instructionShape = code.insShape
+        p.instructionDisplacement = code.insDisp
         var functions: [Function] = []
-        functions.reserveCapacity(regions.count)
-        for r in regions {
+        functions.reserveCapacity(code.regions.count)
+        for r in code.regions {
             functions.append(Function(
                 name: r.name, aliases: r.aliases, address: r.start, size: Int(r.end - r.start),
                 section: r.section.name, firstBlock: 0, blockCount: 0,
@@ -364,11 +308,11 @@ struct CFGBuilder {
         var jumpTables: [Int32: (address: UInt64, entries: Int)] = [:]
         var tableJumpBlocks: [(block: Int, targets: [UInt64])] = []
         var i = 0
-        let n = insAddr.count
+        let n = code.insAddr.count
         var currentRegion: Int32 = -1
         while i < n {
             let start = i
-            let region = insRegion[i]
+            let region = code.insRegion[i]
             if region != currentRegion {
                 // Close the previous function's block range.
                 if currentRegion >= 0 {
@@ -379,20 +323,20 @@ struct CFGBuilder {
             }
             var j = i
             while true {
-                let f = insFlow[j]
+                let f = code.insFlow[j]
                 j += 1
-                if f.endsBlock || j >= n || insRegion[j] != region || leaders.contains(insAddr[j]) { break }
+                if f.endsBlock || j >= n || code.insRegion[j] != region || leaders.contains(code.insAddr[j]) { break }
             }
             let last = j - 1
             let b = blockStart.count
-            blockStart.append(insAddr[start])
-            blockSize.append(UInt32(insAddr[last] + UInt64(insLen[last]) - insAddr[start]))
+            blockStart.append(code.insAddr[start])
+            blockSize.append(UInt32(code.insAddr[last] + UInt64(code.insLen[last]) - code.insAddr[start]))
             blockInstructionCount.append(UInt32(j - start))
             blockFirstInstruction.append(UInt32(start))
             blockFunction.append(region)
-            blockKind.append(insFlow[last])
-            blockTransferLength.append(insLen[last])
-            blockTargetAddress.append(insFlow[last].isDirect ? insTarget[last] : 0)
+            blockKind.append(code.insFlow[last])
+            blockTransferLength.append(code.insLen[last])
+            blockTargetAddress.append(code.insFlow[last].isDirect ? code.insTarget[last] : 0)
             if let t = tableTargets[last] {
                 tableJumpBlocks.append((b, t))
                 jumpTables[Int32(b)] = (tableAddress[last]!, t.count)
@@ -481,5 +425,169 @@ struct LeaderMarks {
         if let wide { return wide.contains(a) }
         let o = a - low
         return bits[Int(o >> 6)] & (1 << (o & 63)) != 0
+    }
+}
+
+/// What decoding a stretch of the image's steps gives (`CFGBuilder.decode`): the flat
+/// instruction arrays, the regions, and what the program learns on the way.
+struct DecodedCode {
+    // Flat instruction arrays, in address order.
+    var insAddr: [UInt64] = []
+    var insLen: [UInt8] = []
+    var insFlow: [TransferKind] = []
+    var insTarget: [UInt64] = []
+    var insRegion: [Int32] = []
+    /// The rest of what decoding said of each instruction (`Program.instructionShape`,
+    /// `instructionDisplacement`): kept so that nothing decodes the image again.
+    var insShape: [UInt32] = []
+    var insDisp: [Int64] = []
+    var regions: [CFGBuilder.Region] = []
+    /// Indirect jumps through `table(,%reg,8)`: instruction index and table address.
+    var tableJumps: [(Int, UInt64)] = []
+    var paddingBytes = 0
+    var repStrings: [UInt64] = []
+    /// Where the region before this stretch starts, when it was decoded elsewhere: a gap
+    /// that opens the stretch is named by its distance from it.
+    var regionBefore: UInt64?
+
+    /// Runs `steps` in order.
+    mutating func run(_ steps: ArraySlice<(section: ELFFile.Section, step: CFGBuilder.DecodeStep)>, elf: ELFFile) {
+        // About one instruction in 3.5 bytes: room made once, not grown by copying.
+        let bytes = steps.reduce(UInt64(0)) { $0 + $1.step.bytes }
+        reserve(Int(bytes / 3))
+        elf.bytes.withUnsafeBytes { all in
+            for (s, step) in steps {
+                let base = Int(s.offset)
+                let sec = UnsafeRawBufferPointer(rebasing: all[base..<(base + Int(s.size))])
+                switch step {
+                case .gap(let start, let end, let after):
+                    decodeGap(start, end, after: after, in: sec, section: s)
+                case .label(let start, let end, let names):
+                    decodeGap(start, end, after: names[0], label: names, in: sec, section: s)
+                case .function(let start, let end, let names):
+                    regions.append(CFGBuilder.Region(name: names[0], aliases: Array(names.dropFirst()), start: start, end: end, section: s, isGap: false))
+                    let r = Int32(regions.count - 1)
+                    if let err = decodeRange(start, end, region: r, in: sec, section: s) { regions[Int(r)].error = err }
+                }
+            }
+        }
+    }
+
+    mutating func reserve(_ n: Int) {
+        insAddr.reserveCapacity(n); insLen.reserveCapacity(n); insFlow.reserveCapacity(n); insTarget.reserveCapacity(n)
+        insRegion.reserveCapacity(n); insShape.reserveCapacity(n); insDisp.reserveCapacity(n)
+    }
+
+    /// Appends the stretch that follows this one.
+    mutating func append(_ next: DecodedCode) {
+        let instructions = insAddr.count, regionCount = Int32(regions.count)
+        reserve(instructions + next.insAddr.count)
+        insAddr += next.insAddr; insLen += next.insLen; insFlow += next.insFlow; insTarget += next.insTarget
+        insRegion += next.insRegion.map { $0 + regionCount }
+        insShape += next.insShape; insDisp += next.insDisp
+        regions += next.regions
+        tableJumps += next.tableJumps.map { ($0.0 + instructions, $0.1) }
+        paddingBytes += next.paddingBytes
+        repStrings += next.repStrings
+    }
+
+    @inline(__always)
+    private mutating func append(_ ins: Instruction, region: Int32) {
+        insAddr.append(ins.address)
+        insLen.append(UInt8(ins.length))
+        insFlow.append(ins.flow)
+        insTarget.append(ins.target)
+        insRegion.append(region)
+        insShape.append(Program.shape(of: ins))
+        insDisp.append(ins.disp)
+        if ins.isRepString { repStrings.append(ins.address) }
+        if ins.flow == .indirectJump, ins.memHasIndex, !ins.memIsRIPRelative, ins.dispSize == 4 {
+            tableJumps.append((insAddr.count - 1, UInt64(bitPattern: ins.disp)))
+        }
+    }
+
+    mutating func decodeRange(_ start: UInt64, _ end: UInt64, region: Int32, in sec: UnsafeRawBufferPointer, section s: ELFFile.Section) -> String? {
+        var a = start
+        while a < end {
+            let off = Int(a - s.address)
+            let avail = Int(end - a)
+            guard let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: sec[off..<(off + avail)]), at: a) else {
+                return "undecodable bytes at 0x" + String(a, radix: 16)
+            }
+            append(ins, region: region)
+            a += UInt64(ins.length)
+        }
+        return nil
+    }
+
+    /// Decodes a gap between regions: leading padding is skipped; code that follows
+    /// becomes a region of its own, named after what precedes it.
+    mutating func decodeGap(_ start: UInt64, _ end: UInt64, after name: String, label: [String]? = nil, in sec: UnsafeRawBufferPointer, section s: ELFFile.Section) {
+        var a = start
+        var paddingEnd = start
+        while a < end {
+            let off = Int(a - s.address)
+            // int3 and the one-byte nop, a kernel's fill between functions, are
+            // known by their byte (no prefix makes another instruction of them);
+            // anything else is asked of the decoder.
+            if CFGBuilder.isOneBytePadding(sec[off]) {
+                a += 1
+                paddingEnd = a
+                continue
+            }
+            guard let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: sec[off..<Int(end - s.address)]), at: a), ins.isPadding else { break }
+            a += UInt64(ins.length)
+            paddingEnd = a
+        }
+        paddingBytes += Int(paddingEnd - start)
+        guard paddingEnd < end else { return }
+        // Trailing padding of the gap is found after decoding, below.
+        if let label, paddingEnd == start {
+            regions.append(CFGBuilder.Region(name: label[0], aliases: Array(label.dropFirst()), start: start, end: end, section: s, isGap: false))
+        } else {
+            let base = label != nil ? start : (regions.last?.start ?? regionBefore ?? s.address)
+            // Named by its distance from what precedes it; a symbol table out of order
+            // (a damaged image) can leave nothing before it: then by its address.
+            let gapName = paddingEnd >= base ? "\(name)+0x" + String(paddingEnd - base, radix: 16)
+                                             : "code@0x" + String(paddingEnd, radix: 16)
+            regions.append(CFGBuilder.Region(name: gapName, aliases: [], start: paddingEnd, end: end, section: s, isGap: true))
+        }
+        let r = Int32(regions.count - 1)
+        let firstIns = insAddr.count
+        if let err = decodeRange(paddingEnd, end, region: r, in: sec, section: s) {
+            regions[Int(r)].error = err
+        } else {
+            // Trim trailing padding from the gap region.
+            var last = insAddr.count
+            while last > firstIns && isPaddingInstruction(at: last - 1, in: sec, section: s) { last -= 1 }
+            if last == firstIns {
+                removeInstructions(from: firstIns)
+                regions.removeLast()
+                paddingBytes += Int(end - paddingEnd)
+                return
+            }
+            let newEnd = last < insAddr.count ? insAddr[last] : end
+            paddingBytes += Int(end - newEnd)
+            removeInstructions(from: last)
+            regions[Int(r)].end = newEnd
+        }
+    }
+
+    private func isPaddingInstruction(at i: Int, in sec: UnsafeRawBufferPointer, section s: ELFFile.Section) -> Bool {
+        let off = Int(insAddr[i] - s.address)
+        if insLen[i] == 1 { return CFGBuilder.isOneBytePadding(sec[off]) }
+        guard let ins = X86Decoder.decode(UnsafeRawBufferPointer(rebasing: sec[off..<(off + Int(insLen[i]))]), at: insAddr[i]) else { return false }
+        return ins.isPadding
+    }
+
+    private mutating func removeInstructions(from i: Int) {
+        guard i < insAddr.count else { return }
+        insAddr.removeSubrange(i...)
+        insLen.removeSubrange(i...)
+        insFlow.removeSubrange(i...)
+        insTarget.removeSubrange(i...)
+        insRegion.removeSubrange(i...)
+        insShape.removeSubrange(i...)
+        insDisp.removeSubrange(i...)
     }
 }
