@@ -156,19 +156,12 @@ struct ManagerLinker {
     }
 
     static func run(_ tool: String, _ args: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [tool] + args
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = err
-        do { try p.run() } catch {
-            throw OvlError("cannot run \(tool) (needed to build the overlay manager): \(error.localizedDescription)")
+        let result: (status: Int32, output: Data)
+        do { result = try Subprocess.run(tool, args) } catch {
+            throw OvlError("cannot run \(tool) (needed to build the overlay manager): \(error)")
         }
-        let text = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw OvlError("\(tool) failed building the overlay manager: \(String(decoding: text, as: UTF8.self).prefix(2000))")
+        guard result.status == 0 else {
+            throw OvlError("\(tool) failed building the overlay manager: \(String(decoding: result.output, as: UTF8.self).prefix(2000))")
         }
     }
 }
