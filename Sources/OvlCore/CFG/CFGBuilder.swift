@@ -174,6 +174,8 @@ struct CFGBuilder {
             let rest = Array(steps[split...])
             let group = DispatchGroup()
             DispatchQueue.global().async(group: group) { second.code.run(rest[...], elf: elf) }
+            // Room for both stretches, so that appending the second copies only it.
+            code.reserve(Int(total / 3))
             code.run(steps[..<split], elf: elf)
             group.wait()
             code.append(second.code)
@@ -309,6 +311,11 @@ struct CFGBuilder {
         var tableJumpBlocks: [(block: Int, targets: [UInt64])] = []
         var i = 0
         let n = code.insAddr.count
+        // Room made once (about a block in four instructions), not grown by copying.
+        let expected = n / 3 + 16
+        blockStart.reserveCapacity(expected); blockSize.reserveCapacity(expected); blockInstructionCount.reserveCapacity(expected)
+        blockFirstInstruction.reserveCapacity(expected); blockFunction.reserveCapacity(expected); blockKind.reserveCapacity(expected)
+        blockTransferLength.reserveCapacity(expected); blockTargetAddress.reserveCapacity(expected)
         var currentRegion: Int32 = -1
         while i < n {
             let start = i
@@ -337,7 +344,7 @@ struct CFGBuilder {
             blockKind.append(code.insFlow[last])
             blockTransferLength.append(code.insLen[last])
             blockTargetAddress.append(code.insFlow[last].isDirect ? code.insTarget[last] : 0)
-            if let t = tableTargets[last] {
+            if code.insFlow[last] == .indirectJump, let t = tableTargets[last] {
                 tableJumpBlocks.append((b, t))
                 jumpTables[Int32(b)] = (tableAddress[last]!, t.count)
             }
@@ -359,13 +366,22 @@ struct CFGBuilder {
         p.blockTargetAddress = blockTargetAddress
         p.jumpTables = jumpTables
 
-        // Direct targets and continuation into the next block.
+        // Direct targets and continuation into the next block (the block starting at an
+        // address found in the local array: the program's checks exclusive access).
+        func blockStarting(at a: UInt64) -> Int? {
+            var lo = 0, hi = blockStart.count
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                if blockStart[mid] < a { lo = mid + 1 } else { hi = mid }
+            }
+            return lo < blockStart.count && blockStart[lo] == a ? lo : nil
+        }
         let nb = blockStart.count
         var blockTarget = [Int32](repeating: -1, count: nb)
         var blockContinues = [Bool](repeating: false, count: nb)
         for b in 0..<nb {
             let k = blockKind[b]
-            if k.isDirect, let t = p.block(startingAt: blockTargetAddress[b]) { blockTarget[b] = Int32(t) }
+            if k.isDirect, let t = blockStarting(at: blockTargetAddress[b]) { blockTarget[b] = Int32(t) }
             if k.continues && b + 1 < nb {
                 let end = blockStart[b] + UInt64(blockSize[b])
                 let contiguous = end == blockStart[b + 1]
