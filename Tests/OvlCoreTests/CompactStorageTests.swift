@@ -102,6 +102,13 @@ import Testing
         }
     }
 
+    /// The layout makes an item an instruction: its rare fields live in the unit's extras,
+    /// so that an item stays within 48 bytes (it was about 100 with them inline).
+    @Test func codeItemsStaySmall() {
+        #expect(MemoryLayout<CodeItem>.stride <= 48, "CodeItem is \(MemoryLayout<CodeItem>.stride) bytes")
+        #expect(MemoryLayout<CodeItem>.stride + MemoryLayout<ItemExtra>.stride >= 80, "ItemExtra is \(MemoryLayout<ItemExtra>.stride) bytes")
+    }
+
     /// An instruction's absolute fields: two are held and read back in order, a third is
     /// refused (the rewriter then refuses the instruction instead of dropping a field).
     @Test func absoluteFieldsHoldTwo() {

@@ -76,8 +76,8 @@ struct CodeItem {
     var target: CodeRef = .fixed(0)
     /// The item's entry in its unit's `extras` (-1: none): the referent of a RIP-relative
     /// displacement and the absolute fields, which few instructions have. Kept apart, an
-    /// item is 48 bytes instead of about 100, and the layout of a glibc program writes,
-    /// copies and keeps some 150,000 of them.
+    /// item is 48 bytes instead of about 100 (`codeItemsStaySmall`), and the layout writes
+    /// one an instruction.
     var extra: Int32 = -1
 
     init(kind: Kind, original: UInt64, bytes: InstructionBytes) {

@@ -593,8 +593,8 @@ struct Builder {
     static func sharing(_ own: CodeUnit, _ trace: UnitTrace, _ shared: Set<CodeUnit.LocalThunkKey>) throws -> (CodeUnit, UnitTrace) {
         guard own.sizesOnly else { throw OvlError("internal: thunks shared on a unit laid out to be written") }
         // The thunks are the unit's last items and nothing else changes size: the ones
-        // kept follow the rest as before, and whose thunk a call goes through leaves its
-        // return site one the manager sees.
+        // kept follow the rest as before. A call through a shared thunk returns through
+        // the manager as one through the unit's own did: the return sites stay.
         var u = CodeUnit()
         u.sizesOnly = true
         u.returnSites = own.returnSites

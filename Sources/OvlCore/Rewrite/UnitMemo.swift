@@ -58,9 +58,8 @@ final class UnitMemo: @unchecked Sendable {
     /// own and then, when that outgrows the buffer, with some shared, and an edit and its
     /// undo go back and forth between two clusterings.
     static let perKey = 4
-    /// Questions and effects kept in all (a unit keeps its figures, not its items: about
-    /// 16 bytes each; a glibc program's whole layout asks some 100,000). Beyond it the
-    /// units no recent layout used are forgotten.
+    /// Questions and effects kept in all, 16 bytes each (a unit keeps its figures and what
+    /// it asked, not its items). Beyond it the units no recent layout used are forgotten.
     static let capacity = 600_000
 
     private var entries: [Key: [Entry]] = [:]
