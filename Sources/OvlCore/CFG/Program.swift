@@ -192,8 +192,7 @@ public final class Program: @unchecked Sendable {
     /// The block's instructions, as the decoding pass found them (`instruction(at:)`).
     public func instructions(ofBlock b: Int) -> [Instruction] {
         let first = firstInstruction(ofBlock: b)
-        let count = b < blockInstructionCount.count ? Int(blockInstructionCount[b]) : 0
-        return (first..<(first + count)).map { instruction(at: $0) }
+        return (first..<(first + Int(blockInstructionCount[b]))).map { instruction(at: $0) }
     }
 
     /// The index in `instructionStarts` of block `b`'s first instruction.
