@@ -73,6 +73,10 @@ import Testing
             let (fast, reference) = try ProfileEquivalenceTests.both(trace, program: program, chains: chains)
             #expect(fast.stats.matched > 0)
             ProfileEquivalenceTests.expectSame(fast, reference, (trace as NSString).lastPathComponent)
+            // As `ovl analyze` reads it: two threads, runs outside collapsed and runs of
+            // one address folded.
+            let loaded = try ProfileLoader.load(path: trace, program: program, chains: chains, showProgress: false)
+            ProfileEquivalenceTests.expectSame(loaded, reference, "\((trace as NSString).lastPathComponent), two stages")
         }
         try ProfileEquivalenceTests.expectTableAgrees(program, name)
     }
@@ -181,6 +185,27 @@ import Testing
             case 16, 17:
                 // A run far outside the image (user space, firmware): one leave for it.
                 for _ in 0..<(1 + rng.next() % 40) { pcs.append(rng.next() >> 20) }
+            case 18:
+                // One address many times in a row (a block that jumps to itself, a
+                // rep-string instruction, a wait loop), which the reader folds: a block's
+                // start, an address inside one, a rep-string instruction, an address in
+                // the code that starts no instruction, one in the image's data; now and
+                // then longer than a batch.
+                let pc: UInt64
+                var n = rng.next() % 16 == 0 ? 1 + rng.next() % 140_000 : 1 + rng.next() % 300
+                switch rng.next() % 6 {
+                case 0, 1: pc = program.blockStart[Int(rng.next() % UInt64(program.blockCount))]
+                case 2: pc = starts[Int(rng.next() % UInt64(starts.count))]
+                case 3: pc = reps[Int(rng.next() % UInt64(reps.count))]
+                case 4:
+                    // Short: a profile mostly of such addresses is another binary's.
+                    pc = table.base + rng.next() % UInt64(table.span)
+                    n = 1 + rng.next() % 3
+                default:
+                    let s = data[Int(rng.next() % UInt64(data.count))]
+                    pc = s.address + rng.next() % s.size
+                }
+                for _ in 0..<n { pcs.append(pc) }
             default: pcs.append(starts[Int(rng.next() % UInt64(starts.count))])                 // an instruction
             }
         }
@@ -197,12 +222,13 @@ import Testing
         pcs.withUnsafeBufferPointer { writer.append(contentsOf: $0) }
         try writer.close()
 
-        let loaded = try ProfileLoader.load(path: path, program: program, chains: chains, showProgress: false)
         let reference = Profile(source: path, format: .ovlTrace, hasSequence: true, blockCount: program.blockCount)
         var r = ReferenceBlockSequenceBuilder(program: program, chains: chains, profile: reference)
         pcs.withUnsafeBufferPointer { r.add($0) }
         r.finish()
+        let loaded = try ProfileLoader.load(path: path, program: program, chains: chains, showProgress: false)
         #expect(loaded.stats.repIterations > 0 && loaded.stats.misaligned > 0 && loaded.stats.foreign > 100_000)
+        #expect(pcs.count > 700_000, "long runs of one address")
         ProfileEquivalenceTests.expectSame(loaded, reference, "random addresses, two stages")
 
         // Reading started before the program is decoded (`Session.open`): the batches
@@ -230,6 +256,64 @@ import Testing
         try #require(try ProfileLoader.startReading(path: path, elf: program.elf, showProgress: false, earlyBudget: 64 << 10)).cancel()
     }
 
+    /// The reader's folding of runs of one address (`TraceFile.repeatRun`), undone by
+    /// hand, gives back every address of the file: random addresses with runs of up to
+    /// 200,000 of one (batches of nothing but a run), in a window that holds them all
+    /// and in one that holds half.
+    @Test func foldedRunsGiveBackEveryAddress() throws {
+        var rng = SplitMix(seed: 20261205)
+        var pcs: [UInt64] = []
+        while pcs.count < 900_000 {
+            let pc = 0x40_0000 + rng.next() % 0x2_0000
+            let n = rng.next() % 3 == 0 ? 1 : rng.next() % 50 == 0 ? 1 + rng.next() % 200_000 : 1 + rng.next() % 40
+            for _ in 0..<n { pcs.append(pc) }
+        }
+        let dir = NSTemporaryDirectory() + "ovl-folded-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/runs.trace"
+        let writer = try TraceFile.Writer(path: path, codeHash: 1, imageName: "runs", commandLine: "")
+        pcs.withUnsafeBufferPointer { writer.append(contentsOf: $0) }
+        try writer.close()
+        for window in [(low: UInt64(0x40_0000), span: UInt64(0x2_0000)), (low: UInt64(0x40_0000), span: UInt64(0x1_0000))] {
+            var got: [UInt64] = []
+            var folded: UInt64 = 0, collapsed: UInt64 = 0, marks = 0
+            try TraceFile.readBatches(try ByteStream(path: path), header: { _ in }, collapsingOutside: window) { batch, c, r in
+                folded += r
+                collapsed += c
+                var inBatch: UInt64 = 0
+                for (i, v) in batch.enumerated() {
+                    if TraceFile.isRepeatRun(v) {
+                        #expect(i > 0 && !TraceFile.isRepeatRun(batch[i - 1]) && batch[i - 1] != TraceFile.collapsedRun,
+                                "a run mark follows the address it repeats")
+                        let k = v & 0xffff_ffff
+                        inBatch += k
+                        marks += 1
+                        got.append(contentsOf: repeatElement(got.last!, count: Int(k)))
+                    } else {
+                        got.append(v)
+                    }
+                }
+                #expect(inBatch == r)
+            }
+            // Outside the window, each run is one `collapsedRun`: compare with the same.
+            var expected: [UInt64] = []
+            var outside: UInt64 = 0
+            for pc in pcs {
+                if pc &- window.low < window.span { expected.append(pc) } else {
+                    outside += 1
+                    if expected.last != TraceFile.collapsedRun { expected.append(TraceFile.collapsedRun) }
+                }
+            }
+            // A collapsed run that spans two batches stands twice: merge such.
+            var merged: [UInt64] = []
+            for v in got where !(v == TraceFile.collapsedRun && merged.last == TraceFile.collapsedRun) { merged.append(v) }
+            #expect(merged == expected, "window \(window)")
+            #expect(collapsed == outside)
+            #expect(marks > 100 && folded > 500_000, "runs were folded")
+        }
+    }
+
     @Test(Tools.needed("xz"))
     func linuxExtractTracesGiveTheSameProfile() throws {
         let image = try LinuxExtractFiles.image()
@@ -241,6 +325,8 @@ import Testing
             #expect(fast.stats.matched > 0)
             #expect(fast.stats.excludedSection + fast.stats.foreign > 0, "the kernel's traces leave the analysed code")
             ProfileEquivalenceTests.expectSame(fast, reference, "Linux extract \((trace as NSString).lastPathComponent)")
+            let loaded = try ProfileLoader.load(path: trace, program: program, chains: chains, showProgress: false)
+            ProfileEquivalenceTests.expectSame(loaded, reference, "Linux extract \((trace as NSString).lastPathComponent), two stages")
         }
         try ProfileEquivalenceTests.expectTableAgrees(program, "Linux extract")
     }

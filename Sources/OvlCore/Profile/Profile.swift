@@ -345,6 +345,10 @@ struct BlockSequenceBuilder {
     @inline(__always)
     private mutating func addClassified(_ v: Int32, _ h: inout Hot) {
         guard v >= 0 else {
+            if v <= AddressClassifier.repeatBase {
+                addRepeats(v, &h)
+                return
+            }
             switch v {
             case BlockSequenceBuilder.classLeave: break
             case BlockSequenceBuilder.classMisaligned: h.misaligned += 1
@@ -370,6 +374,46 @@ struct BlockSequenceBuilder {
             }
         }
         enter(b, &h)
+    }
+
+    /// More entries of the block value just added (`AddressClassifier.repeatValue`), as
+    /// many calls of `addClassified` with it would add them. A block that jumps to itself
+    /// (a loop of one block): after two entries its last two segments are the block
+    /// alone, and each further entry only counts the block and one more repeat of the
+    /// segment before the last (`appendSegment`), its chain unchanged; that is done for
+    /// all of them at once. Anything else (a block that runs on into the next, a
+    /// mid-block address, which QEMU's split of a block gives) goes one by one.
+    @inline(never)
+    private mutating func addRepeats(_ mark: Int32, _ h: inout Hot) {
+        let code = UInt32(bitPattern: AddressClassifier.repeatBase &- mark)
+        var k = Int(code >> 1)
+        let b = h.current
+        guard b >= 0 else { return }  // never: a repeat follows a block
+        let v = Int32(b) | (code & 1 != 0 ? AddressClassifier.atStart : 0)
+        if code & 1 == 0 {
+            // Inside the block just entered: each is the same execution.
+            h.matched &+= UInt64(k)
+            return
+        }
+        if h.facts[b].flags & 1 == 0 {
+            while k > 0 {
+                if h.current == b {
+                    let n = h.scratchSegments
+                    if !collectRuns || (n >= 2 && h.firsts[n - 1] == Int32(b) && h.lasts[n - 1] == Int32(b)
+                                        && h.firsts[n - 2] == Int32(b) && h.lasts[n - 2] == Int32(b) && h.repeats[n - 1] == 0) {
+                        if collectRuns { h.repeats[n - 2] += k }
+                        h.matched &+= UInt64(k)
+                        h.blocksEntered &+= UInt64(k)
+                        h.facts[b].count &+= UInt64(k)
+                        return
+                    }
+                }
+                addClassified(v, &h)
+                k -= 1
+            }
+            return
+        }
+        for _ in 0..<k { addClassified(v, &h) }
     }
 
     @inline(__always)
@@ -596,14 +640,46 @@ struct AddressClassifier {
     /// counts: addresses, rep-string iterations, and the three classes. With
     /// `collapsedRuns`, `TraceFile.collapsedRun` stands for a run of foreign addresses
     /// that the reader counted (`foreignWindow(of:)`), and is not counted again.
-    mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, collapsedRuns: Bool = false, into out: inout [Int32]) -> ProfileStats {
-        if let t = table { return classify(pcs, table: t, collapsedRuns: collapsedRuns, into: &out) }
+    ///
+    /// With `repeatRuns`, a `TraceFile.repeatRun` stands for more of the address before it
+    /// (`TraceFile.readBatches(_:progress:header:collapsingOutside:sink:)`). It gives what
+    /// those addresses one by one would give, in one go: their counts, nothing for
+    /// rep-string iterations or addresses outside the code (a leave at most), and for a
+    /// block one `repeatValue(_:atStart:)`.
+    mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, collapsedRuns: Bool = false, repeatRuns: Bool = false,
+                           into out: inout [Int32]) -> ProfileStats {
+        if let t = table { return classify(pcs, table: t, collapsedRuns: collapsedRuns, repeatRuns: repeatRuns, into: &out) }
         var counts = ProfileStats()
         var n = 0
         var outside = false
         let low = imageLow, span = imageHigh &- imageLow
         out = [Int32](unsafeUninitializedCapacity: pcs.count) { buf, count in
             for pc in pcs {
+                if repeatRuns && TraceFile.isRepeatRun(pc) {
+                    // The address before, again: classified as it was (a rep-string
+                    // iteration's class does not depend on it, since it repeats it).
+                    let k = pc & 0xffff_ffff
+                    let again = lastPC
+                    var one = ProfileStats()
+                    let v = again &- low >= span ? BlockSequenceBuilder.classForeign : classify(again, counting: &one)
+                    counts.addresses += k
+                    if v == AddressClassifier.skip {
+                        counts.repIterations += k
+                    } else if v >= 0 {
+                        buf[n] = AddressClassifier.repeatValue(k, atStart: v & AddressClassifier.atStart != 0)
+                        n += 1
+                        outside = false
+                    } else {
+                        AddressClassifier.count(v, times: k, misaligned: &counts.misaligned, excluded: &counts.excludedSection, foreign: &counts.foreign)
+                        if !outside {
+                            buf[n] = BlockSequenceBuilder.classLeave
+                            n += 1
+                            outside = true
+                        }
+                    }
+                    lastPC = again
+                    continue
+                }
                 if pc &- low >= span {
                     // Outside the image: what `classify(_:counting:)` would say, sooner.
                     lastPC = pc
@@ -643,7 +719,7 @@ struct AddressClassifier {
     /// last address and the counts in locals (read through `self`, they were loaded again
     /// after every store to the output, which might have written them as far as the
     /// compiler knew).
-    private mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, table t: AddressTable, collapsedRuns: Bool,
+    private mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, table t: AddressTable, collapsedRuns: Bool, repeatRuns: Bool,
                                    into out: inout [Int32]) -> ProfileStats {
         var addresses: UInt64 = 0, foreign: UInt64 = 0, repIterations: UInt64 = 0
         var misaligned: UInt64 = 0, excluded: UInt64 = 0
@@ -657,6 +733,33 @@ struct AddressClassifier {
                 for pc in pcs {
                     var v: Int32
                     if pc &- low >= span || pc &- base >= tableSpan {
+                        if repeatRuns && TraceFile.isRepeatRun(pc) {
+                            // `last` again (`repeatRun` lies outside every image): what
+                            // each of them would give, at once.
+                            let k = pc & 0xffff_ffff
+                            addresses += k
+                            if last &- low >= span || last &- base >= tableSpan {
+                                foreign += k
+                            } else {
+                                guard let c = AddressTable.entry(classes[Int(last &- base)], at: last, after: last) else {
+                                    repIterations += k
+                                    continue
+                                }
+                                if c >= 0 {
+                                    buf[n] = AddressClassifier.repeatValue(k, atStart: c & AddressClassifier.atStart != 0)
+                                    n += 1
+                                    outside = false
+                                    continue
+                                }
+                                AddressClassifier.count(c, times: k, misaligned: &misaligned, excluded: &excluded, foreign: &foreign)
+                            }
+                            if !outside {
+                                buf[n] = BlockSequenceBuilder.classLeave
+                                n += 1
+                                outside = true
+                            }
+                            continue
+                        }
                         // Outside the image (the table's range holds all of it that is code):
                         // foreign.
                         last = pc
@@ -700,14 +803,25 @@ struct AddressClassifier {
         return counts
     }
 
-    /// Counts a negative class (not `skip`) where it belongs.
+    /// Counts a negative class (not `skip`) where it belongs, `times` times.
     @inline(__always)
-    static func count(_ v: Int32, misaligned: inout UInt64, excluded: inout UInt64, foreign: inout UInt64) {
+    static func count(_ v: Int32, times: UInt64 = 1, misaligned: inout UInt64, excluded: inout UInt64, foreign: inout UInt64) {
         switch v {
-        case BlockSequenceBuilder.classMisaligned: misaligned += 1
-        case BlockSequenceBuilder.classExcluded: excluded += 1
-        default: foreign += 1
+        case BlockSequenceBuilder.classMisaligned: misaligned += times
+        case BlockSequenceBuilder.classExcluded: excluded += times
+        default: foreign += times
         }
+    }
+
+    /// Below this, a classified value stands for `k` more entries of the value before it,
+    /// a block (`repeatValue(_:atStart:)`), that the builder takes at once.
+    static let repeatBase: Int32 = -(1 << 30)
+
+    /// `k` (below 2^29; a batch holds 2^16 addresses) more of the block value before, whose
+    /// `atStart` is given.
+    @inline(__always)
+    static func repeatValue(_ k: UInt64, atStart: Bool) -> Int32 {
+        repeatBase - Int32(truncatingIfNeeded: k << 1 | (atStart ? 1 : 0))
     }
 
     /// One address: `skip` for a rep-string iteration, else the block (with `atStart`) or

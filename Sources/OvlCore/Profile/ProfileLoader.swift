@@ -125,7 +125,7 @@ extension ProfileLoader {
             batch.values.withUnsafeBufferPointer { builder.addClassified($0, counts: batch.counts) }
             if !batch.rest.isEmpty {
                 tailClassifier.lastPC = batch.restPrevious
-                let counts = batch.rest.withUnsafeBufferPointer { tailClassifier.classify($0, collapsedRuns: batch.collapsedRuns, into: &tail) }
+                let counts = batch.rest.withUnsafeBufferPointer { tailClassifier.classify($0, collapsedRuns: batch.collapsedRuns, repeatRuns: batch.repeatRuns, into: &tail) }
                 tail.withUnsafeBufferPointer { builder.addClassified($0, counts: counts) }
             }
             progress.update(batch.bytesRead)
@@ -164,9 +164,9 @@ public final class TraceReading: @unchecked Sendable {
                 // Every address takes at least a byte: a damaged count cannot ask for
                 // more room than the file could fill.
                 sink.expected = min(h.count, stream.totalSize ?? h.count)
-            }, collapsingOutside: window, sink: { batch, collapsed in
+            }, collapsingOutside: window, sink: { batch, collapsed, repeated in
                 if sink.isClosed { throw OvlError("reading stopped") }
-                sink.put(batch, collapsed: collapsed, bytesRead: stream.bytesRead)
+                sink.put(batch, collapsed: collapsed, repeated: repeated, bytesRead: stream.bytesRead)
             })
             sink.finishBacklog()
             return 0
@@ -229,10 +229,10 @@ final class AddressSink: @unchecked Sendable {
         classifier!.lastPC = b.restPrevious
         let counts: ProfileStats
         if b.values.isEmpty {
-            counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, into: &b.values) }
+            counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, repeatRuns: b.repeatRuns, into: &b.values) }
         } else {
             var tail: [Int32] = []
-            counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, into: &tail) }
+            counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, repeatRuns: b.repeatRuns, into: &tail) }
             b.values += tail
         }
         b.counts.addClassified(counts)
@@ -296,8 +296,9 @@ final class AddressSink: @unchecked Sendable {
     /// Classifies this thread's share of a batch and queues it with the rest. `collapsed`
     /// addresses outside the image were left out of `pcs`, each run of them standing as
     /// one `TraceFile.collapsedRun` (the trace reader); a QEMU log's reader passes 0 and
-    /// no runs.
-    func put(_ pcs: UnsafeBufferPointer<UInt64>, collapsed: UInt64 = 0, bytesRead: UInt64) {
+    /// no runs. `repeated` addresses stand in `TraceFile.repeatRun`s after the address
+    /// they repeat.
+    func put(_ pcs: UnsafeBufferPointer<UInt64>, collapsed: UInt64 = 0, repeated: UInt64 = 0, bytesRead: UInt64) {
         if classifier == nil {
             offerLock.lock()
             classifier = offered
@@ -306,21 +307,22 @@ final class AddressSink: @unchecked Sendable {
         classifyBacklog()
         var values: [Int32] = []
         var counts = ProfileStats()
-        let runs = collapsed > 0
+        let runs = collapsed > 0, repeats = repeated > 0
         let previous = lastPC
         var split = 0
         if classifier != nil {
             split = pcs.count * share / 64
             classifier!.lastPC = previous
-            counts = classifier!.classify(UnsafeBufferPointer(rebasing: pcs[..<split]), collapsedRuns: runs, into: &values)
+            counts = classifier!.classify(UnsafeBufferPointer(rebasing: pcs[..<split]), collapsedRuns: runs, repeatRuns: repeats, into: &values)
         }
         counts.addresses += collapsed
         counts.foreign += collapsed
-        if let last = pcs.last { lastPC = last }
+        lastPC = TraceFile.address(before: pcs.count, in: pcs, repeats: repeats, else: previous)
         if classifier == nil { backlog = true }
         let state = queue.put(ClassifiedBatch(values: values, counts: counts, bytesRead: bytesRead, sizeHint: expected,
                                               rest: Array(UnsafeBufferPointer(rebasing: pcs[split...])),
-                                              restPrevious: split > 0 ? pcs[split - 1] : previous, collapsedRuns: runs,
+                                              restPrevious: TraceFile.address(before: split, in: pcs, repeats: repeats, else: previous),
+                                              collapsedRuns: runs, repeatRuns: repeats,
                                               early: classifier == nil),
                               weight: (pcs.count - split) * 8, whileWaiting: helpWhileWaiting)
         switch state {
@@ -347,6 +349,8 @@ struct ClassifiedBatch {
     var restPrevious: UInt64 = .max
     /// Whether `TraceFile.collapsedRun` in `rest` stands for a run already counted.
     var collapsedRuns = false
+    /// Whether `rest` may hold `TraceFile.repeatRun`s.
+    var repeatRuns = false
     /// Queued before the reader had a classifier: all of it in `rest`.
     var early = false
 }
