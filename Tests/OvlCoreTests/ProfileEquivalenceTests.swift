@@ -206,6 +206,26 @@ import Testing
                     pc = s.address + rng.next() % s.size
                 }
                 for _ in 0..<n { pcs.append(pc) }
+            case 19, 20:
+                // A loop of two to four translation blocks, which the reader folds too:
+                // mostly block starts (now and then blocks next to each other, which
+                // make one segment), sometimes an address inside a block, a rep-string
+                // instruction, or one outside the code; some longer than a batch, most
+                // ending inside a period.
+                let p = 2 + Int(rng.next() % 3)
+                var pattern: [UInt64] = []
+                let b0 = Int(rng.next() % UInt64(program.blockCount - 4))
+                for j in 0..<p {
+                    switch rng.next() % 10 {
+                    case 0: pattern.append(starts[Int(rng.next() % UInt64(starts.count))])
+                    case 1: pattern.append(reps[Int(rng.next() % UInt64(reps.count))])
+                    case 2: pattern.append(rng.next() >> 20)
+                    case 3, 4: pattern.append(program.blockStart[b0 + j])
+                    default: pattern.append(program.blockStart[Int(rng.next() % UInt64(program.blockCount))])
+                    }
+                }
+                let n = rng.next() % 16 == 0 ? 1 + rng.next() % 150_000 : 1 + rng.next() % 2_000
+                for j in 0..<Int(n) { pcs.append(pattern[j % p]) }
             default: pcs.append(starts[Int(rng.next() % UInt64(starts.count))])                 // an instruction
             }
         }
@@ -256,17 +276,19 @@ import Testing
         try #require(try ProfileLoader.startReading(path: path, elf: program.elf, showProgress: false, earlyBudget: 64 << 10)).cancel()
     }
 
-    /// The reader's folding of runs of one address (`TraceFile.repeatRun`), undone by
-    /// hand, gives back every address of the file: random addresses with runs of up to
-    /// 200,000 of one (batches of nothing but a run), in a window that holds them all
-    /// and in one that holds half.
+    /// The reader's folding of runs of one address and of loops of two to four
+    /// (`TraceFile.repeatRun`), undone by hand, gives back every address of the file:
+    /// random addresses with runs of up to 200,000 (batches of nothing but a run), in a
+    /// window that holds them all and in one that holds half.
     @Test func foldedRunsGiveBackEveryAddress() throws {
         var rng = SplitMix(seed: 20261205)
         var pcs: [UInt64] = []
         while pcs.count < 900_000 {
-            let pc = 0x40_0000 + rng.next() % 0x2_0000
+            // One address or a loop of two to four, some outside the narrower window.
+            let p = rng.next() % 2 == 0 ? 1 : 2 + Int(rng.next() % 3)
+            let pattern = (0..<p).map { _ in 0x40_0000 + rng.next() % 0x2_0000 }
             let n = rng.next() % 3 == 0 ? 1 : rng.next() % 50 == 0 ? 1 + rng.next() % 200_000 : 1 + rng.next() % 40
-            for _ in 0..<n { pcs.append(pc) }
+            for j in 0..<Int(n) { pcs.append(pattern[j % p]) }
         }
         let dir = NSTemporaryDirectory() + "ovl-folded-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -277,19 +299,21 @@ import Testing
         try writer.close()
         for window in [(low: UInt64(0x40_0000), span: UInt64(0x2_0000)), (low: UInt64(0x40_0000), span: UInt64(0x1_0000))] {
             var got: [UInt64] = []
-            var folded: UInt64 = 0, collapsed: UInt64 = 0, marks = 0
+            var folded: UInt64 = 0, collapsed: UInt64 = 0, marks = 0, loopMarks = 0
             try TraceFile.readBatches(try ByteStream(path: path), header: { _ in }, collapsingOutside: window) { batch, c, r in
                 folded += r
                 collapsed += c
                 var inBatch: UInt64 = 0
                 for (i, v) in batch.enumerated() {
                     if TraceFile.isRepeatRun(v) {
-                        #expect(i > 0 && !TraceFile.isRepeatRun(batch[i - 1]) && batch[i - 1] != TraceFile.collapsedRun,
-                                "a run mark follows the address it repeats")
-                        let k = v & 0xffff_ffff
-                        inBatch += k
+                        let p = TraceFile.repeatPeriod(v), k = TraceFile.repeatCount(v)
+                        #expect(i >= p && (1...p).allSatisfy { !TraceFile.isRepeatRun(batch[i - $0]) && batch[i - $0] != TraceFile.collapsedRun },
+                                "a run mark follows the addresses it repeats")
+                        inBatch += UInt64(k)
                         marks += 1
-                        got.append(contentsOf: repeatElement(got.last!, count: Int(k)))
+                        if p > 1 { loopMarks += 1 }
+                        let pattern = Array(got.suffix(p))
+                        for j in 0..<k { got.append(pattern[j % p]) }
                     } else {
                         got.append(v)
                     }
@@ -310,7 +334,7 @@ import Testing
             for v in got where !(v == TraceFile.collapsedRun && merged.last == TraceFile.collapsedRun) { merged.append(v) }
             #expect(merged == expected, "window \(window)")
             #expect(collapsed == outside)
-            #expect(marks > 100 && folded > 500_000, "runs were folded")
+            #expect(marks > 20 && loopMarks > 10 && folded > 100_000, "runs and loops were folded")
         }
     }
 

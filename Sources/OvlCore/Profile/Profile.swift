@@ -329,7 +329,14 @@ struct BlockSequenceBuilder {
     mutating func addClassified(_ vs: UnsafeBufferPointer<Int32>, counts: ProfileStats) {
         stats.addClassified(counts)
         var h = hot
-        for v in vs { addClassified(v, &h) }
+        for i in 0..<vs.count {
+            let v = vs[i]
+            if v <= AddressClassifier.repeatBase && AddressClassifier.repeatPeriod(v) > 1 {
+                addLoop(vs, at: i, &h)
+                continue
+            }
+            addClassified(v, &h)
+        }
         hot = h
     }
 
@@ -386,7 +393,7 @@ struct BlockSequenceBuilder {
     @inline(never)
     private mutating func addRepeats(_ mark: Int32, _ h: inout Hot) {
         let code = UInt32(bitPattern: AddressClassifier.repeatBase &- mark)
-        var k = Int(code >> 1)
+        var k = Int(code >> 3)
         let b = h.current
         guard b >= 0 else { return }  // never: a repeat follows a block
         let v = Int32(b) | (code & 1 != 0 ? AddressClassifier.atStart : 0)
@@ -414,6 +421,82 @@ struct BlockSequenceBuilder {
             return
         }
         for _ in 0..<k { addClassified(v, &h) }
+    }
+
+    /// The loop's mark at `vs[i]`: more values repeating the `p` before it
+    /// (`AddressClassifier.repeatValue(_:period:atStart:)`), as many calls of
+    /// `addClassified` with them would add them. When each value is a block entered at
+    /// its start that ends in a transfer (so one value, one block entered) and the state
+    /// is that of the pattern's last block, every period does the same: from the first
+    /// value that starts a segment on, its blocks' counts, its chain transfers (totals:
+    /// what is pending is passed on to `chainEdges` first) are added for all periods at
+    /// once, and its segments and chain runs are written period after period without
+    /// reading the facts again. The values before that first one and after the last whole
+    /// period, and any other loop, go one by one.
+    @inline(never)
+    private mutating func addLoop(_ vs: UnsafeBufferPointer<Int32>, at i: Int, _ h: inout Hot) {
+        let code = UInt32(bitPattern: AddressClassifier.repeatBase &- vs[i])
+        let p = Int(code >> 1 & 3) + 1, k = Int(code >> 3)
+        precondition(i >= p, "a loop's mark without its pattern")
+        let start = i - p
+        func value(_ j: Int) -> Int32 { vs[start + j % p] }
+        func oneByOne(_ from: Int, _ to: Int) { for j in from..<to { addClassified(value(j), &h) } }
+        // The pattern's blocks and chains (a mark is one a run: arrays are cheap here).
+        var blocks: [Int] = [], chains: [Int32] = []
+        for j in 0..<p {
+            let v = value(j)
+            guard v >= 0 && v & AddressClassifier.atStart != 0 else { oneByOne(0, k); return }
+            let b = Int(v & ~AddressClassifier.atStart)
+            guard h.facts[b].flags & 1 == 0, h.facts[b].chain >= 0 else { oneByOne(0, k); return }
+            blocks.append(b)
+            chains.append(h.facts[b].chain)
+        }
+        func block(_ j: Int) -> Int { blocks[j % p] }
+        func chain(_ j: Int) -> Int32 { chains[j % p] }
+        guard h.current == block(p - 1), h.lastChain == chain(p - 1), !collectRuns || Int(h.segmentEnd) == block(p - 1) else {
+            oneByOne(0, k)
+            return
+        }
+        /// Whether the `j`th block's entry extends the segment of the one before (`enter`).
+        func extends(_ j: Int) -> Bool {
+            let before = block(j + p - 1)
+            return collectRuns && before + 1 == block(j) && h.facts[before].flags & 2 != 0
+        }
+        // The first value that starts a segment (one does: a loop cannot run on forward
+        // only); the periods counted from it.
+        var first = 0
+        while first < p && extends(first) { first += 1 }
+        guard first < p, k - first >= p else { oneByOne(0, k); return }
+        oneByOne(0, first)
+        let periods = (k - first) / p
+        for b in blocks { h.facts[b].count &+= UInt64(periods) }
+        h.matched &+= UInt64(periods * p)
+        h.blocksEntered &+= UInt64(periods * p)
+        // Transfers: the totals (only they reach the profile), what was pending first.
+        var transferred = false
+        for j in first..<(first + p) where chain(j) != chain(j + p - 1) {
+            if !transferred { flushPending(&h) }
+            transferred = true
+            let key = Profile.edgeKey(chain(j + p - 1), chain(j))
+            chainEdges.add(key, UInt64(periods))
+            h.pendingKey = key
+            h.pendingCount = 0
+        }
+        if collectRuns {
+            let order = (first..<(first + p)).map { (block: Int32(block($0)), chain: chain($0), extends: extends($0),
+                                                     transfers: chain($0) != chain($0 + p - 1)) }
+            for _ in 0..<periods {
+                for e in order {
+                    if e.extends { h.lasts[h.scratchSegments - 1] = e.block } else { appendSegment(e.block, &h) }
+                    if e.transfers { appendRun(e.chain, &h) }
+                }
+            }
+        }
+        let end = first + periods * p
+        h.current = block(end - 1)
+        h.lastChain = chain(end - 1)
+        if collectRuns { h.segmentEnd = Int32(block(end - 1)) }
+        oneByOne(end, k)
     }
 
     @inline(__always)
@@ -653,33 +736,8 @@ struct AddressClassifier {
         var n = 0
         var outside = false
         let low = imageLow, span = imageHigh &- imageLow
-        out = [Int32](unsafeUninitializedCapacity: pcs.count) { buf, count in
-            for pc in pcs {
-                if repeatRuns && TraceFile.isRepeatRun(pc) {
-                    // The address before, again: classified as it was (a rep-string
-                    // iteration's class does not depend on it, since it repeats it).
-                    let k = pc & 0xffff_ffff
-                    let again = lastPC
-                    var one = ProfileStats()
-                    let v = again &- low >= span ? BlockSequenceBuilder.classForeign : classify(again, counting: &one)
-                    counts.addresses += k
-                    if v == AddressClassifier.skip {
-                        counts.repIterations += k
-                    } else if v >= 0 {
-                        buf[n] = AddressClassifier.repeatValue(k, atStart: v & AddressClassifier.atStart != 0)
-                        n += 1
-                        outside = false
-                    } else {
-                        AddressClassifier.count(v, times: k, misaligned: &counts.misaligned, excluded: &counts.excludedSection, foreign: &counts.foreign)
-                        if !outside {
-                            buf[n] = BlockSequenceBuilder.classLeave
-                            n += 1
-                            outside = true
-                        }
-                    }
-                    lastPC = again
-                    continue
-                }
+        out = [Int32](unsafeUninitializedCapacity: pcs.count + (repeatRuns ? AddressClassifier.expandedRoom(pcs) : 0)) { buf, count in
+            func one(_ pc: UInt64) {
                 if pc &- low >= span {
                     // Outside the image: what `classify(_:counting:)` would say, sooner.
                     lastPC = pc
@@ -692,16 +750,16 @@ struct AddressClassifier {
                         n += 1
                         outside = true
                     }
-                    continue
+                    return
                 }
                 let v = classify(pc, counting: &counts)
                 if v >= 0 {
                     buf[n] = v
                     n += 1
                     outside = false
-                    continue
+                    return
                 }
-                if v == AddressClassifier.skip { continue }
+                if v == AddressClassifier.skip { return }
                 AddressClassifier.count(v, misaligned: &counts.misaligned, excluded: &counts.excludedSection, foreign: &counts.foreign)
                 if !outside {
                     buf[n] = BlockSequenceBuilder.classLeave
@@ -709,9 +767,28 @@ struct AddressClassifier {
                     outside = true
                 }
             }
+            for i in 0..<pcs.count {
+                let pc = pcs[i]
+                if repeatRuns && TraceFile.isRepeatRun(pc) {
+                    // Without the table (a rare image), the addresses one by one.
+                    let p = TraceFile.repeatPeriod(pc), k = TraceFile.repeatCount(pc)
+                    precondition(i >= p, "a repeat mark without its pattern")
+                    for j in 0..<k { one(pcs[i - p + j % p]) }
+                    continue
+                }
+                one(pc)
+            }
             count = n
         }
         return counts
+    }
+
+    /// Room beyond one entry an address that the batch's `repeatRun`s may need when
+    /// their addresses are classified one by one: their counts.
+    static func expandedRoom(_ pcs: UnsafeBufferPointer<UInt64>) -> Int {
+        var room = 0
+        for pc in pcs where TraceFile.isRepeatRun(pc) { room += TraceFile.repeatCount(pc) }
+        return room
     }
 
     /// The same with the address table: every address inside the image lies in its range
@@ -719,6 +796,13 @@ struct AddressClassifier {
     /// last address and the counts in locals (read through `self`, they were loaded again
     /// after every store to the output, which might have written them as far as the
     /// compiler knew).
+    ///
+    /// A `repeatRun` of one address gives what its addresses one by one would give, at
+    /// once: their counts, nothing for rep-string iterations or addresses outside the code
+    /// (a leave at most), one `repeatValue(_:period:atStart:)` for a block. One of a loop
+    /// (2 to 4 addresses) gives one `repeatValue` when each address of the pattern is a
+    /// block without a rep-string instruction at it and the pattern's values are the
+    /// last written; else its addresses one by one.
     private mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, table t: AddressTable, collapsedRuns: Bool, repeatRuns: Bool,
                                    into out: inout [Int32]) -> ProfileStats {
         var addresses: UInt64 = 0, foreign: UInt64 = 0, repIterations: UInt64 = 0
@@ -728,38 +812,14 @@ struct AddressClassifier {
         var last = lastPC
         let low = imageLow, span = imageHigh &- imageLow
         let base = t.base, tableSpan = UInt64(t.span)
-        out = [Int32](unsafeUninitializedCapacity: pcs.count) { buf, count in
+        // Expanding a loop's mark (rare) may need room beyond an entry an address.
+        var room = pcs.count
+        if repeatRuns { room += AddressClassifier.expandedRoom(pcs) }
+        out = [Int32](unsafeUninitializedCapacity: room) { buf, count in
             t.classes.withUnsafeBufferPointer { classes in
-                for pc in pcs {
+                @inline(__always) func one(_ pc: UInt64) {
                     var v: Int32
                     if pc &- low >= span || pc &- base >= tableSpan {
-                        if repeatRuns && TraceFile.isRepeatRun(pc) {
-                            // `last` again (`repeatRun` lies outside every image): what
-                            // each of them would give, at once.
-                            let k = pc & 0xffff_ffff
-                            addresses += k
-                            if last &- low >= span || last &- base >= tableSpan {
-                                foreign += k
-                            } else {
-                                guard let c = AddressTable.entry(classes[Int(last &- base)], at: last, after: last) else {
-                                    repIterations += k
-                                    continue
-                                }
-                                if c >= 0 {
-                                    buf[n] = AddressClassifier.repeatValue(k, atStart: c & AddressClassifier.atStart != 0)
-                                    n += 1
-                                    outside = false
-                                    continue
-                                }
-                                AddressClassifier.count(c, times: k, misaligned: &misaligned, excluded: &excluded, foreign: &foreign)
-                            }
-                            if !outside {
-                                buf[n] = BlockSequenceBuilder.classLeave
-                                n += 1
-                                outside = true
-                            }
-                            continue
-                        }
                         // Outside the image (the table's range holds all of it that is code):
                         // foreign.
                         last = pc
@@ -772,7 +832,7 @@ struct AddressClassifier {
                         addresses += 1
                         guard let c = AddressTable.entry(classes[Int(pc &- base)], at: pc, after: last) else {
                             repIterations += 1
-                            continue
+                            return
                         }
                         v = c
                         last = pc
@@ -780,7 +840,7 @@ struct AddressClassifier {
                             buf[n] = v
                             n += 1
                             outside = false
-                            continue
+                            return
                         }
                         AddressClassifier.count(v, misaligned: &misaligned, excluded: &excluded, foreign: &foreign)
                     }
@@ -789,6 +849,59 @@ struct AddressClassifier {
                         n += 1
                         outside = true
                     }
+                }
+                /// A loop's mark at `i`: one value when the pattern allows (see above).
+                func loop(_ i: Int, _ p: Int, _ k: Int) -> Bool {
+                    guard i >= p, n >= p else { return false }
+                    for j in 0..<p {
+                        let a = pcs[i - p + j]
+                        guard a &- low < span && a &- base < tableSpan else { return false }
+                        let c = classes[Int(a &- base)]
+                        guard c >= 0 && c & AddressTable.repString == 0 && buf[n - p + j] == c else { return false }
+                    }
+                    addresses += UInt64(k)
+                    buf[n] = AddressClassifier.repeatValue(UInt64(k), period: p, atStart: false)
+                    n += 1
+                    outside = false
+                    last = pcs[i - p + (k - 1) % p]
+                    return true
+                }
+                for i in 0..<pcs.count {
+                    let pc = pcs[i]
+                    if repeatRuns && pc &- low >= span && TraceFile.isRepeatRun(pc) {
+                        let p = TraceFile.repeatPeriod(pc), k = TraceFile.repeatCount(pc)
+                        if p > 1 {
+                            precondition(i >= p, "a repeat mark without its pattern")
+                            if !loop(i, p, k) {
+                                for j in 0..<k { one(pcs[i - p + j % p]) }
+                            }
+                            continue
+                        }
+                        // `last` again: what each of them would give, at once.
+                        addresses += UInt64(k)
+                        if last &- low >= span || last &- base >= tableSpan {
+                            foreign += UInt64(k)
+                        } else {
+                            guard let c = AddressTable.entry(classes[Int(last &- base)], at: last, after: last) else {
+                                repIterations += UInt64(k)
+                                continue
+                            }
+                            if c >= 0 {
+                                buf[n] = AddressClassifier.repeatValue(UInt64(k), period: 1, atStart: c & AddressClassifier.atStart != 0)
+                                n += 1
+                                outside = false
+                                continue
+                            }
+                            AddressClassifier.count(c, times: UInt64(k), misaligned: &misaligned, excluded: &excluded, foreign: &foreign)
+                        }
+                        if !outside {
+                            buf[n] = BlockSequenceBuilder.classLeave
+                            n += 1
+                            outside = true
+                        }
+                        continue
+                    }
+                    one(pc)
                 }
             }
             count = n
@@ -813,15 +926,21 @@ struct AddressClassifier {
         }
     }
 
-    /// Below this, a classified value stands for `k` more entries of the value before it,
-    /// a block (`repeatValue(_:atStart:)`), that the builder takes at once.
+    /// Below this, a classified value stands for `k` more entries continuing the last `p`
+    /// values before it, blocks (`repeatValue(_:period:atStart:)`), which the builder
+    /// takes at once.
     static let repeatBase: Int32 = -(1 << 30)
 
-    /// `k` (below 2^29; a batch holds 2^16 addresses) more of the block value before, whose
-    /// `atStart` is given.
+    /// `k` (below 2^27; a batch holds 2^16 addresses) more values repeating the last `p`
+    /// (1 to 4) block values before, in their order; for one value, whether it has
+    /// `atStart`. The last `p` values are written before it, in the same output.
+    /// A `repeatValue`'s period.
     @inline(__always)
-    static func repeatValue(_ k: UInt64, atStart: Bool) -> Int32 {
-        repeatBase - Int32(truncatingIfNeeded: k << 1 | (atStart ? 1 : 0))
+    static func repeatPeriod(_ v: Int32) -> Int { Int((UInt32(bitPattern: repeatBase &- v) >> 1) & 3) + 1 }
+
+    @inline(__always)
+    static func repeatValue(_ k: UInt64, period p: Int, atStart: Bool) -> Int32 {
+        repeatBase - Int32(truncatingIfNeeded: k << 3 | UInt64(p - 1) << 1 | (atStart ? 1 : 0))
     }
 
     /// One address: `skip` for a rep-string iteration, else the block (with `atStart`) or

@@ -280,6 +280,19 @@ final class AddressSink: @unchecked Sendable {
         while classifyLastRest({ _ in true }) {}
     }
 
+    /// Where to split a batch with `TraceFile.repeatRun`s at or after `split`: not before
+    /// a mark's pattern, so that the part left to the resolver holds the pattern of each
+    /// of its marks.
+    static func split(_ pcs: UnsafeBufferPointer<UInt64>, near split: Int) -> Int {
+        var s = split
+        var j = s
+        while j < min(s + 4, pcs.count) {
+            if TraceFile.isRepeatRun(pcs[j]) { s = j + 1 }
+            j += 1
+        }
+        return s
+    }
+
     /// Whether the resolver has stopped (reading can stop too).
     var isClosed: Bool { queue.isClosed }
     /// How many addresses the input says it holds (a trace's header), for the first
@@ -312,6 +325,7 @@ final class AddressSink: @unchecked Sendable {
         var split = 0
         if classifier != nil {
             split = pcs.count * share / 64
+            if repeats { split = AddressSink.split(pcs, near: split) }
             classifier!.lastPC = previous
             counts = classifier!.classify(UnsafeBufferPointer(rebasing: pcs[..<split]), collapsedRuns: runs, repeatRuns: repeats, into: &values)
         }
