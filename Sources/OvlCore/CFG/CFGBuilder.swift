@@ -172,8 +172,12 @@ struct CFGBuilder {
             let second = Second()
             second.code.regionBefore = before
             let rest = Array(steps[split...])
+            let restBytes = rest.reduce(UInt64(0)) { $0 + $1.step.bytes }
             let group = DispatchGroup()
-            DispatchQueue.global().async(group: group) { second.code.run(rest[...], elf: elf) }
+            DispatchQueue.global().async(group: group) {
+                second.code.reserve(Int(restBytes / 3))
+                second.code.run(rest[...], elf: elf)
+            }
             // Room for both stretches, so that appending the second copies only it.
             code.reserve(Int(total / 3))
             code.run(steps[..<split], elf: elf)
@@ -316,8 +320,30 @@ struct CFGBuilder {
         blockStart.reserveCapacity(expected); blockSize.reserveCapacity(expected); blockInstructionCount.reserveCapacity(expected)
         blockFirstInstruction.reserveCapacity(expected); blockFunction.reserveCapacity(expected); blockKind.reserveCapacity(expected)
         blockTransferLength.reserveCapacity(expected); blockTargetAddress.reserveCapacity(expected)
+        // Where each block ends (one past its last instruction): after a transfer, before a
+        // leader or another function. A scan of its own over the raw arrays: in the loop
+        // below, every instruction's three reads went through the builder's arrays.
+        var ends: [Int] = []
+        ends.reserveCapacity(expected)
+        let marks = leaders
+        code.insFlow.withUnsafeBufferPointer { flow in
+            code.insRegion.withUnsafeBufferPointer { regionOf in
+                code.insAddr.withUnsafeBufferPointer { address in
+                    var j = 0
+                    while j < n {
+                        let region = regionOf[j]
+                        while true {
+                            let f = flow[j]
+                            j += 1
+                            if f.endsBlock || j >= n || regionOf[j] != region || marks.contains(address[j]) { break }
+                        }
+                        ends.append(j)
+                    }
+                }
+            }
+        }
         var currentRegion: Int32 = -1
-        while i < n {
+        for j in ends {
             let start = i
             let region = code.insRegion[i]
             if region != currentRegion {
@@ -327,12 +353,6 @@ struct CFGBuilder {
                 }
                 functions[Int(region)].firstBlock = Int32(blockStart.count)
                 currentRegion = region
-            }
-            var j = i
-            while true {
-                let f = code.insFlow[j]
-                j += 1
-                if f.endsBlock || j >= n || code.insRegion[j] != region || leaders.contains(code.insAddr[j]) { break }
             }
             let last = j - 1
             let b = blockStart.count

@@ -211,8 +211,11 @@ public final class Session: @unchecked Sendable {
 
     /// Bytes of code executed in any profile.
     public private(set) lazy var executedCodeBytes: Int = {
+        // The arrays read once: through the profiles (classes), every read was checked for
+        // exclusive access.
+        let counts = profiles.map(\.blockCounts), sizes = program.blockSize
         var n = 0
-        for b in 0..<program.blockCount where profiles.contains(where: { $0.blockCounts[b] > 0 }) { n += Int(program.blockSize[b]) }
+        for b in 0..<program.blockCount where counts.contains(where: { $0[b] > 0 }) { n += Int(sizes[b]) }
         return n
     }()
 }
