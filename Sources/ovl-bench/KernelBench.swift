@@ -74,7 +74,7 @@ func kernelBenchmarks(_ given: String?) {
     let profileMs = lap()
     let session = Session(program: program, profiles: loaded, config: config, chains: chains)
     let graphMs = lap()
-    let events = loaded.reduce(0) { $0 + $1.chainRuns.count }
+    let events = loaded.reduce(0) { $0 + $1.chainRunCount }
     print(String(format: "  open: decode %.0f ms, chains %.0f ms, 2 traces (%@ chain runs) %.0f ms, graph and core set %.0f ms",
                  decodeMs, chainsMs, Describe.count(events) as NSString, profileMs, graphMs))
     print("  \(program.functions.count) functions, \(chains.count) chains, \(session.graph.edgeCount) edges")

@@ -73,9 +73,10 @@ public final class CostModel: @unchecked Sendable {
     /// `compact(_:)` in two bytes an event (every chain number below 65,536).
     static func compactNarrow(_ p: Profile) -> [UInt16] {
         var out: [UInt16] = []
-        out.reserveCapacity(p.chainRuns.count)
+        out.reserveCapacity(p.chainRunCount)
         var last: Int32 = -1
-        for c in p.chainRuns where c >= 0 && c != last {
+        p.forEachChainRun { c in
+            guard c >= 0 && c != last else { return }
             out.append(UInt16(truncatingIfNeeded: c))
             last = c
         }
@@ -84,9 +85,10 @@ public final class CostModel: @unchecked Sendable {
 
     public static func compact(_ p: Profile) -> [Int32] {
         var out: [Int32] = []
-        out.reserveCapacity(p.chainRuns.count)
+        out.reserveCapacity(p.chainRunCount)
         var last: Int32 = -1
-        for c in p.chainRuns where c >= 0 && c != last {
+        p.forEachChainRun { c in
+            guard c >= 0 && c != last else { return }
             out.append(c)
             last = c
         }
