@@ -73,24 +73,39 @@ public final class CostModel: @unchecked Sendable {
     /// `compact(_:)` in two bytes an event (every chain number below 65,536).
     static func compactNarrow(_ p: Profile) -> [UInt16] {
         var out: [UInt16] = []
-        out.reserveCapacity(p.chainRunCount)
+        out.reserveCapacity(p.encodedChainRuns.count)
         var last: Int32 = -1
-        p.forEachChainRun { c in
-            guard c >= 0 && c != last else { return }
-            out.append(UInt16(truncatingIfNeeded: c))
-            last = c
+        p.encodedChainRuns.withUnsafeBufferPointer { r in
+            for i in 0..<r.count {
+                let c = r[i]
+                if c < Profile.loopLimit {
+                    // A loop's runs (`Profile.loopEntry`): the entries before, again.
+                    let (k, q) = Profile.loopParts(c)
+                    for _ in 0..<k { for j in (i - q)..<i where r[j] >= 0 && r[j] != last { out.append(UInt16(truncatingIfNeeded: r[j])); last = r[j] } }
+                } else if c >= 0 && c != last {
+                    out.append(UInt16(truncatingIfNeeded: c))
+                    last = c
+                }
+            }
         }
         return out
     }
 
     public static func compact(_ p: Profile) -> [Int32] {
         var out: [Int32] = []
-        out.reserveCapacity(p.chainRunCount)
+        out.reserveCapacity(p.encodedChainRuns.count)
         var last: Int32 = -1
-        p.forEachChainRun { c in
-            guard c >= 0 && c != last else { return }
-            out.append(c)
-            last = c
+        p.encodedChainRuns.withUnsafeBufferPointer { r in
+            for i in 0..<r.count {
+                let c = r[i]
+                if c < Profile.loopLimit {
+                    let (k, q) = Profile.loopParts(c)
+                    for _ in 0..<k { for j in (i - q)..<i where r[j] >= 0 && r[j] != last { out.append(r[j]); last = r[j] } }
+                } else if c >= 0 && c != last {
+                    out.append(c)
+                    last = c
+                }
+            }
         }
         return out
     }

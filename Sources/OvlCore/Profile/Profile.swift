@@ -137,30 +137,21 @@ public final class Profile: @unchecked Sendable {
     /// count entries, added up here). The next run is a different segment.
     @inline(__always)
     public func forEachSegmentRun(_ body: (_ first: Int32, _ last: Int32, _ repeats: Int) throws -> Void) rethrows {
-        // The last four runs in a ring, for loop marks.
-        var recent: ((Int32, Int32, Int), (Int32, Int32, Int), (Int32, Int32, Int), (Int32, Int32, Int)) =
-            ((0, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0))
-        var seen = 0
         try segments.withUnsafeBufferPointer { s in
             var i = 0
             while i < s.count {
                 let v = s[i]
-                if v < Profile.loopLimit {
-                    let (k, q) = Profile.loopParts(v)
-                    let ring = withUnsafeBytes(of: recent) { Array($0.bindMemory(to: (Int32, Int32, Int).self)) }
-                    for _ in 0..<k {
-                        for j in (seen - q)..<seen {
-                            let r = ring[j & 3]
-                            try body(r.0, r.1, r.2)
-                        }
-                    }
-                    i += 1
-                    continue
-                }
                 let f: Int32, l: Int32
                 if v >= -1 {
                     (f, l) = (v, v)
                     i += 1
+                } else if v < Profile.loopLimit {
+                    // (The pattern comes back from out of line, not the body going there:
+                    // a closure passed on kept its captures in memory for the whole loop.)
+                    let (k, pattern) = Profile.segmentLoop(s, at: i)
+                    for _ in 0..<k { for (f, l, r) in pattern { try body(f, l, r) } }
+                    i += 1
+                    continue
                 } else {
                     (f, l) = (-2 - v, s[i + 1])
                     i += 2
@@ -170,8 +161,6 @@ public final class Profile: @unchecked Sendable {
                     repeats += Int(s[i] & ~Profile.repeatMark)
                     i += 1
                 }
-                withUnsafeMutableBytes(of: &recent) { $0.bindMemory(to: (Int32, Int32, Int).self)[seen & 3] = (f, l, repeats) }
-                seen += 1
                 try body(f, l, repeats)
             }
         }
@@ -188,6 +177,28 @@ public final class Profile: @unchecked Sendable {
         forEachSegment { _, l in out.append(l) }
         return out
     }
+    /// The loop mark at `s[i]`: how many more times the runs of the `q` segments before
+    /// it ran, and those runs (read back from it: a repeat count follows its segment, a
+    /// pair's first entry is below -1 and its last is not).
+    @inline(never)
+    static func segmentLoop(_ s: UnsafeBufferPointer<Int32>, at i: Int) -> (Int, [(Int32, Int32, Int)]) {
+        let (k, q) = loopParts(s[i])
+        var pattern: [(Int32, Int32, Int)] = []
+        var j = i - 1
+        while pattern.count < q {
+            var repeats = 0
+            while s[j] >= repeatMark { repeats += Int(s[j] & ~repeatMark); j -= 1 }
+            if j >= 1 && s[j - 1] < -1 && s[j - 1] >= loopLimit {
+                pattern.append((-2 - s[j - 1], s[j], repeats))
+                j -= 2
+            } else {
+                pattern.append((s[j], s[j], repeats))
+                j -= 1
+            }
+        }
+        return (k, pattern.reversed())
+    }
+
     /// Segments given as first and last blocks, in the encoding of `segments`.
     public static func encodeSegments(first: [Int32], last: [Int32]) -> [Int32] {
         var out: [Int32] = []
@@ -399,7 +410,10 @@ struct BlockSequenceBuilder {
         for i in 0..<vs.count {
             let v = vs[i]
             if v <= AddressClassifier.repeatBase && AddressClassifier.repeatPeriod(v) > 1 {
-                addLoop(vs, at: i, &h)
+                // On a copy: given out of line, the loop's own state stayed in memory.
+                var copy = h
+                addLoop(vs, at: i, &copy)
+                h = copy
                 continue
             }
             addClassified(v, &h)
@@ -830,14 +844,16 @@ struct AddressClassifier {
     /// those addresses one by one would give, in one go: their counts, nothing for
     /// rep-string iterations or addresses outside the code (a leave at most), and for a
     /// block one `repeatValue(_:atStart:)`.
-    mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, collapsedRuns: Bool = false, repeatRuns: Bool = false,
+    mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, collapsedRuns: Bool = false, repeatRuns: Bool = false, loopRoom: Int = 0,
                            into out: inout [Int32]) -> ProfileStats {
-        if let t = table { return classify(pcs, table: t, collapsedRuns: collapsedRuns, repeatRuns: repeatRuns, into: &out) }
+        // `loopRoom`: how many addresses the batch's marks of loops stand for (room enough
+        // when a loop's addresses are classified one by one).
+        if let t = table { return classify(pcs, table: t, collapsedRuns: collapsedRuns, repeatRuns: repeatRuns, loopRoom: loopRoom, into: &out) }
         var counts = ProfileStats()
         var n = 0
         var outside = false
         let low = imageLow, span = imageHigh &- imageLow
-        out = [Int32](unsafeUninitializedCapacity: pcs.count + (repeatRuns ? AddressClassifier.expandedRoom(pcs) : 0)) { buf, count in
+        out = [Int32](unsafeUninitializedCapacity: pcs.count + loopRoom) { buf, count in
             func one(_ pc: UInt64) {
                 if pc &- low >= span {
                     // Outside the image: what `classify(_:counting:)` would say, sooner.
@@ -884,28 +900,16 @@ struct AddressClassifier {
         return counts
     }
 
-    /// Room beyond one entry an address that the batch's `repeatRun`s may need when
-    /// their addresses are classified one by one: their counts.
-    static func expandedRoom(_ pcs: UnsafeBufferPointer<UInt64>) -> Int {
-        var room = 0
-        for pc in pcs where TraceFile.isRepeatRun(pc) { room += TraceFile.repeatCount(pc) }
-        return room
-    }
-
     /// The same with the address table: every address inside the image lies in its range
     /// (`classify(_:counting:)`), so the loop reads the table alone, with the table, the
     /// last address and the counts in locals (read through `self`, they were loaded again
     /// after every store to the output, which might have written them as far as the
-    /// compiler knew).
-    ///
-    /// A `repeatRun` of one address gives what its addresses one by one would give, at
-    /// once: their counts, nothing for rep-string iterations or addresses outside the code
-    /// (a leave at most), one `repeatValue(_:period:atStart:)` for a block. One of a loop
-    /// (2 to 4 addresses) gives one `repeatValue` when each address of the pattern is a
-    /// block without a rep-string instruction at it and the pattern's values are the
-    /// last written; else its addresses one by one.
+    /// compiler knew). A `repeatRun` of one address gives what its addresses one by one
+    /// would give, at once: their counts, nothing for rep-string iterations or addresses
+    /// outside the code (a leave at most), one `repeatValue(_:period:atStart:)` for a block;
+    /// one of a loop goes to `repeatedLoop`, on a copy of the state.
     private mutating func classify(_ pcs: UnsafeBufferPointer<UInt64>, table t: AddressTable, collapsedRuns: Bool, repeatRuns: Bool,
-                                   into out: inout [Int32]) -> ProfileStats {
+                                   loopRoom: Int, into out: inout [Int32]) -> ProfileStats {
         var addresses: UInt64 = 0, foreign: UInt64 = 0, repIterations: UInt64 = 0
         var misaligned: UInt64 = 0, excluded: UInt64 = 0
         var n = 0
@@ -914,13 +918,49 @@ struct AddressClassifier {
         let low = imageLow, span = imageHigh &- imageLow
         let base = t.base, tableSpan = UInt64(t.span)
         // Expanding a loop's mark (rare) may need room beyond an entry an address.
-        var room = pcs.count
-        if repeatRuns { room += AddressClassifier.expandedRoom(pcs) }
-        out = [Int32](unsafeUninitializedCapacity: room) { buf, count in
+        out = [Int32](unsafeUninitializedCapacity: pcs.count + loopRoom) { buf, count in
             t.classes.withUnsafeBufferPointer { classes in
-                @inline(__always) func one(_ pc: UInt64) {
+                for i in 0..<pcs.count {
+                    let pc = pcs[i]
                     var v: Int32
                     if pc &- low >= span || pc &- base >= tableSpan {
+                        if repeatRuns && TraceFile.isRepeatRun(pc) && TraceFile.repeatPeriod(pc) > 1 {
+                            // A loop (rare): out of line, on a copy of the state.
+                            var st = TableRun(addresses: addresses, foreign: foreign, repIterations: repIterations,
+                                              misaligned: misaligned, excluded: excluded, n: n, outside: outside, last: last,
+                                              low: low, span: span, base: base, tableSpan: tableSpan, collapsedRuns: collapsedRuns)
+                            AddressClassifier.repeatedLoop(pcs, at: i, &st, buf.baseAddress!, classes)
+                            (addresses, foreign, repIterations, misaligned, excluded) = (st.addresses, st.foreign, st.repIterations, st.misaligned, st.excluded)
+                            (n, outside, last) = (st.n, st.outside, st.last)
+                            continue
+                        }
+                        if repeatRuns && TraceFile.isRepeatRun(pc) {
+                            // `last` again (`repeatRun` lies outside every image): what
+                            // each of them would give, at once.
+                            let k = pc & 0xffff_ffff
+                            addresses += k
+                            if last &- low >= span || last &- base >= tableSpan {
+                                foreign += k
+                            } else {
+                                guard let c = AddressTable.entry(classes[Int(last &- base)], at: last, after: last) else {
+                                    repIterations += k
+                                    continue
+                                }
+                                if c >= 0 {
+                                    buf[n] = AddressClassifier.repeatValue(k, period: 1, atStart: c & AddressClassifier.atStart != 0)
+                                    n += 1
+                                    outside = false
+                                    continue
+                                }
+                                AddressClassifier.count(c, times: k, misaligned: &misaligned, excluded: &excluded, foreign: &foreign)
+                            }
+                            if !outside {
+                                buf[n] = BlockSequenceBuilder.classLeave
+                                n += 1
+                                outside = true
+                            }
+                            continue
+                        }
                         // Outside the image (the table's range holds all of it that is code):
                         // foreign.
                         last = pc
@@ -933,7 +973,7 @@ struct AddressClassifier {
                         addresses += 1
                         guard let c = AddressTable.entry(classes[Int(pc &- base)], at: pc, after: last) else {
                             repIterations += 1
-                            return
+                            continue
                         }
                         v = c
                         last = pc
@@ -941,7 +981,7 @@ struct AddressClassifier {
                             buf[n] = v
                             n += 1
                             outside = false
-                            return
+                            continue
                         }
                         AddressClassifier.count(v, misaligned: &misaligned, excluded: &excluded, foreign: &foreign)
                     }
@@ -950,59 +990,6 @@ struct AddressClassifier {
                         n += 1
                         outside = true
                     }
-                }
-                /// A loop's mark at `i`: one value when the pattern allows (see above).
-                func loop(_ i: Int, _ p: Int, _ k: Int) -> Bool {
-                    guard i >= p, n >= p else { return false }
-                    for j in 0..<p {
-                        let a = pcs[i - p + j]
-                        guard a &- low < span && a &- base < tableSpan else { return false }
-                        let c = classes[Int(a &- base)]
-                        guard c >= 0 && c & AddressTable.repString == 0 && buf[n - p + j] == c else { return false }
-                    }
-                    addresses += UInt64(k)
-                    buf[n] = AddressClassifier.repeatValue(UInt64(k), period: p, atStart: false)
-                    n += 1
-                    outside = false
-                    last = pcs[i - p + (k - 1) % p]
-                    return true
-                }
-                for i in 0..<pcs.count {
-                    let pc = pcs[i]
-                    if repeatRuns && pc &- low >= span && TraceFile.isRepeatRun(pc) {
-                        let p = TraceFile.repeatPeriod(pc), k = TraceFile.repeatCount(pc)
-                        if p > 1 {
-                            precondition(i >= p, "a repeat mark without its pattern")
-                            if !loop(i, p, k) {
-                                for j in 0..<k { one(pcs[i - p + j % p]) }
-                            }
-                            continue
-                        }
-                        // `last` again: what each of them would give, at once.
-                        addresses += UInt64(k)
-                        if last &- low >= span || last &- base >= tableSpan {
-                            foreign += UInt64(k)
-                        } else {
-                            guard let c = AddressTable.entry(classes[Int(last &- base)], at: last, after: last) else {
-                                repIterations += UInt64(k)
-                                continue
-                            }
-                            if c >= 0 {
-                                buf[n] = AddressClassifier.repeatValue(UInt64(k), period: 1, atStart: c & AddressClassifier.atStart != 0)
-                                n += 1
-                                outside = false
-                                continue
-                            }
-                            AddressClassifier.count(c, times: UInt64(k), misaligned: &misaligned, excluded: &excluded, foreign: &foreign)
-                        }
-                        if !outside {
-                            buf[n] = BlockSequenceBuilder.classLeave
-                            n += 1
-                            outside = true
-                        }
-                        continue
-                    }
-                    one(pc)
                 }
             }
             count = n
@@ -1015,6 +1002,79 @@ struct AddressClassifier {
         counts.misaligned = misaligned
         counts.excludedSection = excluded
         return counts
+    }
+
+    /// The table loop's state, for a loop's mark out of line (`repeatedLoop`).
+    struct TableRun {
+        var addresses: UInt64 = 0, foreign: UInt64 = 0, repIterations: UInt64 = 0
+        var misaligned: UInt64 = 0, excluded: UInt64 = 0
+        var n = 0
+        var outside = false
+        var last: UInt64
+        let low: UInt64, span: UInt64, base: UInt64, tableSpan: UInt64
+        let collapsedRuns: Bool
+    }
+
+    /// One address through the table.
+    @inline(__always)
+    static func step(_ pc: UInt64, _ st: inout TableRun, _ buf: UnsafeMutablePointer<Int32>, _ classes: UnsafeBufferPointer<Int32>) {
+        var v: Int32
+        if pc &- st.low >= st.span || pc &- st.base >= st.tableSpan {
+            // Outside the image (the table's range holds all of it that is code): foreign.
+            st.last = pc
+            if !(st.collapsedRuns && pc == TraceFile.collapsedRun) {
+                st.addresses += 1
+                st.foreign += 1
+            }
+            v = BlockSequenceBuilder.classForeign
+        } else {
+            st.addresses += 1
+            guard let c = AddressTable.entry(classes[Int(pc &- st.base)], at: pc, after: st.last) else {
+                st.repIterations += 1
+                return
+            }
+            v = c
+            st.last = pc
+            if v >= 0 {
+                buf[st.n] = v
+                st.n += 1
+                st.outside = false
+                return
+            }
+            AddressClassifier.count(v, misaligned: &st.misaligned, excluded: &st.excluded, foreign: &st.foreign)
+        }
+        if !st.outside {
+            buf[st.n] = BlockSequenceBuilder.classLeave
+            st.n += 1
+            st.outside = true
+        }
+    }
+
+    /// The `repeatRun` of a loop (2 to 4 addresses) at `pcs[i]`: one `repeatValue` when
+    /// each address of the pattern is a block without a rep-string instruction at it and
+    /// the pattern's values are the last written; else its addresses one by one.
+    @inline(never)
+    static func repeatedLoop(_ pcs: UnsafeBufferPointer<UInt64>, at i: Int, _ st: inout TableRun,
+                             _ buf: UnsafeMutablePointer<Int32>, _ classes: UnsafeBufferPointer<Int32>) {
+        let mark = pcs[i]
+        let p = TraceFile.repeatPeriod(mark), k = TraceFile.repeatCount(mark)
+        precondition(i >= p, "a repeat mark without its pattern")
+        var simple = st.n >= p
+        for j in 0..<p where simple {
+            let a = pcs[i - p + j]
+            guard a &- st.low < st.span && a &- st.base < st.tableSpan else { simple = false; break }
+            let c = classes[Int(a &- st.base)]
+            simple = c >= 0 && c & AddressTable.repString == 0 && buf[st.n - p + j] == c
+        }
+        if simple {
+            st.addresses += UInt64(k)
+            buf[st.n] = AddressClassifier.repeatValue(UInt64(k), period: p, atStart: false)
+            st.n += 1
+            st.outside = false
+            st.last = pcs[i - p + (k - 1) % p]
+        } else {
+            for j in 0..<k { step(pcs[i - p + j % p], &st, buf, classes) }
+        }
     }
 
     /// Counts a negative class (not `skip`) where it belongs, `times` times.

@@ -125,7 +125,7 @@ extension ProfileLoader {
             batch.values.withUnsafeBufferPointer { builder.addClassified($0, counts: batch.counts) }
             if !batch.rest.isEmpty {
                 tailClassifier.lastPC = batch.restPrevious
-                let counts = batch.rest.withUnsafeBufferPointer { tailClassifier.classify($0, collapsedRuns: batch.collapsedRuns, repeatRuns: batch.repeatRuns, into: &tail) }
+                let counts = batch.rest.withUnsafeBufferPointer { tailClassifier.classify($0, collapsedRuns: batch.collapsedRuns, repeatRuns: batch.repeatRuns, loopRoom: batch.loopRoom, into: &tail) }
                 tail.withUnsafeBufferPointer { builder.addClassified($0, counts: counts) }
             }
             progress.update(batch.bytesRead)
@@ -164,9 +164,9 @@ public final class TraceReading: @unchecked Sendable {
                 // Every address takes at least a byte: a damaged count cannot ask for
                 // more room than the file could fill.
                 sink.expected = min(h.count, stream.totalSize ?? h.count)
-            }, collapsingOutside: window, sink: { batch, collapsed, repeated in
+            }, collapsingOutside: window, foldingLoops: { sink.resolverIsBehind }, sink: { batch, counts in
                 if sink.isClosed { throw OvlError("reading stopped") }
-                sink.put(batch, collapsed: collapsed, repeated: repeated, bytesRead: stream.bytesRead)
+                sink.put(batch, collapsed: counts.collapsed, repeated: counts.repeated, inLoops: counts.inLoops, bytesRead: stream.bytesRead)
             })
             sink.finishBacklog()
             return 0
@@ -229,10 +229,10 @@ final class AddressSink: @unchecked Sendable {
         classifier!.lastPC = b.restPrevious
         let counts: ProfileStats
         if b.values.isEmpty {
-            counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, repeatRuns: b.repeatRuns, into: &b.values) }
+            counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, repeatRuns: b.repeatRuns, loopRoom: b.loopRoom, into: &b.values) }
         } else {
             var tail: [Int32] = []
-            counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, repeatRuns: b.repeatRuns, into: &tail) }
+            counts = b.rest.withUnsafeBufferPointer { classifier!.classify($0, collapsedRuns: b.collapsedRuns, repeatRuns: b.repeatRuns, loopRoom: b.loopRoom, into: &tail) }
             b.values += tail
         }
         b.counts.addClassified(counts)
@@ -293,6 +293,12 @@ final class AddressSink: @unchecked Sendable {
         return s
     }
 
+    /// Whether the resolver had not taken every batch when this thread put the last one:
+    /// folding loops (`DeltaDecoder.foldLoops`) saves the resolver work and costs this
+    /// thread some, so it is worth it only then (on a glibc program's trace the resolver
+    /// sets the pace; on a kernel's boot this thread does).
+    private(set) var resolverIsBehind = true
+
     /// Whether the resolver has stopped (reading can stop too).
     var isClosed: Bool { queue.isClosed }
     /// How many addresses the input says it holds (a trace's header), for the first
@@ -311,7 +317,7 @@ final class AddressSink: @unchecked Sendable {
     /// one `TraceFile.collapsedRun` (the trace reader); a QEMU log's reader passes 0 and
     /// no runs. `repeated` addresses stand in `TraceFile.repeatRun`s after the address
     /// they repeat.
-    func put(_ pcs: UnsafeBufferPointer<UInt64>, collapsed: UInt64 = 0, repeated: UInt64 = 0, bytesRead: UInt64) {
+    func put(_ pcs: UnsafeBufferPointer<UInt64>, collapsed: UInt64 = 0, repeated: UInt64 = 0, inLoops: UInt64 = 0, bytesRead: UInt64) {
         if classifier == nil {
             offerLock.lock()
             classifier = offered
@@ -327,7 +333,7 @@ final class AddressSink: @unchecked Sendable {
             split = pcs.count * share / 64
             if repeats { split = AddressSink.split(pcs, near: split) }
             classifier!.lastPC = previous
-            counts = classifier!.classify(UnsafeBufferPointer(rebasing: pcs[..<split]), collapsedRuns: runs, repeatRuns: repeats, into: &values)
+            counts = classifier!.classify(UnsafeBufferPointer(rebasing: pcs[..<split]), collapsedRuns: runs, repeatRuns: repeats, loopRoom: Int(inLoops), into: &values)
         }
         counts.addresses += collapsed
         counts.foreign += collapsed
@@ -336,7 +342,7 @@ final class AddressSink: @unchecked Sendable {
         let state = queue.put(ClassifiedBatch(values: values, counts: counts, bytesRead: bytesRead, sizeHint: expected,
                                               rest: Array(UnsafeBufferPointer(rebasing: pcs[split...])),
                                               restPrevious: TraceFile.address(before: split, in: pcs, repeats: repeats, else: previous),
-                                              collapsedRuns: runs, repeatRuns: repeats,
+                                              collapsedRuns: runs, repeatRuns: repeats, loopRoom: Int(inLoops),
                                               early: classifier == nil),
                               weight: (pcs.count - split) * 8, whileWaiting: helpWhileWaiting)
         switch state {
@@ -344,6 +350,7 @@ final class AddressSink: @unchecked Sendable {
         case .wasFull: share = min(64, share + 1)
         case .between: break
         }
+        resolverIsBehind = state != .wasEmpty
         expected = 0
     }
 }
@@ -363,8 +370,10 @@ struct ClassifiedBatch {
     var restPrevious: UInt64 = .max
     /// Whether `TraceFile.collapsedRun` in `rest` stands for a run already counted.
     var collapsedRuns = false
-    /// Whether `rest` may hold `TraceFile.repeatRun`s.
+    /// Whether `rest` may hold `TraceFile.repeatRun`s, and how many addresses those of
+    /// loops stand for.
     var repeatRuns = false
+    var loopRoom = 0
     /// Queued before the reader had a classifier: all of it in `rest`.
     var early = false
 }

@@ -155,7 +155,7 @@ public enum TraceFile {
     /// `sink` in order, in batches of up to 64 Ki (the buffer is reused between calls).
     public static func readBatches(_ stream: ByteStream, progress: Progress? = nil, header headerCheck: (Header) throws -> Void,
                                    sink: (UnsafeBufferPointer<UInt64>) throws -> Void) throws {
-        try readBatches(stream, progress: progress, header: headerCheck, collapsingOutside: nil) { batch, _, _ in try sink(batch) }
+        try readBatches(stream, progress: progress, header: headerCheck, collapsingOutside: nil) { batch, _ in try sink(batch) }
     }
 
     /// Stands in a batch for a run of addresses outside the window given to
@@ -170,6 +170,15 @@ public enum TraceFile {
     /// window does not reach it (`DeltaDecoder.repeatsFit(window:)`), and only right after
     /// the `p` real addresses it repeats, in the same batch.
     public static let repeatRun: UInt64 = 1 << 63
+
+    /// What a batch of `readBatches(_:progress:header:collapsingOutside:sink:)` holds
+    /// beyond its entries: addresses collapsed into `collapsedRun`s, folded into
+    /// `repeatRun`s, and of those, folded into marks of loops.
+    public struct BatchCounts {
+        public var collapsed: UInt64
+        public var repeated: UInt64
+        public var inLoops: UInt64
+    }
 
     /// Whether `v` is a `repeatRun` (in a batch that holds any).
     @inline(__always)
@@ -204,10 +213,13 @@ public enum TraceFile {
     /// CRC program's 8.8 M addresses, 38 M of a kernel boot's) reaches `sink` as the
     /// address and one `repeatRun` counting the rest, with the count of addresses so
     /// folded in the batch (`repeated`); the reader skips the run's zero bytes eight at a
-    /// time. Each batch holds the address itself before its first `repeatRun`.
+    /// time. Each batch holds the address itself before its first `repeatRun`. Loops of
+    /// two to four addresses are folded too (`DeltaDecoder.foldLoops`) while
+    /// `foldingLoops` says so: the reader asks whether its reader is behind.
     public static func readBatches(_ stream: ByteStream, progress: Progress? = nil, header headerCheck: (Header) throws -> Void,
                                    collapsingOutside window: (low: UInt64, span: UInt64)?,
-                                   sink: (UnsafeBufferPointer<UInt64>, _ collapsed: UInt64, _ repeated: UInt64) throws -> Void) throws {
+                                   foldingLoops: () -> Bool = { true },
+                                   sink: (UnsafeBufferPointer<UInt64>, _ counts: BatchCounts) throws -> Void) throws {
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         var len = 0
         var pos = 0
@@ -286,8 +298,11 @@ public enum TraceFile {
             }
             guard ok else { throw truncated() }
             done += UInt64(batch.taken)
-            if decoder.repeating { decoder.foldLoops(&batch) }
-            if batch.produced > 0 { try sink(UnsafeBufferPointer(start: out, count: batch.produced), batch.collapsed, batch.repeated) }
+            if decoder.repeating && foldingLoops() { decoder.foldLoopsWhereWorthIt(&batch) }
+            if batch.produced > 0 {
+                try sink(UnsafeBufferPointer(start: out, count: batch.produced),
+                         BatchCounts(collapsed: batch.collapsed, repeated: batch.repeated, inLoops: batch.inLoops))
+            }
             guard done == count || !(eof && pos >= len) else { throw truncated() }
         }
         // The table of address pairs and the end mark: a file cut there is cut too.
@@ -323,8 +338,9 @@ struct DeltaDecoder {
         var taken = 0
         var produced = 0
         var collapsed: UInt64 = 0
-        /// Addresses folded into `TraceFile.repeatRun`s.
+        /// Addresses folded into `TraceFile.repeatRun`s, and of those into loops' marks.
         var repeated: UInt64 = 0
+        var inLoops: UInt64 = 0
         /// Whether the last address was collapsed (each batch starts a run afresh, so
         /// that a batch with collapsed addresses holds at least one `collapsedRun`).
         var inRun = false
@@ -387,6 +403,30 @@ struct DeltaDecoder {
     /// The shortest stretch worth a mark, in periods.
     static let minimumPeriods = 3
 
+    /// Batches left to pass by before looking for loops again, and how many the next
+    /// miss passes by.
+    private var loopSkip = 0
+    private var loopBackoff = 1
+
+    /// `foldLoops`, where the batches before had loops to fold: looking costs a few
+    /// compares an address, and where a trace has few loops (a kernel's boot: the reader
+    /// sets that pace) a batch that folds less than half its addresses makes the reader
+    /// pass by the next 1, 2, 4 ... 256 batches before it looks again.
+    mutating func foldLoopsWhereWorthIt(_ b: inout Batch) {
+        if loopSkip > 0 {
+            loopSkip -= 1
+            return
+        }
+        let before = b.produced, repeated = b.repeated
+        foldLoops(&b)
+        if (b.repeated - repeated) * 2 < UInt64(before) {
+            loopSkip = loopBackoff
+            loopBackoff = min(loopBackoff * 2, 256)
+        } else {
+            loopBackoff = 1
+        }
+    }
+
     /// Replaces, in a decoded batch, each stretch where the addresses go on repeating the
     /// last 2 to 4 before it (a loop of that many translation blocks, the address window
     /// holding them all) for at least `minimumPeriods` periods by one `repeatRun`. On a
@@ -428,6 +468,7 @@ struct DeltaDecoder {
         }
         b.produced = w
         b.repeated += folded
+        b.inLoops += folded
     }
 
     /// Decodes from `p + i` while a varint of the longest length (10 bytes) fits before
