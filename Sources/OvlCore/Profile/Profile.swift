@@ -853,7 +853,10 @@ struct AddressClassifier {
         var n = 0
         var outside = false
         let low = imageLow, span = imageHigh &- imageLow
-        out = [Int32](unsafeUninitializedCapacity: pcs.count + loopRoom) { buf, count in
+        // Without the table every mark is expanded: room for each address it stands for.
+        var room = pcs.count
+        if repeatRuns { for pc in pcs where TraceFile.isRepeatRun(pc) { room += TraceFile.repeatCount(pc) } }
+        out = [Int32](unsafeUninitializedCapacity: room) { buf, count in
             func one(_ pc: UInt64) {
                 if pc &- low >= span {
                     // Outside the image: what `classify(_:counting:)` would say, sooner.
