@@ -215,7 +215,7 @@ public enum TraceFile {
     /// folded in the batch (`repeated`); the reader skips the run's zero bytes eight at a
     /// time. Each batch holds the address itself before its first `repeatRun`. Loops of
     /// two to four addresses are folded too (`DeltaDecoder.foldLoops`) while
-    /// `foldingLoops` says so: the reader asks whether its reader is behind.
+    /// `foldingLoops` says so (a profile reader asks whether its resolver is behind).
     public static func readBatches(_ stream: ByteStream, progress: Progress? = nil, header headerCheck: (Header) throws -> Void,
                                    collapsingOutside window: (low: UInt64, span: UInt64)?,
                                    foldingLoops: () -> Bool = { true },
