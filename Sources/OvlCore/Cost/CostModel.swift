@@ -72,27 +72,21 @@ public final class CostModel: @unchecked Sendable {
 
     /// `compact(_:)` in two bytes an event (every chain number below 65,536).
     static func compactNarrow(_ p: Profile) -> [UInt16] {
-        var out: [UInt16] = []
-        out.reserveCapacity(p.encodedChainRuns.count)
-        var last: Int32 = -1
-        p.encodedChainRuns.withUnsafeBufferPointer { r in
-            for i in 0..<r.count {
-                let c = r[i]
-                if c < Profile.loopLimit {
-                    // A loop's runs (`Profile.loopEntry`): the entries before, again.
-                    let (k, q) = Profile.loopParts(c)
-                    for _ in 0..<k { for j in (i - q)..<i where r[j] >= 0 && r[j] != last { out.append(UInt16(truncatingIfNeeded: r[j])); last = r[j] } }
-                } else if c >= 0 && c != last {
-                    out.append(UInt16(truncatingIfNeeded: c))
-                    last = c
-                }
-            }
-        }
-        return out
+        compacted(p) { UInt16(truncatingIfNeeded: $0) }
     }
 
     public static func compact(_ p: Profile) -> [Int32] {
-        var out: [Int32] = []
+        compacted(p) { $0 }
+    }
+
+    /// The chains entered, in order, once for each entry (stretches outside dropped,
+    /// repeats across them folded), read from the runs as kept: a loop's runs
+    /// (`Profile.loopEntry`) are the entries before its mark, again. A plain loop here:
+    /// through `forEachChainRun`, the output and the last chain were captured by its
+    /// closure and lived in memory.
+    @inline(__always)
+    private static func compacted<T>(_ p: Profile, _ event: (Int32) -> T) -> [T] {
+        var out: [T] = []
         out.reserveCapacity(p.encodedChainRuns.count)
         var last: Int32 = -1
         p.encodedChainRuns.withUnsafeBufferPointer { r in
@@ -100,9 +94,9 @@ public final class CostModel: @unchecked Sendable {
                 let c = r[i]
                 if c < Profile.loopLimit {
                     let (k, q) = Profile.loopParts(c)
-                    for _ in 0..<k { for j in (i - q)..<i where r[j] >= 0 && r[j] != last { out.append(r[j]); last = r[j] } }
+                    for _ in 0..<k { for j in (i - q)..<i where r[j] >= 0 && r[j] != last { out.append(event(r[j])); last = r[j] } }
                 } else if c >= 0 && c != last {
-                    out.append(c)
+                    out.append(event(c))
                     last = c
                 }
             }
