@@ -28,10 +28,12 @@ let package = Package(
         .target(name: "COverlayRules"),
         // Processor hints Swift cannot spell (prefetch), for the coalescer's hot loops.
         .target(name: "CHints"),
+        // The replay's scan for cluster entries, with AVX-512 where the processor has it.
+        .target(name: "CReplay"),
         // The engine: ELF, decoder, CFG, profiles, clustering, cost. No terminal code.
         .target(
             name: "OvlCore",
-            dependencies: ["CZydisShim", "COverlayRules", "CHints", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["CZydisShim", "COverlayRules", "CHints", "CReplay", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         // The explorer's model, views and key handling, drawn into a plain cell grid.
         .target(

@@ -264,6 +264,16 @@ func engineBenchmarks() {
     print(String(format: "replay synthetic: 100,000,000 events in %.0f ms = %.0f M events/s (aim >= 100)", bigMs, 1e5 / bigMs))
     let twoMs = milliseconds(repeat: 3) { _ = CostModel.replay(seq, chainCluster: synthC.chainCluster, clusters: synthC.clusterCount, buffers: 2) }
     print(String(format: "replay synthetic, 2 buffers: %.0f ms = %.0f M events/s", twoMs, 1e5 / twoMs))
+    if ReplayScan.best != .scalar {
+        // The baseline in the same run: the same replays with the scan one event at a time.
+        let scalarMs = milliseconds(repeat: 3) {
+            _ = CostModel.replay(seq, chainCluster: synthC.chainCluster, clusters: synthC.clusterCount, buffers: 1, scan: .scalar)
+        }
+        print(String(format: "  the same, 1 buffer, the scan one event at a time: %.0f ms; %@ scan %.2f × of it", scalarMs,
+                     "\(ReplayScan.best)" as NSString, bigMs / scalarMs))
+    } else {
+        print("  (this processor has no AVX-512: every replay scans one event at a time)")
+    }
     // 5. Cost after one parameter change at sample scale: re-cluster and re-cost.
     let changeMs = milliseconds(repeat: 9) {
         cfg.gamma = cfg.gamma == 4 ? 5 : 4

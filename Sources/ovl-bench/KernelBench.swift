@@ -93,6 +93,17 @@ func kernelBenchmarks(_ given: String?) {
     }
     print(String(format: "  coalescer (Figure 2, events recorded): from scratch %.1f ms, after a γ edit %.1f ms", scratch, afterGamma))
 
+    // The replay after an edit, both traces by chain, beside the same with the scan one
+    // event at a time (the baseline in the same run).
+    let replayModel = CostModel(session: session)
+    let replayed = session.cluster(recordEvents: false)
+    let phases = Array(session.profiles.indices.filter { session.profiles[$0].hasSequence })
+    let scanMs = milliseconds(repeat: 9) { _ = replayModel.replay(phases: phases, replayed, buffers: config.buffers, byChain: true) }
+    let scalarMs = milliseconds(repeat: 9) { _ = replayModel.replay(phases: phases, replayed, buffers: config.buffers, byChain: true, scan: .scalar) }
+    print(String(format: "  replay of both traces by chain (%@ chain runs, %d cores): %.1f ms with the %@ scan, %.1f ms one event at a time (%.2f ×)",
+                 Describe.count(events) as NSString, ProcessInfo.processInfo.activeProcessorCount, scanMs, "\(ReplayScan.best)" as NSString,
+                 scalarMs, scanMs / scalarMs))
+
     // 4. Where one analysis (what the explorer runs after an edit) spends its time.
     let engine = ExplorerEngine(session: session)
     analysisBreakdown(engine, config: config)

@@ -1,4 +1,5 @@
 import COverlayRules
+import CReplay
 import Foundation
 
 /// Table 2 for one phase: how often clusters were loaded and what that costs on flash.
@@ -70,6 +71,18 @@ public final class CostModel: @unchecked Sendable {
         return CostModel.replay(basis.wide[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.chainCluster.count, byChain: true)
     }
 
+    /// `replay(phase:)` (per cluster) or `replayByChain(phase:)` (`byChain`) of every phase
+    /// in `phases` at once: their events shared out evenly among the cores, where phase by
+    /// phase each trace was cut apart and the shorter ones left a core waiting.
+    public func replay(phases: [Int], _ c: Clustering, buffers: Int, byChain: Bool, scan: ReplayScan = .best) -> [[UInt64]] {
+        let slots = byChain ? c.chainCluster.count : c.clusterCount
+        if let n = basis.narrow {
+            return CostModel.replay(phases.map { n[$0] }, chainCluster: c.chainCluster, buffers: buffers, slots: slots, byChain: byChain, scan: scan)
+        }
+        let wide = basis.wide
+        return CostModel.replay(phases.map { wide[$0] }, chainCluster: c.chainCluster, buffers: buffers, slots: slots, byChain: byChain, scan: scan)
+    }
+
     /// `compact(_:)` in two bytes an event (every chain number below 65,536).
     static func compactNarrow(_ p: Profile) -> [UInt16] {
         compacted(p) { UInt16(truncatingIfNeeded: $0) }
@@ -106,53 +119,115 @@ public final class CostModel: @unchecked Sendable {
 
     /// Loads per cluster when `sequence` (chains) runs against `chainCluster`, following
     /// the overlay manager's rules (`ovl_rules.h`) with `buffers` code buffers.
-    public static func replay(_ sequence: [Int32], chainCluster: [Int32], clusters: Int, buffers: Int, parts: Int? = nil) -> [UInt64] {
-        replay(sequence, chainCluster: chainCluster, buffers: buffers, slots: clusters, parts: parts, byChain: false)
+    public static func replay(_ sequence: [Int32], chainCluster: [Int32], clusters: Int, buffers: Int, parts: Int? = nil,
+                              scan: ReplayScan = .best) -> [UInt64] {
+        replay(sequence, chainCluster: chainCluster, buffers: buffers, slots: clusters, parts: parts, byChain: false, scan: scan)
     }
 
     /// `replay` with each load charged to the chain entered (the explorer's what-if).
-    public static func replayByChain(_ sequence: [Int32], chainCluster: [Int32], chains: Int, buffers: Int, parts: Int? = nil) -> [UInt64] {
-        replay(sequence, chainCluster: chainCluster, buffers: buffers, slots: chains, parts: parts, byChain: true)
+    public static func replayByChain(_ sequence: [Int32], chainCluster: [Int32], chains: Int, buffers: Int, parts: Int? = nil,
+                                     scan: ReplayScan = .best) -> [UInt64] {
+        replay(sequence, chainCluster: chainCluster, buffers: buffers, slots: chains, parts: parts, byChain: true, scan: scan)
     }
 
     /// The replay loop: a load is charged to the chain entered (`byChain`) or its cluster.
-    /// A long sequence is cut into `parts` stretches replayed at once on separate cores
-    /// (by default one per core, for a million events or more): the buffers' contents at
-    /// the start of a stretch are the `buffers` clusters entered most recently before it,
-    /// in that order of recency, which is all the rules look at. The counts equal one
-    /// replay from the start.
+    /// Chains are two or four bytes (`compactNarrow`, `compact`).
     static func replay<Chain: FixedWidthInteger & SendableMetatype>(_ sequence: [Chain], chainCluster: [Int32], buffers: Int, slots: Int, parts: Int? = nil,
-                                                 byChain: Bool) -> [UInt64] {
-        let n = sequence.count
-        let p = max(1, min(parts ?? (n >= 1 << 20 ? min(Cores.active, 8) : 1), max(n, 1)))
-        if p == 1 {
-            return sequence.withUnsafeBufferPointer { seq in
-                chainCluster.withUnsafeBufferPointer { map in
-                    replayStretch(seq, 0..<n, map: map, buffers: buffers, slots: slots, byChain: byChain)
-                }
-            }
-        }
-        // Each stretch reads the shared arrays and writes its own result.
-        let out = ReplayStretches(sequence, chainCluster, parts: p)
-        DispatchQueue.concurrentPerform(iterations: p) { i in
-            let r = out.sequence.withUnsafeBufferPointer { seq in
-                out.chainCluster.withUnsafeBufferPointer { map in
-                    replayStretch(seq, (n * i / p)..<(n * (i + 1) / p), map: map, buffers: buffers, slots: slots, byChain: byChain)
-                }
-            }
-            out.set(i, r)
-        }
-        var loads = out.results[0]
-        for r in out.results.dropFirst() {
-            for i in 0..<slots { loads[i] &+= r[i] }
-        }
-        return loads
+                                                 byChain: Bool, scan: ReplayScan = .best) -> [UInt64] {
+        replay([sequence], chainCluster: chainCluster, buffers: buffers, slots: slots, parts: parts, byChain: byChain, scan: scan)[0]
     }
 
+    /// `replay` of several traces against one clustering, each trace from empty buffers.
+    /// Their events are cut into `parts` stretches of equal length replayed at once on
+    /// separate cores (by default one per core, for a million events or more), a stretch
+    /// taking the end of one trace and the start of the next where it spans two: the
+    /// buffers' contents at the start of a stretch are the `buffers` clusters entered
+    /// most recently before it in its trace, in that order of recency, which is all the
+    /// rules look at. The counts equal one replay of each trace from its start.
+    static func replay<Chain: FixedWidthInteger & SendableMetatype>(_ sequences: [[Chain]], chainCluster: [Int32], buffers: Int, slots: Int,
+                                                                   parts: Int? = nil, byChain: Bool, scan: ReplayScan = .best) -> [[UInt64]] {
+        precondition(Chain.bitWidth == 16 || Chain.bitWidth == 32, "chains are kept in two or four bytes")
+        let total = sequences.reduce(0) { $0 + $1.count }
+        let p = max(1, min(parts ?? (total >= 1 << 20 ? min(Cores.active, 8) : 1), max(total, 1)))
+        // The stretches: part i takes events [total * i / p, total * (i + 1) / p) of the
+        // traces laid end to end, one piece per trace it touches.
+        var pieces: [[ReplayPiece]] = []
+        var start = 0
+        var starts: [Int] = []
+        for q in sequences { starts.append(start); start += q.count }
+        for i in 0..<p {
+            let lo = total * i / p, hi = total * (i + 1) / p
+            var part: [ReplayPiece] = []
+            for t in sequences.indices {
+                let from = max(lo, starts[t]) - starts[t], to = min(hi, starts[t] + sequences[t].count) - starts[t]
+                if from < to { part.append(ReplayPiece(trace: t, range: from..<to)) }
+            }
+            pieces.append(part)
+        }
+        let results: [[(trace: Int, loads: [UInt64])]]
+        if p == 1 {
+            results = [replayPieces(pieces[0], sequences, chainCluster: chainCluster, buffers: buffers, slots: slots, byChain: byChain, scan: scan)]
+        } else {
+            // Each stretch reads the shared arrays and writes its own result.
+            let out = ReplayStretches(sequences, chainCluster, pieces: pieces)
+            DispatchQueue.concurrentPerform(iterations: p) { i in
+                out.set(i, replayPieces(out.pieces[i], out.sequences, chainCluster: out.chainCluster, buffers: buffers, slots: slots,
+                                        byChain: byChain, scan: scan))
+            }
+            results = out.results
+        }
+        var loads: [[UInt64]?] = Array(repeating: nil, count: sequences.count)
+        for part in results {
+            for (t, r) in part {
+                if loads[t] == nil { loads[t] = r; continue }
+                loads[t]!.withUnsafeMutableBufferPointer { sum in
+                    for i in 0..<slots { sum[i] &+= r[i] }
+                }
+            }
+        }
+        return loads.map { $0 ?? [UInt64](repeating: 0, count: slots) }
+    }
+
+    /// The entries among `sequence` (`ovl_replay.h`): the chains of the events that enter
+    /// a cluster other than the last one entered (`last`, which it leaves at the last).
+    static func scanEntries<Chain: FixedWidthInteger>(_ sequence: [Chain], map: [Int32], last: inout Int32, scan: ReplayScan) -> [Int32] {
+        precondition(Chain.bitWidth == 16 || Chain.bitWidth == 32, "chains are kept in two or four bytes")
+        var out = [Int32](repeating: 0, count: sequence.count + 16)
+        let count = sequence.withUnsafeBytes { raw in
+            map.withUnsafeBufferPointer { m in
+                out.withUnsafeMutableBufferPointer { o in
+                    Chain.bitWidth == 16
+                        ? ovl_replay_entries_u16(scan.rawValue, raw.baseAddress?.assumingMemoryBound(to: UInt16.self), sequence.count, m.baseAddress, &last, o.baseAddress)
+                        : ovl_replay_entries_i32(scan.rawValue, raw.baseAddress?.assumingMemoryBound(to: Int32.self), sequence.count, m.baseAddress, &last, o.baseAddress)
+                }
+            }
+        }
+        return Array(out[..<count])
+    }
+
+    /// One stretch's pieces, each replayed from the state its trace had there.
+    static func replayPieces<Chain: FixedWidthInteger>(_ part: [ReplayPiece], _ sequences: [[Chain]], chainCluster: [Int32], buffers: Int, slots: Int,
+                                                      byChain: Bool, scan: ReplayScan) -> [(trace: Int, loads: [UInt64])] {
+        part.map { piece in
+            let loads = sequences[piece.trace].withUnsafeBufferPointer { seq in
+                chainCluster.withUnsafeBufferPointer { map in
+                    replayStretch(seq, piece.range, map: map, buffers: buffers, slots: slots, byChain: byChain, scan: scan)
+                }
+            }
+            return (piece.trace, loads)
+        }
+    }
+
+    /// Events scanned at a time: their entries (`ovl_replay.h`) fit in 64 KB.
+    static let scanChunk = 16_384
+
     /// Replays `range` of the sequence, starting from the buffers as the events before it
-    /// left them.
+    /// left them. The scan (`ovl_replay_entries_u16`, `_i32`) finds the events that enter
+    /// overlay code, a chunk at a time; only those reach the rules: re-entering the
+    /// cluster entered last is rule 1's cheapest case, and resident code neither loads
+    /// nor evicts.
     static func replayStretch<Chain: FixedWidthInteger>(_ seq: UnsafeBufferPointer<Chain>, _ range: Range<Int>, map: UnsafeBufferPointer<Int32>,
-                                                        buffers: Int, slots: Int, byChain: Bool) -> [UInt64] {
+                                                        buffers: Int, slots: Int, byChain: Bool, scan: ReplayScan = .best) -> [UInt64] {
         var loads = [UInt64](repeating: 0, count: slots)
         var state = ovl_buffer_state()
         ovl_rules_init(&state, Int32(buffers))
@@ -169,26 +244,30 @@ public final class CostModel: @unchecked Sendable {
             for k in recent.reversed() { _ = ovl_rules_enter(&state, k) }
             last = recent.first ?? -1
         }
+        guard !range.isEmpty, let base = seq.baseAddress, let clusters = map.baseAddress else { return loads }
+        let entries = UnsafeMutablePointer<Int32>.allocate(capacity: scanChunk + 16)
+        defer { entries.deallocate() }
+        let raw = UnsafeRawPointer(base)
         loads.withUnsafeMutableBufferPointer { out in
-            if buffers == 1 {
-                // One buffer: it holds the cluster entered last; any other one loads.
-                for i in range {
-                    let c = Int(truncatingIfNeeded: seq[i])
-                    let k = map[c]
-                    if k < 0 || k == last { continue }
-                    last = k
-                    out[byChain ? c : Int(k)] += 1
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let m = min(scanChunk, range.upperBound - i)
+                let count = Chain.bitWidth == 16
+                    ? ovl_replay_entries_u16(scan.rawValue, raw.assumingMemoryBound(to: UInt16.self) + i, m, clusters, &last, entries)
+                    : ovl_replay_entries_i32(scan.rawValue, raw.assumingMemoryBound(to: Int32.self) + i, m, clusters, &last, entries)
+                if buffers == 1 {
+                    // One buffer: it holds the cluster entered last; every entry loads.
+                    for j in 0..<count {
+                        let c = Int(entries[j])
+                        out[byChain ? c : Int(clusters[c])] += 1
+                    }
+                } else {
+                    for j in 0..<count {
+                        let c = Int(entries[j])
+                        if ovl_rules_enter(&state, clusters[c]) >= 0 { out[byChain ? c : Int(clusters[c])] += 1 }
+                    }
                 }
-                return
-            }
-            for i in range {
-                let c = Int(truncatingIfNeeded: seq[i])
-                let k = map[c]
-                // Resident code neither loads nor evicts; re-entering the cluster just
-                // entered is rule 1's cheapest case, skipped here.
-                if k < 0 || k == last { continue }
-                last = k
-                if ovl_rules_enter(&state, k) >= 0 { out[byChain ? c : Int(k)] += 1 }
+                i += m
             }
         }
         return loads
@@ -218,7 +297,7 @@ public final class CostModel: @unchecked Sendable {
         let account = DispatchGroup()
         let s = session
         DispatchQueue.global().async(group: account) { _ = s.memory(c) }
-        let replayed = session.profiles.indices.map { self.loads(phase: $0, c) }
+        let replayed = loads(phases: Array(session.profiles.indices), c, buffers: session.config.buffers)
         for p in session.profiles where p.hasSequence { preparePaging(p) }
         account.wait()
         return session.profiles.indices.map { cost(phase: $0, c, loads: replayed[$0]) }
@@ -230,6 +309,16 @@ public final class CostModel: @unchecked Sendable {
 
     /// Loads per cluster of phase `i` against `c`: replayed when the phase has its trace,
     /// else bounded from its edge counts.
+    /// `loads(phase:_:)` of every phase in `phases`, the traces replayed at once
+    /// (`replay(phases:_:buffers:byChain:)`).
+    func loads(phases: [Int], _ c: Clustering, buffers: Int) -> [[UInt64]] {
+        let traced = phases.filter { session.profiles[$0].hasSequence }
+        var replayed = replay(phases: traced, c, buffers: buffers, byChain: false).makeIterator()
+        return phases.map { i in
+            session.profiles[i].hasSequence ? replayed.next()! : CostModel.edgeBound(session.profiles[i], chainCluster: c.chainCluster, clusters: c.clusterCount)
+        }
+    }
+
     func loads(phase i: Int, _ c: Clustering) -> [UInt64] {
         let p = session.profiles[i]
         return p.hasSequence
@@ -410,6 +499,19 @@ enum Cores {
     static let active = ProcessInfo.processInfo.activeProcessorCount
 }
 
+/// How a replay scans a trace for the events that enter overlay code (`ovl_replay.h`):
+/// one event at a time, or sixteen at once with AVX-512. Both give the same entries;
+/// `best` is the fastest this processor runs.
+public enum ReplayScan: Int32, Sendable, CaseIterable {
+    case scalar = 0   // OVL_REPLAY_SCALAR
+    case avx512 = 1   // OVL_REPLAY_AVX512
+
+    public static let best: ReplayScan = ovl_replay_vector_available() != 0 ? .avx512 : .scalar
+
+    /// Whether this processor runs it (a scan it cannot run runs as `scalar`).
+    public var isAvailable: Bool { self == .scalar || ovl_replay_vector_available() != 0 }
+}
+
 /// What every cost model of a session starts from: each trace's chains entered
 /// (`CostModel.compact`, and in two bytes an event when every chain number fits), and the
 /// pages of the original layout each trace touches at the session's page size. Built a
@@ -561,21 +663,29 @@ public struct LRUFaultCurve: Sendable {
     }
 }
 
-/// The inputs and results of a replay cut into stretches (`CostModel.replay`): read by
+/// Events `range` of trace `trace`: a stretch's share of one trace (`CostModel.replay`).
+struct ReplayPiece: Sendable {
+    let trace: Int
+    let range: Range<Int>
+}
+
+/// The traces and results of a replay cut into stretches (`CostModel.replay`): read by
 /// every stretch, each result written by its own stretch only.
 private final class ReplayStretches<Chain: FixedWidthInteger & SendableMetatype>: @unchecked Sendable {
-    let sequence: [Chain]
+    let sequences: [[Chain]]
     let chainCluster: [Int32]
-    private(set) var results: [[UInt64]]
+    let pieces: [[ReplayPiece]]
+    private(set) var results: [[(trace: Int, loads: [UInt64])]]
     private let lock = NSLock()
 
-    init(_ sequence: [Chain], _ chainCluster: [Int32], parts: Int) {
-        self.sequence = sequence
+    init(_ sequences: [[Chain]], _ chainCluster: [Int32], pieces: [[ReplayPiece]]) {
+        self.sequences = sequences
         self.chainCluster = chainCluster
-        results = Array(repeating: [], count: parts)
+        self.pieces = pieces
+        results = Array(repeating: [], count: pieces.count)
     }
 
-    func set(_ i: Int, _ r: [UInt64]) {
+    func set(_ i: Int, _ r: [(trace: Int, loads: [UInt64])]) {
         lock.lock()
         results[i] = r
         lock.unlock()

@@ -22,11 +22,11 @@ extension CostModel {
     /// (the session's own configuration when nil).
     public func attributedCosts(_ c: Clustering, config: Config? = nil) -> [AttributedPhaseCost] {
         let cfg = config ?? session.config
+        let traced = session.profiles.indices.filter { session.profiles[$0].hasSequence }
+        var replayed = replay(phases: traced, c, buffers: cfg.buffers, byChain: true).makeIterator()
         return session.profiles.indices.map { i in
             let p = session.profiles[i]
-            let chainLoads = p.hasSequence
-                ? replayByChain(phase: i, c, buffers: cfg.buffers)
-                : CostModel.edgeBoundByChain(p, chainCluster: c.chainCluster)
+            let chainLoads = p.hasSequence ? replayed.next()! : CostModel.edgeBoundByChain(p, chainCluster: c.chainCluster)
             var loads = [UInt64](repeating: 0, count: c.clusterCount)
             for (ch, n) in chainLoads.enumerated() where n > 0 {
                 loads[Int(c.chainCluster[ch])] += n
@@ -56,11 +56,10 @@ extension CostModel {
     public func totalLoads(_ c: Clustering, config: Config) -> (loads: UInt64, seconds: Double) {
         var total: UInt64 = 0
         var seconds = 0.0
+        let all = loads(phases: Array(session.profiles.indices), c, buffers: config.buffers)
         for i in session.profiles.indices {
             let p = session.profiles[i]
-            let loads = p.hasSequence
-                ? replay(phase: i, c, buffers: config.buffers)
-                : CostModel.edgeBound(p, chainCluster: c.chainCluster, clusters: c.clusterCount)
+            let loads = all[i]
             let pc = CostModel.summarise(phase: p.name, exact: p.hasSequence, loads: loads, clustering: c, config: config)
             total += pc.loads
             seconds += pc.estimatedCostSeconds
