@@ -127,7 +127,7 @@ public final class ExplorerRuntime: @unchecked Sendable {
             // the very configuration being worked out ahead (it takes that result).
             if let (cfg, stop) = aheadRunning {
                 switch e {
-                case .analyse(let want, _) where want == cfg: break
+                case .analyse(let want, _, _) where want == cfg: break
                 case .analyseAhead(let want, _) where want.contains(cfg): break
                 case .whatIf, .redraw: break
                 default: stop.raise()
@@ -137,7 +137,7 @@ public final class ExplorerRuntime: @unchecked Sendable {
             case .analyseAhead:
                 jobs[0].removeAll { if case .analyseAhead = $0 { return true } else { return false } }
                 jobs[0].append(e)
-            case .analyse(_, let gen):
+            case .analyse(_, let gen, _):
                 latestGeneration = max(latestGeneration, gen)
                 jobs[0].removeAll { if case .analyse = $0 { return true } else { return false } }
                 jobs[0].insert(e, at: 0)
@@ -234,9 +234,9 @@ public final class ExplorerRuntime: @unchecked Sendable {
             let job = jobs[worker].removeFirst()
             lock.unlock()
             switch job {
-            case .analyse(_, let gen) where stale(gen):
+            case .analyse(_, let gen, _) where stale(gen):
                 continue
-            case .analyse(let cfg, let gen):
+            case .analyse(let cfg, let gen, _):
                 lock.lock()
                 let ready = lastAhead.flatMap { $0.config == cfg ? $0 : nil }
                 analysing = ready == nil

@@ -29,11 +29,12 @@ public final class ExplorerEngine: @unchecked Sendable {
         ExplorerEngine(session: try Session.open(image: image, profiles: profiles, config: config, showProgress: showProgress), clock: clock)
     }
 
-    /// Clusters and costs `config`.
-    public func analyse(_ config: Config) throws -> Analysis {
+    /// Clusters and costs `config`; `events`: with the coalescing events recorded as it
+    /// goes (else `Analysis.events` runs the coalescer again when first asked).
+    public func analyse(_ config: Config, events: Bool = false) throws -> Analysis {
         let t0 = clock()
         try session.update(config)
-        return analysis(config, stop: nil, keepPrepared: true, since: t0)!
+        return analysis(config, stop: nil, keepPrepared: true, events: events, since: t0)!
     }
 
     /// `analyse` for work ahead of the user (`Effect.analyseAhead`): nil when `stop` is
@@ -45,17 +46,17 @@ public final class ExplorerEngine: @unchecked Sendable {
         let t0 = clock()
         guard (try? session.update(config)) != nil else { return nil }
         let sameCore = shown.coreFunctions == config.coreFunctions && shown.coreExclude == config.coreExclude && shown.corePreset == config.corePreset
-        return analysis(config, stop: stop, keepPrepared: sameCore, since: t0)
+        return analysis(config, stop: stop, keepPrepared: sameCore, events: false, since: t0)
     }
 
     /// The session's configuration (`config`, applied) clustered and costed.
-    private func analysis(_ config: Config, stop: StopSignal?, keepPrepared: Bool, since t0: Double) -> Analysis? {
+    private func analysis(_ config: Config, stop: StopSignal?, keepPrepared: Bool, events: Bool, since t0: Double) -> Analysis? {
         let c: Clustering
         if let stop {
-            guard let k = session.cluster(recordEvents: true, keepPrepared: keepPrepared, stop: { stop.isRaised }) else { return nil }
+            guard let k = session.cluster(recordEvents: events, keepPrepared: keepPrepared, stop: { stop.isRaised }) else { return nil }
             c = k
         } else {
-            c = session.cluster(recordEvents: true)
+            c = session.cluster(recordEvents: events)
         }
         if stop?.isRaised == true { return nil }
         let row = session.statistics(c)
@@ -147,8 +148,8 @@ public final class ExplorerEngine: @unchecked Sendable {
     /// front end's `ExplorerRuntime` does the same on a worker thread).
     public func run(_ effect: Effect) -> [EngineEvent] {
         switch effect {
-        case .analyse(let cfg, let gen):
-            do { return [.analysed(try analyse(cfg), generation: gen)] }
+        case .analyse(let cfg, let gen, let events):
+            do { return [.analysed(try analyse(cfg, events: events), generation: gen)] }
             catch { return [.analysisFailed(cfg, message: "\(error)", generation: gen)] }
         case .whatIf(let base, let fns, _):
             return [.whatIf(base.config, fns.map { ($0, whatIf($0, base: base)) })]

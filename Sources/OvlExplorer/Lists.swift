@@ -241,7 +241,7 @@ enum Lists {
             return "c\(n) " + (a.clustering.clusterChains[Int(n)].first.map { m.chainName(Int($0)).lowercased() } ?? "")
         case .steps:
             guard let a = s.analysis else { return "" }
-            let e = a.clustering.events[Int(s.steps.rows[i])]
+            let e = a.events[Int(s.steps.rows[i])]
             func name(_ c: Int32) -> String { c < 0 ? "core" : m.chainName(Int(c)).lowercased() }
             return name(e.a) + " " + name(e.b)
         case .config:

@@ -180,13 +180,32 @@ public final class Analysis: @unchecked Sendable {
     /// The running totals of the coalescing steps, summed the first time the steps view
     /// asks (a pass over every event, which an edit should not wait for).
     private var steps: (live: [Int32], core: [Int32], counts: (merged: Int, intoCore: Int, refused: Int, defragmented: Int)) {
+        let ev = events
         stepsLock.lock()
         defer { stepsLock.unlock() }
         if let s = stepsStorage { return s }
-        let s = Analysis.runningTotals(clustering.events, live: initialLive, core: initialCore)
+        let s = Analysis.runningTotals(ev, live: initialLive, core: initialCore)
         stepsStorage = s
         return s
     }
+    /// Figure 2's coalescing events, step by step (`Clustering.events`). An edit does not
+    /// record them unless the steps view is on screen (2 MB written on a kernel, 5% of the
+    /// coalescer's time): then the first look runs the same coalescing again, recording
+    /// them (its clustering is the same; the coalescer is deterministic). The affinity
+    /// layout has none.
+    public var events: [CoalesceEvent] {
+        if clustering.parameters.recordEvents || config.method != .figure2 { return clustering.events }
+        eventsLock.lock()
+        defer { eventsLock.unlock() }
+        if let e = eventsStorage { return e }
+        var params = clustering.parameters
+        params.recordEvents = true
+        let e = Coalescer.run(graph, params, keepPrepared: false).events
+        eventsStorage = e
+        return e
+    }
+    private let eventsLock = NSLock()
+    private var eventsStorage: [CoalesceEvent]?
     private let stepsLock = NSLock()
     private var stepsStorage: (live: [Int32], core: [Int32], counts: (merged: Int, intoCore: Int, refused: Int, defragmented: Int))?
     /// Before the first event.
@@ -414,8 +433,9 @@ public enum ExportKind: String, Sendable, CaseIterable {
 /// in place.
 public enum Effect: Sendable {
     /// Cluster and cost a configuration. `generation` grows with every edit: results of
-    /// older generations are stale.
-    case analyse(Config, generation: Int)
+    /// older generations are stale. `events`: record the coalescing events (the steps
+    /// view is on screen; else `Analysis.events` finds them when first asked).
+    case analyse(Config, generation: Int, events: Bool = false)
     /// What-if values for functions, against `base` (the current analysis).
     case whatIf(base: Analysis, functions: [Int32], generation: Int)
     /// Analyses of the edits the user is likely to make next (γ one point either way,

@@ -164,7 +164,7 @@ public enum Explorer {
             let forward = cmd == .nextMerge
             var i = s.steps.cursor.row + (forward ? 1 : -1)
             while i >= 0 && i < s.steps.rows.count {
-                if a.clustering.events[Int(s.steps.rows[i])].kind != .refused {
+                if a.events[Int(s.steps.rows[i])].kind != .refused {
                     s.steps.cursor.row = i
                     s.steps.cursor.clamp(count: s.steps.rows.count, page: page)
                     return []
@@ -226,6 +226,8 @@ public enum Explorer {
     static func show(_ s: inout ExplorerState, _ v: ViewID) {
         s.view = v
         if v == .graph { syncGraph(&s) }
+        // The steps' rows follow the analysis only while they are on screen (`install`).
+        if v == .steps { rebuildSteps(&s) }
     }
 
     // MARK: Opening and backing out
@@ -269,7 +271,7 @@ public enum Explorer {
             s.graph.cursor = ListCursor()
         case .steps:
             guard let a = s.analysis, cur < count else { return [] }
-            let e = a.clustering.events[Int(s.steps.rows[cur])]
+            let e = a.events[Int(s.steps.rows[cur])]
             let src: ChainSource = e.a < 0 ? .resident : .cluster(lowestChain: e.a)
             s.view = .clusters
             s.clusters.drill = [.chains(src, ListCursor())]
@@ -344,7 +346,7 @@ public enum Explorer {
             install(&s, ready)
             return []
         }
-        return [.analyse(new, generation: s.generation)]
+        return [.analyse(new, generation: s.generation, events: s.view == .steps)]
     }
 
     /// γ one point up (to the next whole point) or down (not below 0).
@@ -754,7 +756,9 @@ public enum Explorer {
             if k >= 0, let i = s.clusters.rows.firstIndex(of: k) { s.clusters.cursor.row = i }
         }
         clampAll(&s)
-        rebuildSteps(&s)
+        // The steps (every coalescing event, 53,000 on a kernel) only when on screen;
+        // `show` lists them when the view opens.
+        if s.view == .steps { rebuildSteps(&s) }
         if s.whatIfConfig != a.config {
             s.whatIf = [:]
             s.whatIfConfig = a.config
@@ -863,7 +867,7 @@ public enum Explorer {
 
     static func rebuildSteps(_ s: inout ExplorerState) {
         guard let a = s.analysis else { s.steps.rows = []; return }
-        let ev = a.clustering.events
+        let ev = a.events
         var rows: [Int32] = []
         rows.reserveCapacity(ev.count)
         for (i, e) in ev.enumerated() {
@@ -985,7 +989,7 @@ public enum Explorer {
             s.focus = Lists.ref(s.clusters.rows[s.clusters.cursor.row], a)
         case .steps:
             guard s.steps.cursor.row < s.steps.rows.count else { return }
-            let e = a.clustering.events[Int(s.steps.rows[s.steps.cursor.row])]
+            let e = a.events[Int(s.steps.rows[s.steps.cursor.row])]
             s.focus = e.a < 0 ? .resident : .cluster(lowestChain: e.a)
         case .graph:
             s.focus = s.graph.center

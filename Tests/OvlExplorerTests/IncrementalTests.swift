@@ -43,7 +43,7 @@ import Testing
         #expect(x.chainState == y.chainState && x.clusterSize == y.clusterSize && x.clusterChains == y.clusterChains, "\(what): cluster contents")
         #expect(x.residentCodeBytes == y.residentCodeBytes && x.coreBaseBytes == y.coreBaseBytes && x.coreLimit == y.coreLimit
                 && x.oversizeChains == y.oversizeChains, "\(what): core and oversize")
-        #expect(x.events == y.events, "\(what): coalescing events")
+        #expect(a.events == b.events, "\(what): coalescing events")
         #expect(a.row == b.row, "\(what): Table 1")
         #expect(a.phases == b.phases, "\(what): Table 2 and paging")
         #expect(a.chainLoads == b.chainLoads && a.functionLoads == b.functionLoads && a.clusterLoads == b.clusterLoads, "\(what): loads")

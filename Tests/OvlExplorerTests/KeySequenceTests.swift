@@ -169,10 +169,33 @@ struct KeySequenceTests {
         #expect(d.state.config.defragmentIntoCore)
     }
 
+    /// An edit records the coalescing events only while the steps view is on screen
+    /// (they cost the coalescer 5% on a kernel); elsewhere the first look runs the same
+    /// coalescing again for them. Both give the same events, and the steps list follows.
+    @Test func eventsAreRecordedWhileTheStepsAreOnScreen() throws {
+        let d = try Fixture.driver()
+        d.type("+")
+        let off = try #require(d.state.analysis)
+        #expect(!off.clustering.parameters.recordEvents && off.clustering.events.isEmpty, "off the steps view an edit records none")
+        d.type("4")
+        #expect(d.state.view == .steps)
+        #expect(d.state.steps.rows.count == off.events.count && !off.events.isEmpty, "opening the view lists the events found then")
+        d.type("+")
+        let on = try #require(d.state.analysis)
+        #expect(on.config.gamma == off.config.gamma + 1)
+        #expect(on.clustering.parameters.recordEvents && !on.clustering.events.isEmpty, "on the steps view the edit recorded them")
+        #expect(d.state.steps.rows.count == on.clustering.events.count, "the list follows the edit")
+        // The same configuration analysed without them finds the very same events.
+        let later = try d.engine.analyse(on.config)
+        #expect(later.clustering.events.isEmpty)
+        #expect(later.events == on.clustering.events)
+        #expect(later.liveAfter == on.liveAfter && later.coreAfter == on.coreAfter && later.eventCounts == on.eventCounts)
+    }
+
     @Test func stepThroughCoalescing() throws {
         let d = try Fixture.driver()
         d.type("4")
-        let events = d.state.analysis!.clustering.events
+        let events = d.state.analysis!.events
         #expect(!events.isEmpty)
         #expect(d.state.steps.cursor.row == 0)
         d.type("G")

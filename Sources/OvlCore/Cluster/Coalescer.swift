@@ -258,6 +258,25 @@ public struct Coalescer {
         low[n] = -1
     }
 
+    /// A coalescer over `memory` as it stands (a copy of a kept state, which
+    /// `extendInBackground` brings up to date): nothing is initialised, and its memory is
+    /// not the graph's working memory, so it is never handed back (`deallocate`).
+    init(graph: ClusterGraph, params: CoalescerParameters, over memory: Prepared.Memory, shape: PairTable.Shape, prefetching: Bool, stretch: Int) {
+        self.graph = graph
+        self.params = params
+        nodes = graph.chainCount + 1
+        core = Int32(graph.chainCount)
+        self.shape = shape
+        nodeStore = memory.nodeStore
+        records = memory.records
+        pairs = memory.pairs
+        recordCount = memory.recordCount
+        (parent, low, degree, head, size) = Node.fields(nodeStore)
+        self.prefetching = prefetching
+        self.stretch = stretch
+        walk = .allocate(capacity: stretch)
+    }
+
     /// Hands the working memory back to the graph for its next run.
     func deallocate() {
         walk.deallocate()
@@ -517,13 +536,6 @@ public struct Coalescer {
         /// copy (see `CoalescerMemory.spare`).
         let home: CoalescerMemory
 
-        convenience init(_ c: Coalescer, key: Key, baseSize: Int, oversize: [Int32], oversizeSizes: [Int], zero: [HeapEntry]) {
-            let own = Memory(of: c)
-            self.init(Memory(copying: own, nodes: c.nodes, into: c.graph.coalescerMemory.takeSpare(fitting: own)), nodes: c.nodes,
-                      home: c.graph.coalescerMemory, key: key, baseSize: baseSize,
-                      oversize: oversize, oversizeSizes: oversizeSizes, zero: zero, initial: c.initial)
-        }
-
         init(_ memory: Memory, nodes: Int, home: CoalescerMemory, key: Key, baseSize: Int, oversize: [Int32], oversizeSizes: [Int], zero: [HeapEntry],
              initial: [HeapEntry]) {
             self.key = key
@@ -635,20 +647,16 @@ public struct Coalescer {
         let oversize = p.oversize.filter { !key.coreChains[Int($0)] }
         let oversizeSizes = oversize.map { oversizeSize[$0]! }
         guard oversizeSizes.allSatisfy({ $0 > params.bufferSize }) else { return nil }
+        // The state to keep is made on another core meanwhile: a copy of `p`'s with the
+        // same joins (the copy was half of a pin's preparation; copying this coalescer's
+        // state there instead made its own first writes wait on the other core).
+        let keeping = keepPrepared ? Coalescer.extendInBackground(p, added: added, graph: graph, params: params, shape: shape,
+                                                                  prefetching: prefetching, stretch: stretch, nodes: nodes) : nil
         p.restore(into: &self)
         // Join the added chains into core (an oversize chain is there already), marking
         // every record they touch: theirs, and core's records that absorbed them.
         var touched: [Int32] = []
-        for c in added where parent[Int(c)] == c {
-            var slot = head[Int(c)]
-            while slot >= 0 {
-                let r = Int(slot >> 1)
-                touched.append(Int32(r))
-                slot = slot & 1 == 0 ? records[r].nextU : records[r].nextV
-            }
-            let r = pairs.find(pairKey(core, c)).map { Int($0) } ?? -1
-            join(core, c, merged: r >= 0 ? mergedSize(core, c, r) : size[Int(core)] + size[Int(c)])
-        }
+        joinIntoCore(added, touched: &touched)
         heap.removeAll(keepingCapacity: true)
         var mark = [Bool](repeating: false, count: recordCount)
         var live: [Int32] = []
@@ -673,10 +681,56 @@ public struct Coalescer {
         let kept = p.zero.filter { !mark[Int($0.record)] }
         let coreEnd = kept.firstIndex { $0.tie >> 32 != 0 } ?? kept.count
         let zero = Coalescer.merged(Array(kept[..<coreEnd]), freshZero) + kept[coreEnd...]
-        if keepPrepared {
-            graph.prepared.store(Prepared(self, key: key, baseSize: baseSize, oversize: oversize, oversizeSizes: oversizeSizes, zero: zero))
+        if let keeping {
+            graph.prepared.store(Prepared(keeping(), nodes: nodes, home: graph.coalescerMemory, key: key, baseSize: baseSize, oversize: oversize,
+                                          oversizeSizes: oversizeSizes, zero: zero, initial: initial))
         }
         return (baseSize, oversize, zero)
+    }
+
+    /// Joins into core each chain of `added` that is a cluster of its own (`extend`),
+    /// listing in `touched` the records of each before it joins.
+    mutating func joinIntoCore(_ added: [Int32], touched: inout [Int32]) {
+        for c in added where parent[Int(c)] == c {
+            var slot = head[Int(c)]
+            while slot >= 0 {
+                let r = Int(slot >> 1)
+                touched.append(Int32(r))
+                slot = slot & 1 == 0 ? records[r].nextU : records[r].nextV
+            }
+            let r = pairs.find(pairKey(core, c)).map { Int($0) } ?? -1
+            join(core, c, merged: r >= 0 ? mergedSize(core, c, r) : size[Int(core)] + size[Int(c)])
+        }
+    }
+
+    /// Starts making, on another thread, the state `extend` reaches from `p` by joining
+    /// `added` into core: `p`'s memory copied (into the spare memory when it fits) and
+    /// the same joins done on the copy by a coalescer of its own. The function returned
+    /// waits for it.
+    static func extendInBackground(_ p: Prepared, added: [Int32], graph: ClusterGraph, params: CoalescerParameters, shape: PairTable.Shape,
+                                   prefetching: Bool, stretch: Int, nodes: Int) -> () -> Prepared.Memory {
+        final class Result: @unchecked Sendable { var memory: Prepared.Memory? }
+        struct Work: @unchecked Sendable {
+            let p: Prepared, added: [Int32], graph: ClusterGraph, params: CoalescerParameters, shape: PairTable.Shape, prefetching: Bool
+            let stretch: Int, nodes: Int, spare: Prepared.Memory?
+        }
+        let work = Work(p: p, added: added, graph: graph, params: params, shape: shape, prefetching: prefetching, stretch: stretch, nodes: nodes,
+                        spare: graph.coalescerMemory.takeSpare(fitting: p.memory))
+        let result = Result()
+        let done = DispatchGroup()
+        DispatchQueue.global(qos: .userInitiated).async(group: done) {
+            let copy = Prepared.Memory(copying: work.p.memory, nodes: work.nodes, into: work.spare)
+            var c = Coalescer(graph: work.graph, params: work.params, over: copy, shape: work.shape, prefetching: work.prefetching,
+                              stretch: work.stretch)
+            var touched: [Int32] = []
+            c.joinIntoCore(work.added, touched: &touched)
+            result.memory = Prepared.Memory(of: c)
+            c.walk.deallocate()
+        }
+        return {
+            done.wait()
+            return result.memory!
+        }
     }
 
     /// Starts copying `memory` on another thread; the function returned waits for the copy.

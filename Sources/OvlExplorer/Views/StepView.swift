@@ -22,7 +22,7 @@ enum StepView {
         guard let a = s.analysis else { return }
         let m = s.model
         let l = Layout(width: s.width, height: s.height)
-        let ev = a.clustering.events
+        let ev = a.events
         let (merges, core, refused, defrag) = a.eventCounts
         g.title("coalescing, step by step", detail: "\(Describe.count(ev.count)) steps: \(Describe.count(merges)) merged, \(Describe.count(core)) into core, \(Describe.count(refused)) refused, \(Describe.count(defrag)) defragmentation" + (s.steps.show == .all ? "" : "  \(gl.vertical) showing \(s.steps.show.rawValue)"), y: l.bodyTop, glyphs: gl)
         let wide = g.width >= 110
@@ -72,7 +72,7 @@ enum StepView {
     }
 
     static func explain(_ e: CoalesceEvent, _ idx: Int, _ a: Analysis, _ m: ExplorerModel, _ gl: Glyphs) -> [Spans] {
-        let n = a.clustering.events.count
+        let n = a.events.count
         let sa = Describe.count(Int(e.sizeA)), sb = Describe.count(Int(e.sizeB))
         let res = Describe.count(Int(e.result)), lim = Describe.count(Int(e.limit))
         var l1 = Spans(), l2 = Spans(), l3 = Spans()
