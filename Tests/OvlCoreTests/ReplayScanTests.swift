@@ -49,7 +49,7 @@ import Testing
         return (Array(seq.prefix(length)), map)
     }
 
-    /// Lengths around the sixteen-event blocks and the replay's chunks, cluster numbers
+    /// Lengths around the sixteen-event blocks and long ones of many blocks, cluster numbers
     /// small and large, every starting cluster (none, resident-like -1, one in the map,
     /// one not): the entries and the last cluster equal the definition, in two-byte and
     /// four-byte chains, in every scan.

@@ -61,14 +61,12 @@ public final class CostModel: @unchecked Sendable {
 
     /// Loads per cluster when phase `i`'s trace runs against `c` (`replay`).
     public func replay(phase i: Int, _ c: Clustering, buffers: Int) -> [UInt64] {
-        if let n = basis.narrow { return CostModel.replay(n[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.clusterCount, byChain: false) }
-        return CostModel.replay(basis.wide[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.clusterCount, byChain: false)
+        replay(phases: [i], c, buffers: buffers, byChain: false)[0]
     }
 
     /// Loads per chain entered when phase `i`'s trace runs against `c` (`replayByChain`).
     public func replayByChain(phase i: Int, _ c: Clustering, buffers: Int) -> [UInt64] {
-        if let n = basis.narrow { return CostModel.replay(n[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.chainCluster.count, byChain: true) }
-        return CostModel.replay(basis.wide[i], chainCluster: c.chainCluster, buffers: buffers, slots: c.chainCluster.count, byChain: true)
+        replay(phases: [i], c, buffers: buffers, byChain: true)[0]
     }
 
     /// `replay(phase:)` (per cluster) or `replayByChain(phase:)` (`byChain`) of every phase
@@ -307,10 +305,9 @@ public final class CostModel: @unchecked Sendable {
         cost(phase: i, c, withPaging: withPaging, loads: loads(phase: i, c))
     }
 
-    /// Loads per cluster of phase `i` against `c`: replayed when the phase has its trace,
-    /// else bounded from its edge counts.
-    /// `loads(phase:_:)` of every phase in `phases`, the traces replayed at once
-    /// (`replay(phases:_:buffers:byChain:)`).
+    /// Loads per cluster of each phase in `phases` against `c`: replayed when the phase has
+    /// its trace (all such traces at once, `replay(phases:_:buffers:byChain:)`), else
+    /// bounded from its edge counts.
     func loads(phases: [Int], _ c: Clustering, buffers: Int) -> [[UInt64]] {
         let traced = phases.filter { session.profiles[$0].hasSequence }
         var replayed = replay(phases: traced, c, buffers: buffers, byChain: false).makeIterator()
@@ -319,11 +316,9 @@ public final class CostModel: @unchecked Sendable {
         }
     }
 
+    /// `loads(phases:_:buffers:)` of phase `i` alone, with the session's buffers.
     func loads(phase i: Int, _ c: Clustering) -> [UInt64] {
-        let p = session.profiles[i]
-        return p.hasSequence
-            ? replay(phase: i, c, buffers: session.config.buffers)
-            : CostModel.edgeBound(p, chainCluster: c.chainCluster, clusters: c.clusterCount)
+        loads(phases: [i], c, buffers: session.config.buffers)[0]
     }
 
     func cost(phase i: Int, _ c: Clustering, withPaging: Bool = true, loads: [UInt64]) -> PhaseCost {
